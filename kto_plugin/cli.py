@@ -1,0 +1,113 @@
+"""`axolotl kto ...`: the plugin's commands (entry point group `axolotl.cli_commands`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+SUMMARY_ROWS = [
+    ("reward margin (desirable - undesirable)", "rewards/margins"),
+    ("desirable reward", "rewards/chosen"),
+    ("undesirable reward", "rewards/rejected"),
+    ("KL estimate", "kl"),
+    ("loss", "loss"),
+]
+
+
+@click.group()
+def kto():
+    """KTO plugin tools: the embedded tiny model, sample data, run summaries."""
+
+
+@kto.command("make-tiny-model")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Folder to write to (default: the plugin's cache, used by kto_plugin://tiny-model).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Weight initialisation seed.")
+@click.option("--force", is_flag=True, help="Rebuild even if the folder already holds a model.")
+def make_tiny_model(output: Path | None, seed: int, force: bool):
+    """Make the embedded tiny causal LM (seeded) and its Chinese-capable tokenizer."""
+    from kto_plugin.paths import tiny_model_dir
+    from kto_plugin.tiny_model import build_tiny_model
+
+    output = output or tiny_model_dir()
+    if (output / "config.json").exists() and not force:
+        click.echo(f"tiny model already present: {output} (use --force to rebuild)")
+        return
+    build_tiny_model(output, seed=seed)
+    click.echo(f"tiny model written to {output}")
+
+
+@kto.command("sample-data")
+@click.argument("name", required=False)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Copy the sample set to this file instead of printing its path.")
+def sample_data(name: str | None, output: Path | None):
+    """List the shipped sample sets, print one's installed path, or copy it out."""
+    from kto_plugin.paths import sample_dataset_names, sample_dataset_path
+
+    if name is None:
+        for known in sample_dataset_names():
+            click.echo(f"{known}\t{sample_dataset_path(known)}")
+        return
+    try:
+        path = sample_dataset_path(name)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="NAME") from None
+    if output is None:
+        click.echo(str(path))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, output)
+    click.echo(f"copied {path} to {output}")
+
+
+def _first_and_last(records: list[dict], key: str) -> tuple[dict | None, dict | None]:
+    having = [record for record in records if key in record]
+    return (having[0], having[-1]) if having else (None, None)
+
+
+@kto.command("summary")
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def summary(output_dir: Path):
+    """Print the KTO reward margins of a finished run, before and after training."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kto_plugin.metrics_log import read_metrics
+
+    try:
+        records = read_metrics(output_dir)
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from None
+    train_first, train_last = _first_and_last(records, "rewards/margins")
+    eval_first, eval_last = _first_and_last(records, "eval_rewards/margins")
+    columns = [
+        ("train: first step", train_first, ""),
+        ("train: last step", train_last, ""),
+        ("eval: before training", eval_first, "eval_"),
+        ("eval: after training", eval_last, "eval_"),
+    ]
+    columns = [column for column in columns if column[1] is not None]
+    if not columns:
+        raise click.ClickException(f"no KTO reward metrics were logged in {output_dir}")
+    table = Table(title=f"KTO rewards in {output_dir} (reward = beta * sum log(pi/pi_ref))")
+    table.add_column("metric")
+    for title, record, _ in columns:
+        table.add_column(f"{title}\n(step {record['step']})", justify="right")
+    for label, key in SUMMARY_ROWS:
+        cells = []
+        for _, record, prefix in columns:
+            value = record.get(prefix + key)
+            cells.append("-" if value is None else f"{value:+.4f}")
+        table.add_row(label, *cells)
+    console = Console()
+    console.print(table)
+    if eval_first is not None and eval_last is not None:
+        before = eval_first["eval_rewards/margins"]
+        after = eval_last["eval_rewards/margins"]
+        console.print(
+            f"held-out reward margin: {before:+.4f} before training -> {after:+.4f} after "
+            "(before training the model is its own reference, so rewards start at 0)"
+        )

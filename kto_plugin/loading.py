@@ -1,0 +1,265 @@
+"""Load every `datasets:` / `test_datasets:` entry of a KTO run into prompt/completion/label rows.
+
+Runs before any model is loaded (from the plugin's `load_datasets` hook). Each entry is
+read with Axolotl's own loader, turned into examples by its format (a plugin format or
+one of Axolotl's KTO types), labels are checked, rows are fitted to `sequence_len`, and
+one log line per split says what was kept, truncated and removed, by reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from kto_plugin.formats import DroppedRow, MissingFieldError, format_of_type
+from kto_plugin.labels import InvalidLabelError, parse_label
+from kto_plugin.lengths import describe_lengths, truncate_to_fit
+from kto_plugin.log import get_logger
+from kto_plugin.rendering import render_example, require_chat_template
+from kto_plugin.sources import RowLocator, load_entry_rows
+
+LOG = get_logger(__name__)
+
+TOO_LONG = "longer than sequence_len"
+EMPTY_RESPONSE = "empty response"
+
+
+class DataRowError(ValueError):
+    """A row that stops the run: bad label, missing field, malformed value."""
+
+
+class NoTrainableRowsError(ValueError):
+    """Nothing is left to train on, with the reason."""
+
+
+@dataclass
+class SplitReport:
+    """What loading one split did, for the one log line and for the errors."""
+
+    split: str
+    sources: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    examples: int = 0
+    desirable: int = 0
+    truncated: int = 0
+    removed: Counter = field(default_factory=Counter)
+    over_long_lengths: list[int] = field(default_factory=list)
+
+    @property
+    def undesirable(self) -> int:
+        return self.examples - self.desirable
+
+    def line(self, sequence_len: int) -> str:
+        removed = sum(self.removed.values())
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.removed.items()))
+        return (
+            f"KTO data ({self.split}): read {self.rows_read} rows from {', '.join(self.sources)}; "
+            f"kept {self.examples} examples ({self.desirable} desirable, {self.undesirable} undesirable); "
+            f"truncated {self.truncated} to fit sequence_len {sequence_len}; "
+            f"removed {removed}" + (f" ({reasons})" if reasons else "")
+        )
+
+
+@dataclass
+class Rows:
+    prompt: list[str] = field(default_factory=list)
+    completion: list[str] = field(default_factory=list)
+    label: list[bool] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+
+    def add(self, prompt: str, completion: str, label: bool, where: str) -> None:
+        self.prompt.append(prompt)
+        self.completion.append(completion)
+        self.label.append(label)
+        self.where.append(where)
+
+
+def _checked_label(value: Any, where: str) -> bool:
+    try:
+        return parse_label(value)
+    except InvalidLabelError as err:
+        raise DataRowError(f"{where}: {err}") from None
+
+
+def _plugin_format_rows(dataset, fmt, entry, tokenizer, locate: RowLocator, report: SplitReport) -> Rows:
+    fields = fmt.field_settings(entry)
+    unknown = sorted(key for key in entry if key.startswith("field_") and key[6:] not in fmt.fields)
+    if unknown:
+        raise ValueError(
+            f"{locate.source}: {unknown} are not fields of kto_plugin.{fmt.name}; "
+            f"it reads {', '.join(f'field_{role}' for role in fmt.fields)}"
+        )
+    rows = Rows()
+    for index, row in enumerate(tqdm(dataset, desc=f"Reading {locate.source}", leave=False)):
+        where = locate(index)
+        try:
+            result = fmt.to_examples(row, fields)
+        except MissingFieldError as err:
+            raise DataRowError(f"{where}: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise DataRowError(f"{where}: {err}") from None
+        if isinstance(result, DroppedRow):
+            report.removed[result.reason] += 1
+            continue
+        for example in result:
+            label = _checked_label(example.label, where)
+            if not example.completion.strip():
+                report.removed[EMPTY_RESPONSE] += 1
+                continue
+            prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
+            rows.add(prompt, completion, label, where)
+    return rows
+
+
+def _axolotl_type_rows(dataset, dataset_type, cfg, index, locate: RowLocator, report: SplitReport) -> Rows:
+    """Rows from one of Axolotl's own KTO types (`chatml.intel`, `llama3.ultra`, a dict ...)."""
+    from axolotl.prompt_strategies.kto import load as load_kto
+
+    strategy = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
+    if strategy:
+        transform = load_kto(strategy, cfg, dataset_idx=index)
+        if transform is None:
+            raise ValueError(f"unknown KTO dataset type {dataset_type!r} for {locate.source}")
+        if isinstance(transform, tuple):
+            transform, map_kwargs = transform
+        else:
+            map_kwargs = {}
+        dataset = dataset.map(transform, desc=f"Formatting {locate.source}", **map_kwargs)
+    rows = Rows()
+    for position, row in enumerate(dataset):
+        where = locate(position)
+        missing = [name for name in ("prompt", "completion", "label") if name not in row]
+        if missing:
+            raise DataRowError(
+                f"{where}: missing {missing} after formatting with type {dataset_type!r}; "
+                f"the row has {sorted(row)}"
+            )
+        label = _checked_label(row["label"], where)
+        if not str(row["completion"] or "").strip():
+            report.removed[EMPTY_RESPONSE] += 1
+            continue
+        rows.add(str(row["prompt"] or ""), str(row["completion"]), label, where)
+    return rows
+
+
+def _fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report: SplitReport) -> Rows:
+    """Apply `excess_length_strategy` (truncate by default, drop, raise) to the rows."""
+    if not rows.prompt:
+        return rows
+    prompt_lengths = [len(ids) for ids in tokenizer(rows.prompt, add_special_tokens=False)["input_ids"]]
+    completion_lengths = [len(ids) for ids in tokenizer(rows.completion, add_special_tokens=False)["input_ids"]]
+    fitted = Rows()
+    for i, (prompt, completion) in enumerate(zip(rows.prompt, rows.completion)):
+        total = prompt_lengths[i] + completion_lengths[i]
+        if total > sequence_len:
+            report.over_long_lengths.append(total)
+            if strategy == "raise":
+                raise DataRowError(
+                    f"{rows.where[i]}: {total} tokens is longer than sequence_len {sequence_len} "
+                    "(excess_length_strategy: raise). Raise `sequence_len`, or set "
+                    "`excess_length_strategy: truncate` to keep the completion and the end of the prompt."
+                )
+            if strategy == "drop":
+                report.removed[TOO_LONG] += 1
+                continue
+            prompt, completion = truncate_to_fit(tokenizer, prompt, completion, sequence_len)
+            report.truncated += 1
+        fitted.add(prompt, completion, rows.label[i], rows.where[i])
+    return fitted
+
+
+def _entry_with_fields(cfg, split_key: str, index: int, entry) -> dict:
+    """The entry as a dict, with the `field_*` keys the plugin kept at registration."""
+    kept = (cfg.kto_dataset_fields or {}).get(split_key) or []
+    fields = kept[index] if index < len(kept) else {}
+    return {**{key: value for key, value in dict(entry).items() if value is not None}, **fields}
+
+
+def load_split(cfg, tokenizer, entries: list, split: str) -> tuple[Any, SplitReport]:
+    """Read all entries of one split into a `datasets.Dataset` of prompt/completion/label."""
+    from datasets import Dataset
+
+    strategy = (cfg.excess_length_strategy or "truncate").lower()
+    report = SplitReport(split)
+    all_rows = Rows()
+    split_key = "datasets" if split == "train" else "test_datasets"
+    for index, entry in enumerate(entries):
+        entry = _entry_with_fields(cfg, split_key, index, entry)
+        dataset, locate = load_entry_rows(entry, cfg)
+        report.sources.append(locate.source)
+        report.rows_read += len(dataset)
+        fmt = format_of_type(entry.get("type"))
+        if fmt is not None:
+            rows = _plugin_format_rows(dataset, fmt, entry, tokenizer, locate, report)
+        else:
+            rows = _axolotl_type_rows(dataset, entry.get("type"), cfg, index, locate, report)
+        rows = _fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
+        for name in ("prompt", "completion", "label", "where"):
+            getattr(all_rows, name).extend(getattr(rows, name))
+    report.examples = len(all_rows.label)
+    report.desirable = sum(all_rows.label)
+    LOG.info(report.line(cfg.sequence_len))
+    _check_not_empty(report, cfg.sequence_len)
+    dataset = Dataset.from_dict(
+        {"prompt": all_rows.prompt, "completion": all_rows.completion, "label": all_rows.label}
+    )
+    return dataset, report
+
+
+def _check_not_empty(report: SplitReport, sequence_len: int) -> None:
+    if report.examples:
+        return
+    if report.over_long_lengths and report.removed[TOO_LONG] == sum(report.removed.values()):
+        raise NoTrainableRowsError(
+            f"all {report.removed[TOO_LONG]} examples in {', '.join(report.sources)} are longer than "
+            f"sequence_len {sequence_len} (lengths: {describe_lengths(report.over_long_lengths)}), "
+            "and `excess_length_strategy: drop` removed them all. Raise `sequence_len` to at least "
+            "the p90 above, or remove `excess_length_strategy: drop` so over-long rows are truncated "
+            "(keeping the completion and the end of the prompt)."
+        )
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in report.removed.items()) or "no rows"
+    raise NoTrainableRowsError(
+        f"no {report.split} examples left in {', '.join(report.sources)} ({reasons})"
+    )
+
+
+def warn_if_one_class(report: SplitReport) -> None:
+    if report.examples and report.desirable in (0, report.examples):
+        kind = "desirable" if report.desirable else "undesirable"
+        LOG.warning(
+            f"all {report.examples} training examples are {kind}. KTO then trains on the {kind} "
+            "term alone: it moves each example's reward against the KL reference point, with no "
+            "contrast between good and bad answers, which behaves much like "
+            + ("SFT with a brake" if report.desirable else "unlikelihood training with a brake")
+            + ". Add examples with the other label for a real preference signal."
+        )
+
+
+def load_kto_datasets(cfg):
+    """The plugin's replacement for Axolotl's `load_preference_datasets` on `rl: kto` runs."""
+    from axolotl.common.datasets import TrainDatasetMeta
+    from axolotl.loaders import load_tokenizer
+    from axolotl.utils.data.shared import create_train_validation_split
+
+    tokenizer = load_tokenizer(cfg)
+    require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
+    train_dataset, train_report = load_split(cfg, tokenizer, cfg.datasets, "train")
+    warn_if_one_class(train_report)
+    if cfg.shuffle_merged_datasets is not False:
+        train_dataset = train_dataset.shuffle(seed=cfg.seed or 42)
+    eval_dataset = None
+    if cfg.test_datasets:
+        eval_dataset, _ = load_split(cfg, tokenizer, cfg.test_datasets, "test")
+    elif cfg.val_set_size:
+        train_dataset, eval_dataset = create_train_validation_split(
+            train_dataset, cfg, cfg.val_set_size
+        )
+    total_num_steps = int(math.ceil(len(train_dataset) * cfg.num_epochs / cfg.batch_size))
+    return TrainDatasetMeta(
+        train_dataset=train_dataset, eval_dataset=eval_dataset, total_num_steps=total_num_steps
+    )
+

@@ -1,0 +1,93 @@
+"""Read the raw rows of one `datasets:` entry, with file and line numbers for errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read as JSON Lines / JSON."""
+
+
+@dataclass
+class RowLocator:
+    """Names a row in messages: `data/feedback.jsonl line 12`, or `data row 3`."""
+
+    source: str
+    line_numbers: list[int] | None = None
+
+    def __call__(self, index: int) -> str:
+        if self.line_numbers is not None and index < len(self.line_numbers):
+            return f"{self.source} line {self.line_numbers[index]}"
+        return f"{self.source} row {index + 1}"
+
+
+def resolve_entry_path(entry: dict) -> None:
+    """Replace a `kto_plugin://NAME` path in a dataset entry with the installed file."""
+    if is_plugin_uri(entry.get("path")):
+        entry["path"] = resolve_dataset_uri(entry["path"])
+
+
+def check_json_file(path: Path) -> list[int]:
+    """Parse a local .jsonl/.json file; return the line number of each row.
+
+    Raises DataFileError naming the file and line of the first malformed line.
+    """
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if path.suffix == ".json" and text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataFileError(
+                f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
+            ) from err
+        return list(range(1, len(rows) + 1))
+    line_numbers = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFileError(
+                f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}): "
+                f"{line.strip()[:80]!r}"
+            ) from err
+        if not isinstance(row, dict):
+            raise DataFileError(
+                f"{path} line {number}: each line must be a JSON object, got {type(row).__name__}"
+            )
+        line_numbers.append(number)
+    return line_numbers
+
+
+def _local_json_file(entry: dict) -> Path | None:
+    path = entry.get("path")
+    if not path:
+        return None
+    candidate = Path(path)
+    if candidate.is_file() and candidate.suffix in {".jsonl", ".json"}:
+        return candidate
+    return None
+
+
+def load_entry_rows(entry: dict, cfg: Any):
+    """Load one entry's raw rows with Axolotl's loader; return (dataset, RowLocator)."""
+    from axolotl.utils.data.shared import load_dataset_with_config
+    from axolotl.utils.dict import DictDefault
+    from datasets import DatasetDict
+
+    resolve_entry_path(entry)
+    local_file = _local_json_file(entry)
+    line_numbers = check_json_file(local_file) if local_file else None
+    dataset = load_dataset_with_config(DictDefault(entry), cfg.hf_use_auth_token, streaming=False)
+    if isinstance(dataset, DatasetDict):
+        split = entry.get("split") or "train"
+        dataset = dataset[split]
+    return dataset, RowLocator(str(entry.get("path")), line_numbers)
