@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 SUMMARY_ROWS = [
-    ("reward margin (desirable - undesirable)", "rewards/margins"),
+    ("reward margin", "rewards/margins"),
     ("desirable reward", "rewards/chosen"),
     ("undesirable reward", "rewards/rejected"),
     ("KL estimate", "kl"),
@@ -84,15 +84,19 @@ def summary(output_dir: Path):
     train_first, train_last = _first_and_last(records, "rewards/margins")
     eval_first, eval_last = _first_and_last(records, "eval_rewards/margins")
     columns = [
-        ("train: first step", train_first, ""),
-        ("train: last step", train_last, ""),
-        ("eval: before training", eval_first, "eval_"),
-        ("eval: after training", eval_last, "eval_"),
+        ("train first", train_first, ""),
+        ("train last", train_last, ""),
+        ("eval before", eval_first, "eval_"),
+        ("eval after", eval_last, "eval_"),
     ]
     columns = [column for column in columns if column[1] is not None]
     if not columns:
         raise click.ClickException(f"no KTO reward metrics were logged in {output_dir}")
-    table = Table(title=f"KTO rewards in {output_dir} (reward = beta * sum log(pi/pi_ref))")
+    table = Table(
+        title=f"KTO rewards in {output_dir}",
+        caption="reward = beta * sum of log(policy / reference) over the completion; "
+        "margin = desirable - undesirable",
+    )
     table.add_column("metric")
     for title, record, _ in columns:
         table.add_column(f"{title}\n(step {record['step']})", justify="right")

@@ -305,3 +305,15 @@ def test_validation_split_comes_from_the_training_rows(tmp_path, tiny_model):
     assert meta.eval_dataset is not None
     assert len(meta.train_dataset) + len(meta.eval_dataset) == 267
     assert meta.total_num_steps == -(-len(meta.train_dataset) // 2)
+
+
+def test_types_also_work_through_axolotls_own_loader(tmp_path, tiny_model):
+    """`axolotl evaluate` skips plugin dataset hooks and resolves `kto_plugin.<format>` itself."""
+    from axolotl.common.datasets import load_preference_datasets
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "Q?", "chosen": "yes.", "rejected": "no."}])
+    cfg = load_config(tmp_path, base_config(tmp_path, [{"path": str(data), "type": "kto_plugin.paired"}]))
+    meta = load_preference_datasets(cfg=cfg)
+    assert sorted((row["completion"], row["label"]) for row in meta.train_dataset.to_list()) == [
+        ("no." + END_OF_TURN, False), ("yes." + END_OF_TURN, True),
+    ]

@@ -1,0 +1,90 @@
+"""The embedded tiny model, the shipped sample data, and the `axolotl kto` commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kto_plugin.cli import kto
+from kto_plugin.paths import sample_dataset_names, sample_dataset_path
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+def test_make_tiny_model_is_reproducible(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        result = CliRunner().invoke(kto, ["make-tiny-model", "--output", str(folder)])
+        assert result.exit_code == 0, result.output
+    assert digest(first) == digest(second)
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(digest(first))
+    again = CliRunner().invoke(kto, ["make-tiny-model", "--output", str(first)])
+    assert "already present" in again.output
+
+
+def test_different_seed_gives_different_weights(tmp_path):
+    for seed, folder in ((1, "a"), (2, "b")):
+        CliRunner().invoke(kto, ["make-tiny-model", "--output", str(tmp_path / folder), "--seed", str(seed)])
+    assert digest(tmp_path / "a")["model.safetensors"] != digest(tmp_path / "b")["model.safetensors"]
+
+
+def test_tiny_tokenizer_round_trips_chinese_and_english(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    text = "退款一般5到10个工作日到账。Refunds take 5-10 business days. 龘"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id is None or tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids) == text
+    assert len(ids) < len(text.encode("utf-8"))  # merges were learned, not bytes only
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.chat_template
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert model.config.vocab_size == len(tokenizer)
+
+
+def test_sample_sets_are_shipped_and_balanced_enough(tmp_path):
+    assert sample_dataset_names() == ["kto-sample-en", "kto-sample-zh"]
+    for name in sample_dataset_names():
+        rows = [json.loads(line) for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines()]
+        assert len(rows) >= 200
+        labels = [row["label"] for row in rows]
+        assert 0.3 < sum(labels) / len(labels) < 0.7
+        assert all(row["query"] and row["response"] for row in rows)
+        assert any(row.get("history") for row in rows) and any(row.get("system") for row in rows)
+    zh = sample_dataset_path("kto-sample-zh").read_text(encoding="utf-8")
+    assert "退款" in zh
+
+
+def test_sample_data_command_prints_and_copies(tmp_path):
+    runner = CliRunner()
+    listed = runner.invoke(kto, ["sample-data"])
+    assert "kto-sample-zh" in listed.output and "kto-sample-en" in listed.output
+    path = runner.invoke(kto, ["sample-data", "kto-sample-zh"]).output.strip()
+    assert Path(path) == sample_dataset_path("kto-sample-zh")
+    copy = tmp_path / "mine.jsonl"
+    runner.invoke(kto, ["sample-data", "kto-sample-en", "--output", str(copy)])
+    assert copy.read_bytes() == sample_dataset_path("kto-sample-en").read_bytes()
+    unknown = runner.invoke(kto, ["sample-data", "kto-sample-fr"])
+    assert unknown.exit_code != 0 and "kto-sample-zh" in unknown.output
+
+
+def test_summary_without_metrics_says_what_is_wrong(tmp_path):
+    result = CliRunner().invoke(kto, ["summary", str(tmp_path)])
+    assert result.exit_code != 0 and "kto_metrics.jsonl" in result.output
+
+
+def test_kto_command_is_registered_with_axolotl_cli():
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "kto", "--help"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for command in ("make-tiny-model", "sample-data", "summary"):
+        assert command in result.stdout

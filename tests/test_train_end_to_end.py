@@ -1,0 +1,127 @@
+"""The real `axolotl train` on the shipped quickstart config: adapter saved, metrics logged, rewards moved."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "yaml_examples" / "quickstart.yaml"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [sys.executable, "-m", "axolotl.cli.main", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+def completion_logps(model, tokenizer, prompt: str, completion: str) -> float:
+    """Sum of log-probabilities of the completion tokens given the prompt."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    input_ids = torch.tensor([prompt_ids + completion_ids])
+    with torch.no_grad():
+        logits = model(input_ids=input_ids).logits[0, :-1].float()
+    targets = input_ids[0, 1:]
+    logps = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
+    return float(logps[len(prompt_ids) - 1:].sum())
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_model):
+    run_dir = tmp_path_factory.mktemp("quickstart")
+    weights = tiny_model / "model.safetensors"
+    weights_before = sha256(weights)
+    # The shipped quickstart, shortened: 40 steps at a higher rate, written to a temp folder.
+    config = yaml.safe_load(QUICKSTART.read_text())
+    config.update(output_dir=str(run_dir / "out"), dataset_prepared_path=str(run_dir / "prepared"),
+                  max_steps=40, eval_steps=20, learning_rate=0.005)
+    config_path = run_dir / "quickstart.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    result = run_axolotl("train", str(config_path), cwd=run_dir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return run_dir / "out", result, weights_before
+
+
+def test_adapter_is_saved(trained_run):
+    out, _, _ = trained_run
+    assert (out / "adapter_model.safetensors").stat().st_size > 0
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert adapter_config["peft_type"] == "LORA"
+
+
+def test_kto_metrics_are_logged(trained_run):
+    out, result, _ = trained_run
+    records = [json.loads(line) for line in (out / "kto_metrics.jsonl").read_text().splitlines()]
+    train = [record for record in records if "rewards/margins" in record]
+    evals = [record for record in records if "eval_rewards/margins" in record]
+    assert len(train) >= 5 and len(evals) >= 2
+    for key in ("loss", "kl", "rewards/chosen", "rewards/rejected"):
+        assert key in train[-1]
+    assert evals[0]["step"] == 0 and evals[0]["eval_rewards/margins"] == 0
+    assert "KTO data (train): read 534 rows" in result.stdout + result.stderr
+
+
+def test_training_moves_rewards_toward_desirable_and_keeps_the_reference(trained_run, tiny_model):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kto_plugin.formats import FORMATS
+    from kto_plugin.paths import sample_dataset_path
+    from kto_plugin.rendering import render_example
+
+    out, _, weights_before = trained_run
+    assert sha256(tiny_model / "model.safetensors") == weights_before
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(out)).eval()
+
+    fmt = FORMATS["query_response"]
+    rows = [json.loads(line) for line in sample_dataset_path("kto-sample-en").read_text().splitlines()][:80]
+    rewards = {True: [], False: []}
+    for row in rows:
+        (example,) = fmt.to_examples(row, fmt.field_settings(None))
+        prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
+        implied = completion_logps(policy, tokenizer, prompt, completion) - completion_logps(
+            reference, tokenizer, prompt, completion)
+        rewards[bool(example.label)].append(implied)
+    desirable = sum(rewards[True]) / len(rewards[True])
+    undesirable = sum(rewards[False]) / len(rewards[False])
+    assert desirable > undesirable, (desirable, undesirable)
+
+    # The reference the trainer used is the base model with the adapter switched off.
+    probe = tokenizer("<|im_start|>user\n退款要多久？<|im_end|>\n", return_tensors="pt")["input_ids"]
+    with torch.no_grad(), policy.disable_adapter():
+        assert torch.allclose(policy(input_ids=probe).logits, reference(input_ids=probe).logits)
+        # and the trained adapter does change the outputs
+    with torch.no_grad():
+        assert not torch.allclose(policy(input_ids=probe).logits, reference(input_ids=probe).logits)
+
+
+def test_summary_prints_margins_before_and_after(trained_run):
+    from click.testing import CliRunner
+
+    from kto_plugin.cli import kto
+
+    out, _, _ = trained_run
+    result = CliRunner().invoke(kto, ["summary", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "kto_metrics.jsonl").read_text().splitlines()]
+    after = [record for record in records if "eval_rewards/margins" in record][-1]["eval_rewards/margins"]
+    assert f"+0.0000 before training -> {after:+.4f} after" in " ".join(result.output.split())
