@@ -52,6 +52,12 @@ class DatasetFormat:
     def field_settings(self, entry: dict | None) -> dict[str, str]:
         """Column names for this entry: `field_<role>` keys override the defaults."""
         entry = entry or {}
+        unknown = sorted(key for key in entry if key.startswith("field_") and key[6:] not in self.fields)
+        if unknown:
+            raise ValueError(
+                f"{unknown} are not fields of kto_plugin.{self.name}; "
+                f"it reads {', '.join(f'field_{role}' for role in self.fields)}"
+            )
         return {role: entry.get(f"field_{role}") or column for role, column in self.fields.items()}
 
 

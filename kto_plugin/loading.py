@@ -20,7 +20,7 @@ from kto_plugin.labels import InvalidLabelError, parse_label
 from kto_plugin.lengths import describe_lengths, truncate_to_fit
 from kto_plugin.log import get_logger
 from kto_plugin.rendering import render_example, require_chat_template
-from kto_plugin.sources import RowLocator, load_entry_rows
+from kto_plugin.sources import RowLocator, entry_with_fields, load_entry_rows
 
 LOG = get_logger(__name__)
 
@@ -85,32 +85,35 @@ def _checked_label(value: Any, where: str) -> bool:
         raise DataRowError(f"{where}: {err}") from None
 
 
+def render_row(fmt, row: dict, fields: dict, tokenizer, where: str, removed: Counter) -> list[tuple[str, str, bool]]:
+    """One input row as rendered (prompt, completion, label) examples; removed ones are counted."""
+    try:
+        result = fmt.to_examples(row, fields)
+    except (MissingFieldError, TypeError, ValueError) as err:
+        raise DataRowError(f"{where}: {err}") from None
+    if isinstance(result, DroppedRow):
+        removed[result.reason] += 1
+        return []
+    rendered = []
+    for example in result:
+        label = _checked_label(example.label, where)
+        if not example.completion.strip():
+            removed[EMPTY_RESPONSE] += 1
+            continue
+        prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
+        rendered.append((prompt, completion, label))
+    return rendered
+
+
 def _plugin_format_rows(dataset, fmt, entry, tokenizer, locate: RowLocator, report: SplitReport) -> Rows:
-    fields = fmt.field_settings(entry)
-    unknown = sorted(key for key in entry if key.startswith("field_") and key[6:] not in fmt.fields)
-    if unknown:
-        raise ValueError(
-            f"{locate.source}: {unknown} are not fields of kto_plugin.{fmt.name}; "
-            f"it reads {', '.join(f'field_{role}' for role in fmt.fields)}"
-        )
+    try:
+        fields = fmt.field_settings(entry)
+    except ValueError as err:
+        raise ValueError(f"{locate.source}: {err}") from None
     rows = Rows()
     for index, row in enumerate(tqdm(dataset, desc=f"Reading {locate.source}", leave=False)):
         where = locate(index)
-        try:
-            result = fmt.to_examples(row, fields)
-        except MissingFieldError as err:
-            raise DataRowError(f"{where}: {err}") from None
-        except (TypeError, ValueError) as err:
-            raise DataRowError(f"{where}: {err}") from None
-        if isinstance(result, DroppedRow):
-            report.removed[result.reason] += 1
-            continue
-        for example in result:
-            label = _checked_label(example.label, where)
-            if not example.completion.strip():
-                report.removed[EMPTY_RESPONSE] += 1
-                continue
-            prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
+        for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, report.removed):
             rows.add(prompt, completion, label, where)
     return rows
 
@@ -172,13 +175,6 @@ def _fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report
     return fitted
 
 
-def _entry_with_fields(cfg, split_key: str, index: int, entry) -> dict:
-    """The entry as a dict, with the `field_*` keys the plugin kept at registration."""
-    kept = (cfg.kto_dataset_fields or {}).get(split_key) or []
-    fields = kept[index] if index < len(kept) else {}
-    return {**{key: value for key, value in dict(entry).items() if value is not None}, **fields}
-
-
 def load_split(cfg, tokenizer, entries: list, split: str) -> tuple[Any, SplitReport]:
     """Read all entries of one split into a `datasets.Dataset` of prompt/completion/label."""
     from datasets import Dataset
@@ -188,7 +184,7 @@ def load_split(cfg, tokenizer, entries: list, split: str) -> tuple[Any, SplitRep
     all_rows = Rows()
     split_key = "datasets" if split == "train" else "test_datasets"
     for index, entry in enumerate(entries):
-        entry = _entry_with_fields(cfg, split_key, index, entry)
+        entry = entry_with_fields(cfg, split_key, index, entry)
         dataset, locate = load_entry_rows(entry, cfg)
         report.sources.append(locate.source)
         report.rows_read += len(dataset)

@@ -27,6 +27,13 @@ class RowLocator:
         return f"{self.source} row {index + 1}"
 
 
+def entry_with_fields(cfg: Any, split_key: str, index: int, entry: Any) -> dict:
+    """A dataset entry as a dict, with the `field_*` keys the plugin kept at registration."""
+    kept = (cfg.get("kto_dataset_fields") or {}).get(split_key) or []
+    fields = kept[index] if index < len(kept) else {}
+    return {**{key: value for key, value in dict(entry).items() if value is not None}, **fields}
+
+
 def resolve_entry_path(entry: dict) -> None:
     """Replace a `kto_plugin://NAME` path in a dataset entry with the installed file."""
     if is_plugin_uri(entry.get("path")):

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kto_plugin.formats import FORMATS, DroppedRow
-from kto_plugin.labels import InvalidLabelError, parse_label
+from kto_plugin.formats import FORMATS
 from kto_plugin.log import get_logger
-from kto_plugin.rendering import render_example
 
 LOG = get_logger(__name__)
 
@@ -22,7 +20,10 @@ def _axolotl_strategy(format_name: str):
     fmt = FORMATS[format_name]
 
     def strategy(cfg, dataset_idx: int = 0, **kwargs):
-        entry = cfg["datasets"][dataset_idx]
+        from kto_plugin.loading import render_row
+        from kto_plugin.sources import entry_with_fields
+
+        entry = entry_with_fields(cfg, "datasets", dataset_idx, cfg["datasets"][dataset_idx])
         fields = fmt.field_settings(entry)
 
         def transform(batch, indices, tokenizer):
@@ -30,19 +31,8 @@ def _axolotl_strategy(format_name: str):
             removed = Counter()
             for position, index in enumerate(indices):
                 row = {column: values[position] for column, values in batch.items()}
-                result = fmt.to_examples(row, fields)
-                if isinstance(result, DroppedRow):
-                    removed[result.reason] += 1
-                    continue
-                for example in result:
-                    try:
-                        label = parse_label(example.label)
-                    except InvalidLabelError as err:
-                        raise ValueError(f"{entry.get('path')} row {index + 1}: {err}") from None
-                    if not example.completion.strip():
-                        removed["empty response"] += 1
-                        continue
-                    prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
+                where = f"{entry.get('path')} row {index + 1}"
+                for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, removed):
                     out["prompt"].append(prompt)
                     out["completion"].append(completion)
                     out["label"].append(label)
