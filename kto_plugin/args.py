@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from kto_plugin.beta_schedule import SCHEDULE_TYPES
 from kto_plugin.formats import format_of_type
+from kto_plugin.loss import LOSS_TYPES
 
 
 class KTOPluginArgs(BaseModel):
@@ -17,6 +19,25 @@ class KTOPluginArgs(BaseModel):
     only checks how they combine with the plugin.
     """
 
+    kto_loss_type: str = Field(
+        default="kto",
+        description="`kto` (the paper's loss, with the KL reference point) or `apo_zero_unpaired` (no KL term).",
+    )
+    kto_beta_schedule: list[float] | dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Beta over the run: a list with one value per epoch (the last holds afterwards), or "
+            "`{type: linear | cosine, start, end, warmup_steps}` over the run's steps. "
+            "Absent: the constant `rl_beta` (0.1)."
+        ),
+    )
+    kto_auto_weights: bool = Field(
+        default=False,
+        description=(
+            "Choose `kto_desirable_weight` / `kto_undesirable_weight` from the label counts of the "
+            "training split so that lambda_D*n_D / (lambda_U*n_U) is 7/6, inside the paper's [1, 4/3]."
+        ),
+    )
     kto_dataset_fields: dict[str, list[dict[str, str]]] | None = Field(
         default=None,
         description=(
@@ -60,5 +81,62 @@ class KTOPluginArgs(BaseModel):
                 raise ValueError(
                     f"`excess_length_strategy: {strategy}`: use truncate (the plugin's default: "
                     "keep the completion and the end of the prompt), drop, or raise"
+                )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def check_loss_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kto_loss_type") is not None:
+            if data["kto_loss_type"] not in LOSS_TYPES:
+                raise ValueError(
+                    f"`kto_loss_type: {data['kto_loss_type']}` is unknown: use one of {', '.join(LOSS_TYPES)}"
+                )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def check_beta_schedule(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("kto_beta_schedule") is None:
+            return data
+        schedule = data["kto_beta_schedule"]
+        if isinstance(schedule, (list, tuple)):
+            if not schedule:
+                raise ValueError("`kto_beta_schedule` is an empty list: give one beta per epoch, e.g. [0.05, 0.1, 0.2]")
+            values = schedule
+        elif isinstance(schedule, dict):
+            if schedule.get("type") not in SCHEDULE_TYPES:
+                raise ValueError(
+                    f"`kto_beta_schedule.type: {schedule.get('type')}` is unknown: use "
+                    f"{' or '.join(SCHEDULE_TYPES)}, or give a list with one beta per epoch"
+                )
+            missing = [key for key in ("start", "end") if schedule.get(key) is None]
+            if missing:
+                raise ValueError(f"`kto_beta_schedule` needs {' and '.join(f'`{key}`' for key in missing)}")
+            unknown = sorted(set(schedule) - {"type", "start", "end", "warmup_steps"})
+            if unknown:
+                raise ValueError(f"`kto_beta_schedule` has unknown keys {unknown}: use type, start, end, warmup_steps")
+            if int(schedule.get("warmup_steps") or 0) < 0:
+                raise ValueError("`kto_beta_schedule.warmup_steps` must be 0 or more")
+            values = [schedule["start"], schedule["end"]]
+        else:
+            raise ValueError(
+                f"`kto_beta_schedule: {schedule!r}` must be a list with one beta per epoch "
+                "or {type: linear | cosine, start, end, warmup_steps}"
+            )
+        for value in values:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"`kto_beta_schedule`: every beta must be a positive number, got {value!r}")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def check_auto_weights(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kto_auto_weights"):
+            explicit = [key for key in ("kto_desirable_weight", "kto_undesirable_weight") if data.get(key) is not None]
+            if explicit:
+                raise ValueError(
+                    f"`kto_auto_weights: true` chooses the class weights itself: remove "
+                    f"{' and '.join(f'`{key}`' for key in explicit)}, or set `kto_auto_weights: false`"
                 )
         return data

@@ -9,9 +9,11 @@ from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri, resolve_model_u
 
 LOG = get_logger(__name__)
 
+TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
+
 
 class KTOPlugin(BasePlugin):
-    """KTO preference alignment for Axolotl: data formats, checks and sample data."""
+    """KTO preference alignment for Axolotl: data formats and checks, the plugin's loss, beta schedules."""
 
     def get_input_args(self) -> str:
         return "kto_plugin.args.KTOPluginArgs"
@@ -21,6 +23,14 @@ class KTOPlugin(BasePlugin):
         # TRL's KTOTrainer reads columns the model signature does not name.
         if cfg.get("remove_unused_columns") is None:
             cfg["remove_unused_columns"] = False
+        # `trainer_cls:` keeps the model argument on RL runs; a plugin's get_trainer_cls does not.
+        if cfg.get("trainer_cls") is None:
+            cfg["trainer_cls"] = TRAINER_CLS
+        elif cfg["trainer_cls"] != TRAINER_CLS:
+            LOG.warning(
+                f"`trainer_cls: {cfg['trainer_cls']}` replaces the plugin's trainer: the plugin's loss, "
+                "beta schedule and KL pairing are not used"
+            )
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
@@ -38,10 +48,23 @@ class KTOPlugin(BasePlugin):
             ]
         cfg["kto_dataset_fields"] = dataset_fields
 
+    def get_training_args(self, cfg):
+        return {"loss_type": cfg.kto_loss_type or "kto"}
+
+    def post_trainer_create(self, cfg, trainer):
+        from kto_plugin.class_weights import apply_class_weights
+
+        apply_class_weights(cfg, trainer)
+
     def add_callbacks_post_trainer(self, cfg, trainer):
+        from kto_plugin.beta_schedule import BetaSchedule, BetaScheduleCallback
         from kto_plugin.metrics_log import MetricsFileCallback
 
-        return [MetricsFileCallback(cfg.output_dir)]
+        callbacks = [MetricsFileCallback(cfg.output_dir)]
+        if hasattr(trainer, "set_beta"):
+            schedule = BetaSchedule.from_config(cfg.kto_beta_schedule, cfg.rl_beta)
+            callbacks.append(BetaScheduleCallback(trainer, schedule))
+        return callbacks
 
     def load_datasets(self, cfg, preprocess: bool = False):
         from kto_plugin.loading import load_kto_datasets

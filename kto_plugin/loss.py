@@ -1,0 +1,68 @@
+"""The KTO loss the plugin owns (Ethayarajh et al. 2024, Eq. 7), and the unpaired APO-zero loss.
+
+For a prompt x, a completion y and its label, with policy pi_theta and reference pi_ref:
+
+    r(x, y)  = sum over completion tokens of (log pi_theta(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t))
+    z0       = max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
+                                                          sum and count over all ranks)
+    kto:
+      desirable    loss = lambda_D * (1 - sigmoid(beta * (r - z0)))
+      undesirable  loss = lambda_U * (1 - sigmoid(beta * (z0 - r)))
+    apo_zero_unpaired (no KL term):
+      desirable    loss = lambda_D * (1 - sigmoid(beta * r))
+      undesirable  loss = lambda_U * sigmoid(beta * r)
+
+    batch loss = mean over the examples of the micro-batch;  logged reward = beta * r
+
+With no mismatched pair (n_KL = 0) z0 is 0, so the loss stays finite; a batch holding only
+one class simply has no terms of the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+LOSS_TYPES = ("kto", "apo_zero_unpaired")
+
+
+@dataclass
+class KTOLossOutput:
+    losses: torch.Tensor  # per example, weighted
+    rewards: torch.Tensor  # beta * r per example, detached
+
+
+def kl_reference_point(kl_logratio_sum: torch.Tensor, kl_count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z0, raw estimate) from the global sum of mismatched-pair log-ratios and their global count."""
+    raw = torch.where(kl_count > 0, kl_logratio_sum / kl_count.clamp(min=1), torch.zeros_like(kl_logratio_sum))
+    return raw.clamp(min=0), raw
+
+
+def kto_loss(
+    policy_logps: torch.Tensor,
+    reference_logps: torch.Tensor,
+    desirable: torch.Tensor,
+    kl: torch.Tensor | float,
+    beta: float,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+    loss_type: str = "kto",
+) -> KTOLossOutput:
+    """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens."""
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
+    desirable = desirable.to(torch.bool)
+    logratios = policy_logps - reference_logps
+    kl = torch.as_tensor(kl, dtype=logratios.dtype, device=logratios.device)
+    if loss_type == "kto":
+        desirable_losses = 1 - F.sigmoid(beta * (logratios - kl))
+        undesirable_losses = 1 - F.sigmoid(beta * (kl - logratios))
+    else:
+        desirable_losses = 1 - F.sigmoid(beta * logratios)
+        undesirable_losses = F.sigmoid(beta * logratios)
+    losses = torch.where(
+        desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses
+    )
+    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach())
