@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,17 @@ def load_kto_data(tmp_path: Path, datasets: list[dict], **overrides):
     cfg = load_config(tmp_path, base_config(tmp_path, datasets, **overrides))
     assert "kto_plugin.KTOPlugin" in PluginManager.get_instance().plugins, "plugin failed to load"
     return PluginManager.get_instance().load_datasets(cfg, preprocess=False)
+
+
+def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The real `axolotl` command line, in a subprocess, with this venv's launcher on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        [sys.executable, "-m", "axolotl.cli.main", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+def read_metrics_file(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (Path(output_dir) / "kto_metrics.jsonl").read_text().splitlines()]

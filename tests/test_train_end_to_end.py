@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import run_axolotl
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "yaml_examples" / "quickstart.yaml"
@@ -19,15 +17,6 @@ QUICKSTART = REPO / "yaml_examples" / "quickstart.yaml"
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(
-        [sys.executable, "-m", "axolotl.cli.main", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
-    )
 
 
 def completion_logps(model, tokenizer, prompt: str, completion: str) -> float:

@@ -1,0 +1,38 @@
+"""The plugin's keys are checked with the Axolotl config, before any data or model loads."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import base_config, load_config
+
+DATA = [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}]
+
+
+def load_with(tmp_path, **overrides):
+    return load_config(tmp_path, base_config(tmp_path, DATA, **overrides))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"kto_beta_schedule": [0.05, 0.0, 0.2]}, "`kto_beta_schedule`: every beta must be a positive number, got 0.0"),
+    ({"kto_beta_schedule": [0.1, -0.2]}, "every beta must be a positive number, got -0.2"),
+    ({"kto_beta_schedule": {"type": "linear", "start": 0.1, "end": 0}}, "got 0"),
+    ({"kto_beta_schedule": {"type": "exponential", "start": 0.1, "end": 0.2}}, "`kto_beta_schedule.type: exponential` is unknown"),
+    ({"kto_beta_schedule": {"type": "linear", "start": 0.1}}, "`kto_beta_schedule` needs `end`"),
+    ({"kto_beta_schedule": 0.1}, "must be a list with one beta per epoch"),
+    ({"kto_beta_schedule": []}, "`kto_beta_schedule` is an empty list"),
+    ({"kto_loss_type": "sigmoid"}, "`kto_loss_type: sigmoid` is unknown"),
+    ({"kto_auto_weights": True, "kto_desirable_weight": 1.2}, "remove `kto_desirable_weight`"),
+    ({"rl": "dpo"}, "needs `rl: kto`"),
+])
+def test_bad_plugin_config_names_the_key(tmp_path, tiny_model, overrides, message):
+    with pytest.raises(Exception) as err:
+        load_with(tmp_path, **overrides)
+    assert message in str(err.value)
+
+
+def test_good_plugin_config_wires_the_trainer(tmp_path, tiny_model):
+    cfg = load_with(tmp_path, kto_beta_schedule={"type": "cosine", "start": 0.2, "end": 0.05, "warmup_steps": 5},
+                    kto_auto_weights=True, kto_loss_type="apo_zero_unpaired")
+    assert cfg.trainer_cls == "kto_plugin.trainer.KTOPluginTrainer"
+    assert cfg.kto_beta_schedule["type"] == "cosine" and cfg.kto_auto_weights is True
+    assert cfg.remove_unused_columns is False

@@ -1,0 +1,85 @@
+"""Beta schedules, automatic class weights and KL pairing: the pure rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from kto_plugin.beta_schedule import BetaSchedule
+from kto_plugin.class_weights import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
+from kto_plugin.kl_pairing import kl_partners
+
+
+def test_absent_schedule_is_rl_beta_or_default():
+    assert BetaSchedule.from_config(None, None).value(5, 10, 0.5) == 0.1
+    assert BetaSchedule.from_config(None, 0.3).value(5, 10, 2.5) == 0.3
+
+
+@pytest.mark.parametrize("epoch,expected", [
+    (0.0, 0.05), (0.5, 0.05), (0.999, 0.05), (1.0, 0.1), (1.5, 0.1), (2.0, 0.2), (2.9, 0.2), (3.0, 0.2), (7.2, 0.2),
+])
+def test_per_epoch_list_changes_at_epoch_boundaries_and_holds_last(epoch, expected):
+    schedule = BetaSchedule.from_config([0.05, 0.1, 0.2], 0.1)
+    assert schedule.value(global_step=0, max_steps=100, epoch=epoch) == expected
+
+
+def test_linear_schedule_with_warmup():
+    schedule = BetaSchedule.from_config({"type": "linear", "start": 0.05, "end": 0.25, "warmup_steps": 10}, None)
+    assert schedule.value(0, 110, 0) == 0.05
+    assert schedule.value(9, 110, 0) == 0.05
+    assert schedule.value(10, 110, 0) == pytest.approx(0.05)
+    assert schedule.value(60, 110, 0) == pytest.approx(0.15)
+    assert schedule.value(110, 110, 0) == pytest.approx(0.25)
+    assert schedule.value(500, 110, 0) == pytest.approx(0.25)
+
+
+def test_cosine_schedule_is_symmetric_around_the_midpoint():
+    schedule = BetaSchedule.from_config({"type": "cosine", "start": 0.2, "end": 0.0 + 1e-3}, None)
+    assert schedule.value(0, 100, 0) == pytest.approx(0.2)
+    assert schedule.value(50, 100, 0) == pytest.approx((0.2 + 1e-3) / 2)
+    assert schedule.value(25, 100, 0) > (0.2 + 1e-3) / 2 > schedule.value(75, 100, 0)
+    assert schedule.value(100, 100, 0) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("n_desirable,n_undesirable", [(500, 500), (100, 900), (900, 100), (1, 1000), (37, 41)])
+def test_auto_weights_land_in_the_papers_range(n_desirable, n_undesirable):
+    weight_d, weight_u = auto_weights(n_desirable, n_undesirable)
+    ratio = weight_ratio(n_desirable, n_undesirable, weight_d, weight_u)
+    assert RATIO_LOW <= ratio <= RATIO_HIGH
+    assert min(weight_d, weight_u) == 1.0  # the majority class keeps weight 1
+    assert weights_in_range(n_desirable, n_undesirable, weight_d, weight_u)
+
+
+def test_auto_weights_raise_the_minority_class():
+    assert auto_weights(100, 900)[0] > 1.0  # few desirable: lambda_D up
+    assert auto_weights(900, 100)[1] > 1.0  # few undesirable: lambda_U up
+
+
+def test_unit_weights_on_imbalanced_data_are_out_of_range():
+    assert not weights_in_range(100, 900, 1.0, 1.0)
+    assert not weights_in_range(900, 100, 1.0, 1.0)
+    assert weights_in_range(500, 500, 1.0, 1.0)
+
+
+def test_micro_batch_one_pairs_inside_the_accumulation_window():
+    completions = [[i] for i in range(32)]
+    partners = kl_partners(completions, window=16)
+    for index, partner in enumerate(partners):
+        assert partner is not None and partner != index
+        assert partner // 16 == index // 16  # same optimizer step
+
+
+def test_identical_neighbouring_completions_are_never_paired():
+    completions = [[1, 2], [1, 2], [1, 2], [3], [1, 2], [4, 5], [4, 5], [6]]
+    partners = kl_partners(completions, window=4)
+    for index, partner in enumerate(partners):
+        assert completions[partner] != completions[index]
+
+
+def test_window_of_one_example_reaches_outside_it():
+    completions = [[1], [1], [2], [3]]
+    partners = kl_partners(completions, window=1)
+    assert partners[0] == 2 and partners[1] == 2 and partners[2] == 3 and partners[3] == 0
+
+
+def test_all_identical_completions_have_no_partner():
+    assert kl_partners([[7, 7]] * 5, window=4) == [None] * 5
