@@ -11,7 +11,8 @@ SUMMARY_ROWS = [
     ("reward margin", "rewards/margins"),
     ("desirable reward", "rewards/chosen"),
     ("undesirable reward", "rewards/rejected"),
-    ("KL estimate", "kl"),
+    ("KL estimate (z0)", "kl"),
+    ("beta", "beta"),
     ("loss", "loss"),
 ]
 
