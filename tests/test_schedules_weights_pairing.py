@@ -83,3 +83,45 @@ def test_window_of_one_example_reaches_outside_it():
 
 def test_all_identical_completions_have_no_partner():
     assert kl_partners([[7, 7]] * 5, window=4) == [None] * 5
+
+
+def _apply(labels, **cfg_values):
+    import logging
+    from types import SimpleNamespace
+
+    from axolotl.utils.dict import DictDefault
+
+    from kto_plugin.class_weights import apply_class_weights
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("axolotl.kto_plugin")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    trainer = SimpleNamespace(train_dataset={"label": labels}, desirable_weight=cfg_values.pop("weight_d", 1.0),
+                              undesirable_weight=cfg_values.pop("weight_u", 1.0))
+    try:
+        apply_class_weights(DictDefault(cfg_values), trainer)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return trainer, [record.getMessage() for record in records]
+
+
+def test_auto_weights_are_set_on_the_trainer_and_logged_once():
+    trainer, messages = _apply([True] * 10 + [False] * 90, kto_auto_weights=True)
+    assert trainer.desirable_weight == pytest.approx(10.5) and trainer.undesirable_weight == 1.0
+    assert messages == [
+        "KTO class weights (kto_auto_weights): n_desirable=10, n_undesirable=90, "
+        "lambda_D=10.5, lambda_U=1, lambda_D*n_D/(lambda_U*n_U)=1.167"
+    ]
+
+
+def test_explicit_weights_out_of_range_warn_with_numbers_and_suggestion():
+    trainer, messages = _apply([True] * 90 + [False] * 10, weight_d=1.0, weight_u=1.0)
+    assert trainer.desirable_weight == 1.0  # explicit weights are left as they are
+    warning = messages[-1]
+    assert "1*90/(1*10) = 9.000 is outside the KTO paper's [1, 4/3]" in warning
+    assert "kto_undesirable_weight: 7.714" in warning and "kto_auto_weights: true" in warning
