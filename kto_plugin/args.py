@@ -38,6 +38,18 @@ class KTOPluginArgs(BaseModel):
             "training split so that lambda_D*n_D / (lambda_U*n_U) is 7/6, inside the paper's [1, 4/3]."
         ),
     )
+    kto_eval_tasks: list[str] | None = Field(
+        default=None,
+        description="lm-eval tasks to run on the base and the trained model (lm-eval's own and the project's kto_* tasks).",
+    )
+    kto_eval_post_train: bool = Field(
+        default=False, description="Run `kto_eval_tasks` on base and trained model when training ends."
+    )
+    kto_eval_include_path: str | list[str] | None = Field(
+        default=None, description="Folders with more lm-eval task YAMLs (the project's eval/ is always included)."
+    )
+    kto_eval_limit: int | None = Field(default=None, description="Evaluate at most this many documents per task.")
+    kto_eval_batch_size: int | None = Field(default=None, description="lm-eval batch size (default 8).")
     kto_dataset_fields: dict[str, list[dict[str, str]]] | None = Field(
         default=None,
         description=(
@@ -139,4 +151,13 @@ class KTOPluginArgs(BaseModel):
                     f"`kto_auto_weights: true` chooses the class weights itself: remove "
                     f"{' and '.join(f'`{key}`' for key in explicit)}, or set `kto_auto_weights: false`"
                 )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def check_eval_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kto_eval_post_train") and not data.get("kto_eval_tasks"):
+            raise ValueError(
+                "`kto_eval_post_train: true` needs `kto_eval_tasks:`, e.g. [kto_sample_en_preference, kto_sample_en_rules]"
+            )
         return data

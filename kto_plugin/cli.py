@@ -116,3 +116,61 @@ def summary(output_dir: Path):
             f"held-out reward margin: {before:+.4f} before training -> {after:+.4f} after "
             "(before training the model is its own reference, so rewards start at 0)"
         )
+
+
+@kto.command("make-eval-tasks")
+@click.argument("data")
+@click.option("--type", "format_name", default="query_response", show_default=True,
+              type=click.Choice(["query_response", "messages", "prompt_completion", "paired"]),
+              help="The plugin format of DATA's rows.")
+@click.option("--name", required=True, help="Task name prefix, e.g. kto_support: makes kto_support_preference and kto_support_rules.")
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="Folder for the task YAMLs, data and utils.py.")
+@click.option("--field", "fields", multiple=True, metavar="ROLE=COLUMN",
+              help="Column names, as in the dataset entry: --field query=question --field label=ok.")
+def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields: tuple[str, ...]):
+    """Write lm-eval tasks (preference and rule-scored generation) from a KTO JSONL file."""
+    import json
+
+    from kto_plugin.eval_tasks import write_eval_tasks
+    from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri
+    from kto_plugin.sources import check_json_file
+
+    if not name.startswith("kto_"):
+        raise click.BadParameter("task names start with `kto_`", param_hint="--name")
+    path = Path(resolve_dataset_uri(data) if is_plugin_uri(data) else data)
+    try:
+        check_json_file(path)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    field_settings = {}
+    for item in fields:
+        role, _, column = item.partition("=")
+        if not column:
+            raise click.BadParameter(f"{item!r}: use ROLE=COLUMN", param_hint="--field")
+        field_settings[f"field_{role}"] = column
+    try:
+        counts = write_eval_tasks(rows, format_name, name, output, field_settings)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    for task, count in counts.items():
+        click.echo(f"{task}: {count} documents in {output / (task + '.jsonl')}")
+    click.echo(f"run them with: lm_eval --model hf --model_args pretrained=MODEL --include_path {output} "
+               f"--tasks {','.join(counts)} --apply_chat_template")
+
+
+@kto.command("eval")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def eval_run(config: Path):
+    """Evaluate base and trained model of a finished run on its `kto_eval_tasks`."""
+    from axolotl.cli.config import load_cfg
+
+    from kto_plugin.evaluation import evaluate_run
+
+    cfg = load_cfg(str(config))
+    try:
+        eval_dir = evaluate_run(cfg)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo((eval_dir / "report.md").read_text(encoding="utf-8"))
+    click.echo(f"raw results: {eval_dir / 'results.json'}")

@@ -66,6 +66,14 @@ class KTOPlugin(BasePlugin):
             callbacks.append(BetaScheduleCallback(trainer, schedule))
         return callbacks
 
+    def post_train_unload(self, cfg):
+        import os
+
+        if cfg.kto_eval_post_train and int(os.environ.get("RANK", "0")) == 0:
+            from kto_plugin.evaluation import evaluate_run
+
+            evaluate_run(cfg)
+
     def load_datasets(self, cfg, preprocess: bool = False):
         from kto_plugin.loading import load_kto_datasets
 

@@ -39,7 +39,9 @@ def trained_run(tmp_path_factory, tiny_model):
     # The shipped quickstart, shortened: 40 steps at a higher rate, written to a temp folder.
     config = yaml.safe_load(QUICKSTART.read_text())
     config.update(output_dir=str(run_dir / "out"), dataset_prepared_path=str(run_dir / "prepared"),
-                  max_steps=40, eval_steps=20, learning_rate=0.005)
+                  max_steps=40, eval_steps=20, learning_rate=0.005,
+                  kto_eval_post_train=True, kto_eval_limit=20,
+                  kto_eval_tasks=["kto_sample_en_preference", "kto_sample_zh_rules"])
     config_path = run_dir / "quickstart.yaml"
     config_path.write_text(yaml.safe_dump(config))
     result = run_axolotl("train", str(config_path), cwd=run_dir)
@@ -114,3 +116,18 @@ def test_summary_prints_margins_before_and_after(trained_run):
     records = [json.loads(line) for line in (out / "kto_metrics.jsonl").read_text().splitlines()]
     after = [record for record in records if "eval_rewards/margins" in record][-1]["eval_rewards/margins"]
     assert f"+0.0000 before training -> {after:+.4f} after" in " ".join(result.output.split())
+
+
+def test_post_train_evaluation_writes_base_and_tuned_results(trained_run):
+    out, _, _ = trained_run
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert results["tasks"] == ["kto_sample_en_preference", "kto_sample_zh_rules"]
+    for model in ("base", "tuned"):
+        assert set(results[model]["results"]) == {"kto_sample_en_preference", "kto_sample_zh_rules"}
+    assert results["tuned"]["config"]["model_args"]["peft"] == str(out)
+    assert "peft" not in results["base"]["config"]["model_args"]
+    report = (out / "eval" / "report.md").read_text().splitlines()
+    assert "| task | metric | base | tuned | change |" in report
+    rows = [line for line in report if line.startswith("| kto_")]
+    assert {row.split(" | ")[1] for row in rows} == {
+        "acc", "acc_norm", "not_empty", "no_absolute_promise", "no_insult", "offers_alternative"}
