@@ -62,7 +62,8 @@ class KTOPluginArgs(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def check_rl_is_kto(cls, data: Any) -> Any:
-        if isinstance(data, dict) and str(data.get("rl") or "").lower().split(".")[-1] != "kto":
+        # `axolotl inference` loads the training config with `rl: None` and `inference: true`.
+        if isinstance(data, dict) and not data.get("inference") and str(data.get("rl") or "").lower().split(".")[-1] != "kto":
             raise ValueError(
                 "`plugins: [kto_plugin.KTOPlugin]` needs `rl: kto` "
                 f"(got `rl: {data.get('rl')}`): add `rl: kto` or remove the plugin"

@@ -174,3 +174,77 @@ def eval_run(config: Path):
         raise click.ClickException(str(err)) from None
     click.echo((eval_dir / "report.md").read_text(encoding="utf-8"))
     click.echo(f"raw results: {eval_dir / 'results.json'}")
+
+
+@kto.command("compare")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--prompts", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Text file, one prompt per line.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Folder for sheet.csv, sheet.html and key.json (default: OUTPUT_DIR/compare).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the A/B order and for sampling.")
+@click.option("--max-new-tokens", type=int, default=128, show_default=True)
+@click.option("--min-new-tokens", type=int, default=0, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy decoding.")
+def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new_tokens: int,
+            min_new_tokens: int, temperature: float):
+    """Answer each prompt with the base and the trained model; write a blind A/B rating sheet."""
+    from axolotl.cli.config import load_cfg
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kto_plugin.evaluation import check_adapter_matches, tuned_model_args
+    from kto_plugin.side_by_side import GenerationSettings, generate_answers, read_prompts, write_sheet
+
+    cfg = load_cfg(str(config))
+    run_dir = Path(cfg.output_dir)
+    try:
+        prompt_list = read_prompts(prompts)
+        tuned_args = tuned_model_args(cfg, run_dir)
+        if "peft" in tuned_args:
+            check_adapter_matches(str(cfg.base_model), run_dir)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(cfg.base_model))
+    base_model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model))
+    base_answers = generate_answers(base_model, tokenizer, prompt_list, settings)
+    if "peft" in tuned_args:
+        tuned_model = PeftModel.from_pretrained(base_model, str(run_dir))
+    else:
+        tuned_model = AutoModelForCausalLM.from_pretrained(str(run_dir))
+    tuned_answers = generate_answers(tuned_model, tokenizer, prompt_list, settings)
+    paths = write_sheet(output or run_dir / "compare", prompt_list, base_answers, tuned_answers, seed,
+                        {"base": str(cfg.base_model), "tuned": str(run_dir)})
+    click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
+    click.echo(f"fill rating_a and rating_b (1-5), then: axolotl kto score {paths['csv']} --key {paths['key']}")
+
+
+@kto.command("score")
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+def score(sheet: Path, key_path: Path):
+    """Unblind a filled rating sheet: mean rating per model with a 95% interval, and the win rate."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from kto_plugin.side_by_side import RatingSheetError, read_ratings, summarize
+
+    try:
+        summary = summarize(read_ratings(sheet, key_path))
+    except RatingSheetError as err:
+        raise click.ClickException(str(err)) from None
+    table = Table(title=f"Blind ratings from {sheet} ({summary['prompts']} prompts)")
+    for column in ("model", "mean rating", "95% interval", "n"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for model in ("base", "tuned"):
+        stats = summary[model]
+        low, high = stats["ci95"]
+        table.add_row(model, f"{stats['mean']:.2f}", f"[{low:.2f}, {high:.2f}]", str(stats["n"]))
+    console = Console()
+    console.print(table)
+    console.print(f"tuned wins {summary['tuned_wins']}, ties {summary['ties']}, base wins {summary['base_wins']}: "
+                  f"tuned win rate {summary['tuned_win_rate']:.2f}")
+    (sheet.parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -1,0 +1,183 @@
+"""Blind side-by-side rating: generate base and tuned answers, hide which is which, score the ratings.
+
+`compare` writes three files: `sheet.csv` and `sheet.html` show each prompt with two
+answers labelled A and B (which model is A is drawn per prompt from the seed), and
+`key.json` says which model each letter is. Raters fill `rating_a` and `rating_b`
+(1-5) in the CSV. `score` reads the sheet and the key and reports each model's mean
+rating with a 95% confidence interval (Student's t) and the tuned model's win rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+SHEET_COLUMNS = ["id", "prompt", "answer_a", "answer_b", "rating_a", "rating_b"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 128
+    min_new_tokens: int = 0
+    temperature: float = 0.0
+    seed: int = 0
+
+
+def read_prompts(path: Path) -> list[str]:
+    prompts = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError(f"{path} has no prompts: write one prompt per line")
+    return prompts
+
+
+def generate_answers(model, tokenizer, prompts: list[str], settings: GenerationSettings) -> list[str]:
+    import torch
+    from tqdm.auto import tqdm
+
+    model.eval()
+    answers = []
+    for prompt in tqdm(prompts, desc="Generating", leave=False):
+        torch.manual_seed(settings.seed)
+        input_ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"]
+        sampling = {"do_sample": True, "temperature": settings.temperature} if settings.temperature > 0 else {"do_sample": False}
+        with torch.no_grad():
+            output = model.generate(
+                input_ids=input_ids, max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **sampling,
+            )
+        answers.append(tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True).strip())
+    return answers
+
+
+def assign_sides(count: int, seed: int) -> list[dict[str, str]]:
+    """For each prompt, which model is A and which is B, drawn from the seed."""
+    rng = random.Random(seed)
+    sides = []
+    for _ in range(count):
+        tuned_first = rng.random() < 0.5
+        sides.append({"A": "tuned", "B": "base"} if tuned_first else {"A": "base", "B": "tuned"})
+    return sides
+
+
+def _html_sheet(rows: list[dict]) -> str:
+    cells = "\n".join(
+        "<tr><td>{id}</td><td>{prompt}</td><td>{a}</td><td>{b}</td><td></td><td></td></tr>".format(
+            id=row["id"], prompt=html.escape(row["prompt"]),
+            a=html.escape(row["answer_a"]).replace("\n", "<br>"), b=html.escape(row["answer_b"]).replace("\n", "<br>"),
+        )
+        for row in rows
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Blind side-by-side rating</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #999; padding: .5em; vertical-align: top; }}
+th {{ background: #eee; }}
+</style></head><body>
+<h1>Blind side-by-side rating</h1>
+<p>For each prompt, rate answer A and answer B from 1 (bad) to 5 (excellent) in the
+<code>rating_a</code> and <code>rating_b</code> columns of <code>sheet.csv</code>. Which model wrote
+which answer is hidden and changes from prompt to prompt.</p>
+<table><thead><tr><th>id</th><th>prompt</th><th>answer A</th><th>answer B</th><th>rating A</th><th>rating B</th></tr></thead>
+<tbody>
+{cells}
+</tbody></table></body></html>
+"""
+
+
+def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], tuned_answers: list[str],
+                seed: int, models: dict[str, str]) -> dict[str, Path]:
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    sides = assign_sides(len(prompts), seed)
+    answers = {"base": base_answers, "tuned": tuned_answers}
+    rows = [
+        {"id": index + 1, "prompt": prompt, "answer_a": answers[side["A"]][index],
+         "answer_b": answers[side["B"]][index], "rating_a": "", "rating_b": ""}
+        for index, (prompt, side) in enumerate(zip(prompts, sides))
+    ]
+    paths = {"csv": output_dir / "sheet.csv", "html": output_dir / "sheet.html", "key": output_dir / "key.json"}
+    with paths["csv"].open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SHEET_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    paths["html"].write_text(_html_sheet(rows), encoding="utf-8")
+    key = {"seed": seed, "models": models, "sides": {str(row["id"]): side for row, side in zip(rows, sides)}}
+    paths["key"].write_text(json.dumps(key, indent=2, ensure_ascii=False), encoding="utf-8")
+    return paths
+
+
+class RatingSheetError(ValueError):
+    pass
+
+
+def read_ratings(sheet: Path, key_path: Path) -> dict[str, list[int]]:
+    """{"base": [...], "tuned": [...]} ratings, aligned by prompt; errors name every bad row."""
+    key = json.loads(Path(key_path).read_text(encoding="utf-8"))["sides"]
+    ratings: dict[str, list[int]] = {"base": [], "tuned": []}
+    problems = []
+    with Path(sheet).open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing_columns = [column for column in SHEET_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing_columns:
+            raise RatingSheetError(f"{sheet} lacks the columns {missing_columns}")
+        for line, row in enumerate(reader, start=2):
+            values = {}
+            for letter in ("a", "b"):
+                raw = (row[f"rating_{letter}"] or "").strip()
+                try:
+                    value = int(raw)
+                except ValueError:
+                    value = None
+                if value is None or not 1 <= value <= 5:
+                    problems.append(f"line {line} (id {row['id']}): rating_{letter} is "
+                                    + (repr(raw) if raw else "missing") + ", expected 1-5")
+                values[letter.upper()] = value
+            if row["id"] not in key:
+                problems.append(f"line {line}: id {row['id']} is not in {key_path}")
+                continue
+            for letter, model in key[row["id"]].items():
+                if values[letter] is not None:
+                    ratings[model].append(values[letter])
+    if problems:
+        raise RatingSheetError(f"{sheet}: " + "; ".join(problems))
+    return ratings
+
+
+def _t_critical(count: int) -> float:
+    try:
+        from scipy.stats import t
+
+        return float(t.ppf(0.975, count - 1))
+    except ImportError:  # pragma: no cover - scipy comes with the stack
+        return 1.96
+
+
+def mean_with_interval(values: list[int]) -> tuple[float, float, float]:
+    """(mean, low, high) with a 95% Student's t interval."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = _t_critical(len(values)) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def summarize(ratings: dict[str, list[int]]) -> dict:
+    pairs = list(zip(ratings["tuned"], ratings["base"]))
+    wins = sum(tuned > base for tuned, base in pairs)
+    ties = sum(tuned == base for tuned, base in pairs)
+    summary = {"prompts": len(pairs), "tuned_wins": wins, "ties": ties, "base_wins": len(pairs) - wins - ties,
+               "tuned_win_rate": wins / len(pairs) if pairs else float("nan")}
+    for model in ("base", "tuned"):
+        mean, low, high = mean_with_interval(ratings[model])
+        summary[model] = {"mean": mean, "ci95": [low, high], "n": len(ratings[model])}
+    return summary

@@ -1,0 +1,100 @@
+"""Blind side-by-side: compare writes a sheet and a key, score unblinds filled ratings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import base_config
+
+from kto_plugin.cli import kto
+from kto_plugin.side_by_side import RatingSheetError, mean_with_interval, read_ratings
+
+PROMPTS = ["退款要多久？", "How do I reset my password?", "Write a two-line poem.", "我想取消会员订阅。",
+           "Do you ship to Canada?", "What is an API?"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, tiny_model):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    tmp_path = tmp_path_factory.mktemp("compare")
+    adapter = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                             LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter.save_pretrained(tmp_path / "out")
+    config = base_config(tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+                         adapter="lora", lora_r=4, lora_target_modules=["q_proj", "v_proj"])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "prompts.txt").write_text("\n".join(PROMPTS) + "\n\n", encoding="utf-8")
+    sheets = []
+    for name in ("first", "second"):
+        result = CliRunner().invoke(kto, ["compare", str(tmp_path / "config.yaml"), "--prompts",
+                                          str(tmp_path / "prompts.txt"), "--output", str(tmp_path / name),
+                                          "--seed", "3", "--max-new-tokens", "6", "--min-new-tokens", "6"])
+        assert result.exit_code == 0, result.output
+        sheets.append(tmp_path / name)
+    return sheets
+
+
+def read_sheet(folder):
+    with (folder / "sheet.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_same_seed_gives_the_same_sheet_and_key(compared):
+    first, second = compared
+    assert (first / "sheet.csv").read_text() == (second / "sheet.csv").read_text()
+    assert (first / "key.json").read_text() == (second / "key.json").read_text()
+    rows = read_sheet(first)
+    assert [row["prompt"] for row in rows] == PROMPTS
+    sides = json.loads((first / "key.json").read_text())["sides"]
+    assert {side["A"] for side in sides.values()} == {"base", "tuned"}  # the order changes per prompt
+    html = (first / "sheet.html").read_text(encoding="utf-8")
+    assert "退款要多久？" in html and "<script" not in html and "answer A" in html
+
+
+def fill(folder, ratings_for):
+    """Fill the sheet as a rater who gives `ratings_for[model]` to each model's answer."""
+    sides = json.loads((folder / "key.json").read_text())["sides"]
+    rows = read_sheet(folder)
+    for row in rows:
+        side = sides[row["id"]]
+        row["rating_a"], row["rating_b"] = ratings_for(side["A"], row), ratings_for(side["B"], row)
+    with (folder / "sheet.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_score_round_trip_unblinds_the_ratings(compared):
+    first, _ = compared
+    fill(first, lambda model, row: 5 if model == "tuned" else (2 if int(row["id"]) % 2 else 3))
+    result = CliRunner().invoke(kto, ["score", str(first / "sheet.csv"), "--key", str(first / "key.json")],
+                                terminal_width=200)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((first / "score.json").read_text())
+    assert summary["tuned"]["mean"] == 5 and summary["base"]["mean"] == 2.5
+    assert summary["tuned_wins"] == 6 and summary["tuned_win_rate"] == 1.0
+    assert "tuned win rate 1.00" in result.output
+
+
+def test_missing_and_out_of_range_ratings_name_the_rows(compared):
+    _, second = compared
+    fill(second, lambda model, row: {"1": "", "4": "7"}.get(row["id"], 3) if model == "base" else 4)
+    with pytest.raises(RatingSheetError) as err:
+        read_ratings(second / "sheet.csv", second / "key.json")
+    message = str(err.value)
+    assert "(id 1)" in message and "missing" in message
+    assert "(id 4)" in message and "'7', expected 1-5" in message
+    assert "(id 2)" not in message
+
+
+def test_interval_is_students_t():
+    mean, low, high = mean_with_interval([1, 2, 3, 4, 5])
+    assert mean == 3 and math.isclose(high - mean, 2.776445 * math.sqrt(2.5) / math.sqrt(5), rel_tol=1e-5)
+    assert math.isclose(mean - low, high - mean)
