@@ -190,32 +190,22 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
             min_new_tokens: int, temperature: float):
     """Answer each prompt with the base and the trained model; write a blind A/B rating sheet."""
     from axolotl.cli.config import load_cfg
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.evaluation import check_adapter_matches, tuned_model_args
-    from kto_plugin.side_by_side import GenerationSettings, generate_answers, read_prompts, write_sheet
+    from kto_plugin.side_by_side import (
+        GenerationSettings, generate_answers, load_base_and_tuned, read_prompts, write_sheet,
+    )
 
     cfg = load_cfg(str(config))
-    run_dir = Path(cfg.output_dir)
     try:
         prompt_list = read_prompts(prompts)
-        tuned_args = tuned_model_args(cfg, run_dir)
-        if "peft" in tuned_args:
-            check_adapter_matches(str(cfg.base_model), run_dir)
+        tokenizer, base_model, tuned = load_base_and_tuned(cfg)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(cfg.base_model))
-    base_model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model))
     base_answers = generate_answers(base_model, tokenizer, prompt_list, settings)
-    if "peft" in tuned_args:
-        tuned_model = PeftModel.from_pretrained(base_model, str(run_dir))
-    else:
-        tuned_model = AutoModelForCausalLM.from_pretrained(str(run_dir))
-    tuned_answers = generate_answers(tuned_model, tokenizer, prompt_list, settings)
-    paths = write_sheet(output or run_dir / "compare", prompt_list, base_answers, tuned_answers, seed,
-                        {"base": str(cfg.base_model), "tuned": str(run_dir)})
+    tuned_answers = generate_answers(tuned(), tokenizer, prompt_list, settings)
+    paths = write_sheet(output or Path(cfg.output_dir) / "compare", prompt_list, base_answers, tuned_answers,
+                        seed, {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)})
     click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
     click.echo(f"fill rating_a and rating_b (1-5), then: axolotl kto score {paths['csv']} --key {paths['key']}")
 
@@ -248,3 +238,49 @@ def score(sheet: Path, key_path: Path):
     console.print(f"tuned wins {summary['tuned_wins']}, ties {summary['ties']}, base wins {summary['base_wins']}: "
                   f"tuned win rate {summary['tuned_win_rate']:.2f}")
     (sheet.parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+@kto.command("chat")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--base", "use_base", is_flag=True, help="Talk to the base model instead of the trained one.")
+@click.option("--temperature", type=float, default=0.7, show_default=True, help="0 = greedy decoding.")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option("--min-new-tokens", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, min_new_tokens: int, seed: int):
+    """Multi-turn streaming chat with the trained model (or --base); reads stdin, so it also takes piped input."""
+    import sys
+
+    import torch
+    from axolotl.cli.config import load_cfg
+    from transformers import TextStreamer
+
+    from kto_plugin.side_by_side import GenerationSettings, generate_reply, load_base_and_tuned
+
+    cfg = load_cfg(str(config))
+    try:
+        tokenizer, base_model, tuned = load_base_and_tuned(cfg)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    model = base_model if use_base else tuned()
+    model.eval()
+    torch.manual_seed(seed)
+    settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed=None)
+    click.echo(f"chatting with the {'base' if use_base else 'trained'} model of {cfg.output_dir}; "
+               "type a message, /reset to clear the conversation, /quit or Ctrl-D to leave")
+    messages: list[dict] = []
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/quit", "/exit"):
+            break
+        if text == "/reset":
+            messages = []
+            click.echo("(conversation cleared)")
+            continue
+        messages.append({"role": "user", "content": text})
+        click.echo(f"you> {text}\nmodel> ", nl=False)
+        reply = generate_reply(model, tokenizer, messages, settings,
+                               streamer=TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
+        messages.append({"role": "assistant", "content": reply})

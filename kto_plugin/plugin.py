@@ -12,6 +12,12 @@ LOG = get_logger(__name__)
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class KTOPlugin(BasePlugin):
     """KTO preference alignment for Axolotl: data formats and checks, the plugin's loss, beta schedules."""
 
@@ -31,6 +37,12 @@ class KTOPlugin(BasePlugin):
                 f"`trainer_cls: {cfg['trainer_cls']}` replaces the plugin's trainer: the plugin's loss, "
                 "beta schedule and KL pairing are not used"
             )
+        # Axolotl turns its Triton LoRA kernels on whenever they are unset, also with no GPU,
+        # where `axolotl inference` then fails ("Torch not compiled with CUDA enabled").
+        if not _cuda_available():
+            for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
+                if cfg.get(key) is None:
+                    cfg[key] = False
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])

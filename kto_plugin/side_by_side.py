@@ -26,7 +26,7 @@ class GenerationSettings:
     max_new_tokens: int = 128
     min_new_tokens: int = 0
     temperature: float = 0.0
-    seed: int = 0
+    seed: int | None = 0  # None: do not reseed before each reply
 
 
 def read_prompts(path: Path) -> list[str]:
@@ -36,25 +36,54 @@ def read_prompts(path: Path) -> list[str]:
     return prompts
 
 
-def generate_answers(model, tokenizer, prompts: list[str], settings: GenerationSettings) -> list[str]:
+def generate_reply(model, tokenizer, messages: list[dict], settings: GenerationSettings, streamer=None) -> str:
+    """The model's next assistant turn for a conversation, rendered with its chat template."""
     import torch
+
+    if settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    input_ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    sampling = {"do_sample": True, "temperature": settings.temperature} if settings.temperature > 0 else {"do_sample": False}
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=input_ids, max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, streamer=streamer, **sampling,
+        )
+    return tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
+
+
+def generate_answers(model, tokenizer, prompts: list[str], settings: GenerationSettings) -> list[str]:
     from tqdm.auto import tqdm
 
     model.eval()
-    answers = []
-    for prompt in tqdm(prompts, desc="Generating", leave=False):
-        torch.manual_seed(settings.seed)
-        input_ids = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"]
-        sampling = {"do_sample": True, "temperature": settings.temperature} if settings.temperature > 0 else {"do_sample": False}
-        with torch.no_grad():
-            output = model.generate(
-                input_ids=input_ids, max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens,
-                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **sampling,
-            )
-        answers.append(tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True).strip())
-    return answers
+    return [
+        generate_reply(model, tokenizer, [{"role": "user", "content": prompt}], settings)
+        for prompt in tqdm(prompts, desc="Generating", leave=False)
+    ]
+
+
+def load_base_and_tuned(cfg):
+    """(tokenizer, base model, a function giving the trained model) for a finished run."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kto_plugin.evaluation import check_adapter_matches, tuned_model_args
+
+    run_dir = Path(cfg.output_dir)
+    tuned_args = tuned_model_args(cfg, run_dir)
+    if "peft" in tuned_args:
+        check_adapter_matches(str(cfg.base_model), run_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(cfg.base_model))
+    base_model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model))
+
+    def tuned():
+        if "peft" in tuned_args:
+            return PeftModel.from_pretrained(base_model, str(run_dir))
+        return AutoModelForCausalLM.from_pretrained(str(run_dir))
+
+    return tokenizer, base_model, tuned
 
 
 def assign_sides(count: int, seed: int) -> list[dict[str, str]]:

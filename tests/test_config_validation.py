@@ -36,3 +36,14 @@ def test_good_plugin_config_wires_the_trainer(tmp_path, tiny_model):
     assert cfg.trainer_cls == "kto_plugin.trainer.KTOPluginTrainer"
     assert cfg.kto_beta_schedule["type"] == "cosine" and cfg.kto_auto_weights is True
     assert cfg.remove_unused_columns is False
+
+
+def test_triton_lora_kernels_are_off_without_a_gpu(tmp_path, tiny_model):
+    """Axolotl enables them when unset, and `axolotl inference` then fails on a CPU-only machine."""
+    import torch
+
+    cfg = load_with(tmp_path, adapter="lora", lora_r=4, lora_target_linear=True)
+    if not torch.cuda.is_available():
+        assert cfg.lora_mlp_kernel is False and cfg.lora_qkv_kernel is False and cfg.lora_o_kernel is False
+    explicit = load_with(tmp_path, adapter="lora", lora_r=4, lora_target_linear=True, lora_mlp_kernel=True)
+    assert explicit.lora_mlp_kernel is True

@@ -98,3 +98,13 @@ def test_interval_is_students_t():
     mean, low, high = mean_with_interval([1, 2, 3, 4, 5])
     assert mean == 3 and math.isclose(high - mean, 2.776445 * math.sqrt(2.5) / math.sqrt(5), rel_tol=1e-5)
     assert math.isclose(mean - low, high - mean)
+
+
+def test_chat_streams_replies_keeps_turns_and_resets(compared):
+    config = compared[0].parent / "config.yaml"
+    result = CliRunner().invoke(kto, ["chat", str(config), "--temperature", "0", "--max-new-tokens", "5",
+                                      "--min-new-tokens", "5"], input="hi\n\n/reset\n你好\n/quit\nnot read\n")
+    assert result.exit_code == 0, result.output
+    assert "you> hi" in result.output and "you> 你好" in result.output and "not read" not in result.output
+    assert result.output.count("model> ") == 2
+    assert "(conversation cleared)" in result.output
