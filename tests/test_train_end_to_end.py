@@ -131,3 +131,16 @@ def test_post_train_evaluation_writes_base_and_tuned_results(trained_run):
     rows = [line for line in report if line.startswith("| kto_")]
     assert {row.split(" | ")[1] for row in rows} == {
         "acc", "acc_norm", "not_empty", "no_absolute_promise", "no_insult", "offers_alternative"}
+
+
+def test_kto_eval_command_reevaluates_a_finished_run(trained_run):
+    from click.testing import CliRunner
+
+    from kto_plugin.cli import kto
+
+    out, _, _ = trained_run
+    (out / "eval" / "report.md").unlink()
+    result = CliRunner().invoke(kto, ["eval", str(out.parent / "quickstart.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "| task | metric | base | tuned | change |" in result.output
+    assert (out / "eval" / "report.md").exists()
