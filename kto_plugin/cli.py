@@ -284,3 +284,27 @@ def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, 
         reply = generate_reply(model, tokenizer, messages, settings,
                                streamer=TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
         messages.append({"role": "assistant", "content": reply})
+
+
+@kto.command("deepspeed")
+@click.argument("name", required=False)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Copy the config to this file instead of printing its path.")
+def deepspeed(name: str | None, output: Path | None):
+    """List the shipped DeepSpeed configs, print one's installed path, or copy it out."""
+    from kto_plugin.paths import deepspeed_config_names, deepspeed_config_path
+
+    if name is None:
+        for known in deepspeed_config_names():
+            click.echo(f"{known}\t{deepspeed_config_path(known)}")
+        return
+    try:
+        path = deepspeed_config_path(name)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="NAME") from None
+    if output is None:
+        click.echo(str(path))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, output)
+    click.echo(f"copied {path} to {output}")

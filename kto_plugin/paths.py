@@ -62,3 +62,22 @@ def resolve_model_uri(value: str) -> str:
     from kto_plugin.tiny_model import ensure_tiny_model
 
     return str(ensure_tiny_model())
+
+
+DEEPSPEED_PREFIX = "kto_plugin:"
+
+
+def deepspeed_config_names() -> list[str]:
+    folder = resources.files("kto_plugin") / "deepspeed_configs"
+    return sorted(entry.name.removesuffix(".json") for entry in folder.iterdir() if entry.name.endswith(".json"))
+
+
+def deepspeed_config_path(name: str) -> Path:
+    """Installed path of a shipped DeepSpeed config: `zero1`, `zero2`, `zero3`, `zero3_offload`."""
+    names = deepspeed_config_names()
+    if name not in names:
+        raise ValueError(
+            f"unknown DeepSpeed config {name!r}: the plugin ships {', '.join(names)} "
+            f"(use `deepspeed: {DEEPSPEED_PREFIX}zero2`, or a path to your own JSON)"
+        )
+    return Path(str(resources.files("kto_plugin") / "deepspeed_configs" / f"{name}.json"))

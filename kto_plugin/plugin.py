@@ -5,7 +5,13 @@ from __future__ import annotations
 from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.log import get_logger
-from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
+from kto_plugin.paths import (
+    DEEPSPEED_PREFIX,
+    deepspeed_config_path,
+    is_plugin_uri,
+    resolve_dataset_uri,
+    resolve_model_uri,
+)
 
 LOG = get_logger(__name__)
 
@@ -43,6 +49,13 @@ class KTOPlugin(BasePlugin):
             for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
                 if cfg.get(key) is None:
                     cfg[key] = False
+        deepspeed = cfg.get("deepspeed")
+        if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
+            cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
+        if deepspeed and not _cuda_available():
+            from kto_plugin.cpu_deepspeed import start_gloo_backend_if_needed
+
+            start_gloo_backend_if_needed(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
