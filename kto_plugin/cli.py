@@ -40,20 +40,14 @@ def make_tiny_model(output: Path | None, seed: int, force: bool):
     click.echo(f"tiny model written to {output}")
 
 
-@kto.command("sample-data")
-@click.argument("name", required=False)
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Copy the sample set to this file instead of printing its path.")
-def sample_data(name: str | None, output: Path | None):
-    """List the shipped sample sets, print one's installed path, or copy it out."""
-    from kto_plugin.paths import sample_dataset_names, sample_dataset_path
-
+def _list_show_or_copy(name: str | None, output: Path | None, names, path_of) -> None:
+    """List shipped files (no NAME), print one's installed path, or copy it to `output`."""
     if name is None:
-        for known in sample_dataset_names():
-            click.echo(f"{known}\t{sample_dataset_path(known)}")
+        for known in names():
+            click.echo(f"{known}\t{path_of(known)}")
         return
     try:
-        path = sample_dataset_path(name)
+        path = path_of(name)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="NAME") from None
     if output is None:
@@ -62,6 +56,17 @@ def sample_data(name: str | None, output: Path | None):
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, output)
     click.echo(f"copied {path} to {output}")
+
+
+@kto.command("sample-data")
+@click.argument("name", required=False)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Copy the sample set to this file instead of printing its path.")
+def sample_data(name: str | None, output: Path | None):
+    """List the shipped sample sets, print one's installed path, or copy it out."""
+    from kto_plugin.paths import sample_dataset_names, sample_dataset_path
+
+    _list_show_or_copy(name, output, sample_dataset_names, sample_dataset_path)
 
 
 def _first_and_last(records: list[dict], key: str) -> tuple[dict | None, dict | None]:
@@ -294,17 +299,4 @@ def deepspeed(name: str | None, output: Path | None):
     """List the shipped DeepSpeed configs, print one's installed path, or copy it out."""
     from kto_plugin.paths import deepspeed_config_names, deepspeed_config_path
 
-    if name is None:
-        for known in deepspeed_config_names():
-            click.echo(f"{known}\t{deepspeed_config_path(known)}")
-        return
-    try:
-        path = deepspeed_config_path(name)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="NAME") from None
-    if output is None:
-        click.echo(str(path))
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, output)
-    click.echo(f"copied {path} to {output}")
+    _list_show_or_copy(name, output, deepspeed_config_names, deepspeed_config_path)
