@@ -203,12 +203,13 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     cfg = load_cfg(str(config))
     try:
         prompt_list = read_prompts(prompts)
-        tokenizer, base_model, tuned = load_base_and_tuned(cfg)
+        pair = load_base_and_tuned(cfg)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
-    base_answers = generate_answers(base_model, tokenizer, prompt_list, settings)
-    tuned_answers = generate_answers(tuned(), tokenizer, prompt_list, settings)
+    with pair.base() as base_model:
+        base_answers = generate_answers(base_model, pair.tokenizer, prompt_list, settings)
+    tuned_answers = generate_answers(pair.tuned, pair.tokenizer, prompt_list, settings)
     paths = write_sheet(output or Path(cfg.output_dir) / "compare", prompt_list, base_answers, tuned_answers,
                         seed, {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)})
     click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
@@ -254,24 +255,33 @@ def score(sheet: Path, key_path: Path):
 @click.option("--seed", type=int, default=0, show_default=True)
 def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, min_new_tokens: int, seed: int):
     """Multi-turn streaming chat with the trained model (or --base); reads stdin, so it also takes piped input."""
-    import sys
+    from contextlib import nullcontext
 
-    import torch
     from axolotl.cli.config import load_cfg
-    from transformers import TextStreamer
 
-    from kto_plugin.side_by_side import GenerationSettings, generate_reply, load_base_and_tuned
+    from kto_plugin.side_by_side import load_base_and_tuned
 
     cfg = load_cfg(str(config))
     try:
-        tokenizer, base_model, tuned = load_base_and_tuned(cfg)
+        pair = load_base_and_tuned(cfg)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
-    model = base_model if use_base else tuned()
-    model.eval()
+    with pair.base() if use_base else nullcontext(pair.tuned) as model:
+        model.eval()
+        _chat_loop(model, pair.tokenizer, cfg.output_dir, use_base, temperature, max_new_tokens, min_new_tokens, seed)
+
+
+def _chat_loop(model, tokenizer, output_dir, use_base, temperature, max_new_tokens, min_new_tokens, seed):
+    import sys
+
+    import torch
+    from transformers import TextStreamer
+
+    from kto_plugin.side_by_side import GenerationSettings, generate_reply
+
     torch.manual_seed(seed)
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed=None)
-    click.echo(f"chatting with the {'base' if use_base else 'trained'} model of {cfg.output_dir}; "
+    click.echo(f"chatting with the {'base' if use_base else 'trained'} model of {output_dir}; "
                "type a message, /reset to clear the conversation, /quit or Ctrl-D to leave")
     messages: list[dict] = []
     for line in sys.stdin:

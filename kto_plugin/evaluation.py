@@ -49,20 +49,25 @@ def tuned_model_args(cfg, output_dir: Path) -> dict:
     raise FileNotFoundError(f"{output_dir} holds neither an adapter nor a model: has the run finished?")
 
 
-def check_adapter_matches(base_model: str, adapter_dir: Path) -> None:
-    """Load the adapter onto the base model on CPU once, and say clearly when they do not fit."""
+def attach_adapter(model, adapter_dir: Path, base_model: str):
+    """`PeftModel` of `model` with the adapter in `adapter_dir`; says clearly when they do not fit."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(base_model)
     try:
-        PeftModel.from_pretrained(model, str(adapter_dir))
+        return PeftModel.from_pretrained(model, str(adapter_dir))
     except (RuntimeError, ValueError, KeyError) as err:
         recorded = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
         raise ValueError(
             f"the adapter in {adapter_dir} does not match the base model {base_model} "
             f"(the adapter was trained on {recorded}): {str(err).splitlines()[0]}"
         ) from None
+
+
+def check_adapter_matches(base_model: str, adapter_dir: Path) -> None:
+    """Load the adapter onto the base model on CPU once, before lm-eval loads both itself."""
+    from transformers import AutoModelForCausalLM
+
+    attach_adapter(AutoModelForCausalLM.from_pretrained(base_model), adapter_dir, base_model)
 
 
 def _run(model_args: dict, tasks, task_manager, cfg) -> dict:

@@ -45,14 +45,15 @@ class KTOPlugin(BasePlugin):
             )
         # Axolotl turns its Triton LoRA kernels on whenever they are unset, also with no GPU,
         # where `axolotl inference` then fails ("Torch not compiled with CUDA enabled").
-        if not _cuda_available():
+        on_cpu = not _cuda_available()
+        if on_cpu:
             for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
                 if cfg.get(key) is None:
                     cfg[key] = False
         deepspeed = cfg.get("deepspeed")
         if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
-        if deepspeed and not _cuda_available():
+        if deepspeed and on_cpu:
             from kto_plugin.cpu_deepspeed import start_gloo_backend_if_needed
 
             start_gloo_backend_if_needed(cfg)

@@ -15,8 +15,11 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SHEET_COLUMNS = ["id", "prompt", "answer_a", "answer_b", "rating_a", "rating_b"]
 
@@ -64,26 +67,36 @@ def generate_answers(model, tokenizer, prompts: list[str], settings: GenerationS
     ]
 
 
-def load_base_and_tuned(cfg):
-    """(tokenizer, base model, a function giving the trained model) for a finished run."""
-    from peft import PeftModel
+@dataclass
+class ModelPair:
+    """The trained model of a run, and a way to use its base model."""
+
+    tokenizer: Any
+    tuned: Any
+    base: Callable[[], ContextManager]  # `with pair.base() as model:` gives the base model
+
+
+def load_base_and_tuned(cfg) -> ModelPair:
+    """Load a finished run once: an adapter is attached to the base model and switched off for `base()`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.evaluation import check_adapter_matches, tuned_model_args
+    from kto_plugin.evaluation import attach_adapter, tuned_model_args
 
     run_dir = Path(cfg.output_dir)
     tuned_args = tuned_model_args(cfg, run_dir)
-    if "peft" in tuned_args:
-        check_adapter_matches(str(cfg.base_model), run_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(cfg.base_model))
     base_model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model))
+    if "peft" not in tuned_args:
+        return ModelPair(tokenizer, AutoModelForCausalLM.from_pretrained(str(run_dir)),
+                         lambda: nullcontext(base_model))
+    tuned = attach_adapter(base_model, run_dir, str(cfg.base_model))
 
-    def tuned():
-        if "peft" in tuned_args:
-            return PeftModel.from_pretrained(base_model, str(run_dir))
-        return AutoModelForCausalLM.from_pretrained(str(run_dir))
+    @contextmanager
+    def adapter_off():
+        with tuned.disable_adapter():
+            yield tuned
 
-    return tokenizer, base_model, tuned
+    return ModelPair(tokenizer, tuned, adapter_off)
 
 
 def assign_sides(count: int, seed: int) -> list[dict[str, str]]:

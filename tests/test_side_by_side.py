@@ -108,3 +108,21 @@ def test_chat_streams_replies_keeps_turns_and_resets(compared):
     assert "you> hi" in result.output and "you> 你好" in result.output and "not read" not in result.output
     assert result.output.count("model> ") == 2
     assert "(conversation cleared)" in result.output
+
+
+def test_base_answers_come_from_the_base_model_with_the_adapter_off(compared, tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from kto_plugin.side_by_side import GenerationSettings, generate_answers
+
+    first, _ = compared
+    sides = json.loads((first / "key.json").read_text())["sides"]
+    rows = read_sheet(first)
+    by_model = {"base": [], "tuned": []}
+    for row in rows:
+        for letter in ("A", "B"):
+            by_model[sides[row["id"]][letter]].append(row[f"answer_{letter.lower()}"])
+    expected = generate_answers(AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model),
+                                PROMPTS, GenerationSettings(max_new_tokens=6, min_new_tokens=6, seed=3))
+    assert by_model["base"] == expected
+    assert by_model["tuned"] != expected
