@@ -19,9 +19,15 @@ class MetricsFileCallback(TrainerCallback):
         self.path = Path(output_dir) / METRICS_FILE
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and state.global_step == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("", encoding="utf-8")
+        if not state.is_world_process_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if state.global_step > 0 and self.path.exists():
+            # Resumed from a checkpoint: keep what was logged up to it, drop what the
+            # interrupted run logged after it (those steps are trained again).
+            kept = [record for record in read_metrics(self.path.parent) if record.get("step", 0) <= state.global_step]
+        self.path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:

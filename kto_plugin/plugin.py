@@ -54,9 +54,10 @@ class KTOPlugin(BasePlugin):
         if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
         if deepspeed and on_cpu:
-            from kto_plugin.cpu_deepspeed import start_gloo_backend_if_needed
+            from kto_plugin.cpu_ranks import let_deepspeed_ranks_join_on_cpu, start_gloo_backend_if_needed
 
             start_gloo_backend_if_needed(cfg)
+            let_deepspeed_ranks_join_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
@@ -75,10 +76,30 @@ class KTOPlugin(BasePlugin):
         cfg["kto_dataset_fields"] = dataset_fields
 
     def get_training_args(self, cfg):
-        return {"loss_type": cfg.kto_loss_type or "kto"}
+        from kto_plugin.cpu_ranks import training_args_for_cpu_ranks
+
+        return {"loss_type": cfg.kto_loss_type or "kto", **training_args_for_cpu_ranks(cfg)}
+
+    def pre_model_load(self, cfg):
+        # Axolotl 0.19 seeds only data shuffling: without this the LoRA initialisation,
+        # and so every number of a run, changes from run to run whatever `seed:` says.
+        if cfg.seed is not None:
+            from transformers import set_seed
+
+            set_seed(cfg.seed)
 
     def post_trainer_create(self, cfg, trainer):
         from kto_plugin.class_weights import apply_class_weights
+
+        args = trainer.args
+        if args.world_size > 1:
+            deepspeed_plugin = trainer.accelerator.state.deepspeed_plugin
+            how = f"DeepSpeed ZeRO-{deepspeed_plugin.zero_stage}" if deepspeed_plugin else "DDP"
+            micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+            LOG.info(
+                f"KTO: {args.world_size} processes, {how}; global batch {micro} x {accumulation} x "
+                f"{args.world_size} = {micro * accumulation * args.world_size} examples, one KL estimate over them"
+            )
 
         apply_class_weights(cfg, trainer)
 
@@ -101,6 +122,11 @@ class KTOPlugin(BasePlugin):
             evaluate_run(cfg)
 
     def load_datasets(self, cfg, preprocess: bool = False):
+        from kto_plugin.cpu_ranks import place_ranks_on_cpu
         from kto_plugin.loading import load_kto_datasets
 
+        # The first hook after Axolotl's normalize_config and before the model loader:
+        # the place to undo its accelerator `device_map` for CPU ranks.
+        if place_ranks_on_cpu(cfg):
+            LOG.info("KTO: %d CPU ranks (gloo); the model is loaded on the CPU in each", cfg.world_size)
         return load_kto_datasets(cfg)

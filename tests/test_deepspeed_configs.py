@@ -59,7 +59,7 @@ def test_named_config_resolves_and_hf_fills_every_auto(name, tmp_path, tiny_mode
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     # Axolotl's config loading with the plugin, then the same Hugging Face code a real run uses:
     # TrainingArguments processes the file and the trainer finalises it with the model.
-    # DeepSpeed configs start torch.distributed (gloo here, see cpu_deepspeed.py), so this runs
+    # DeepSpeed configs start torch.distributed (gloo here, see cpu_ranks.py), so this runs
     # in its own process.
     result = subprocess.run([sys.executable, "-c", FILL_SCRIPT, str(tmp_path / "config.yaml")],
                             capture_output=True, text=True, timeout=300)

@@ -1,0 +1,119 @@
+"""Let Axolotl's distributed paths run on a machine without a GPU (gloo instead of NCCL).
+
+Three places in Axolotl 0.19 assume a GPU once torch.distributed is involved:
+
+- a one-process DeepSpeed run starts torch.distributed with the NCCL backend
+  (`axolotl/utils/trainer.py: setup_deepspeed_env`), which a CPU-only build of torch does
+  not have ("Distributed package doesn't have NCCL built in"). DeepSpeed skips that start
+  when a backend is already up, so `start_gloo_backend_if_needed` starts it first, with gloo;
+- with WORLD_SIZE > 1, `normalize_config` pins each rank's model to `device_map: {"": LOCAL_RANK}`,
+  an accelerator index ("Cannot access accelerator device when none is available");
+  `place_ranks_on_cpu` puts it back on the CPU before the model loader reads it;
+- the Hugging Face TrainingArguments only join the ranks on CPU (accelerate's MULTI_CPU,
+  gloo) when `use_cpu` is set; otherwise every rank trains alone on its whole batch.
+  `training_args_for_cpu_ranks` sets it;
+- with DeepSpeed, `use_cpu` would switch DeepSpeed off, and without it accelerate finds
+  no backend on a CPU and counts one process, so the "auto" train_batch_size is filled for
+  one rank and DeepSpeed stops ("train_batch_size is not equal to micro_batch_per_gpu *
+  gradient_acc_step * world_size"). `let_deepspeed_ranks_join_on_cpu` gives accelerate the
+  gloo backend in that one case;
+- ZeRO-1/2 gather the updated partitions into flat buffers that require grad
+  (`deepspeed.runtime.utils.all_gather_into_tensor_dp_groups`); gloo copies into views of
+  them with autograd on ("Output 0 of Split is a view and is being modified inplace"),
+  NCCL does not. The same patch runs that gather under `torch.no_grad()`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gloo_backend_if_needed(cfg) -> bool:
+    """Start a one-rank gloo backend for a DeepSpeed config on a CPU-only machine; True if started."""
+    import torch
+
+    if not cfg.get("deepspeed") or _cuda_available():
+        return False
+    if world_size() != 1 or torch.distributed.is_initialized():
+        return False
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    os.environ.setdefault("RANK", "0")
+    os.environ.setdefault("LOCAL_RANK", "0")
+    os.environ.setdefault("WORLD_SIZE", "1")
+    import deepspeed.comm as dist
+
+    dist.init_distributed(dist_backend="gloo", auto_mpi_discovery=False, dist_init_required=True)
+    return True
+
+
+def let_deepspeed_ranks_join_on_cpu(cfg) -> bool:
+    """Make accelerate pick gloo for launched DeepSpeed ranks on a CPU-only machine; True if patched."""
+    if world_size() == 1 or _cuda_available() or not cfg.get("deepspeed"):
+        return False
+    from accelerate.state import DistributedType, PartialState
+
+    original = PartialState._prepare_backend
+    if getattr(original, "kto_plugin_cpu_ranks", False):
+        return True
+
+    def prepare_backend(self, cpu: bool = False, sagemaker_dp=False, backend=None):
+        chosen, distributed_type = original(self, cpu, sagemaker_dp, backend)
+        if chosen is None and int(os.environ.get("LOCAL_RANK", "-1")) != -1:
+            return "gloo", DistributedType.MULTI_CPU
+        return chosen, distributed_type
+
+    prepare_backend.kto_plugin_cpu_ranks = True
+    PartialState._prepare_backend = prepare_backend
+    _gather_partitions_without_autograd()
+    return True
+
+
+def _gather_partitions_without_autograd() -> None:
+    import functools
+
+    import torch
+    from deepspeed.runtime import utils as deepspeed_utils
+
+    original = deepspeed_utils.all_gather_into_tensor_dp_groups
+
+    @functools.wraps(original)
+    def gather(*args, **kwargs):
+        with torch.no_grad():
+            return original(*args, **kwargs)
+
+    deepspeed_utils.all_gather_into_tensor_dp_groups = gather
+
+
+def place_ranks_on_cpu(cfg) -> bool:
+    """Undo Axolotl's per-rank accelerator `device_map` when several ranks run on CPU; True if changed."""
+    if world_size() == 1 or _cuda_available():
+        return False
+    if not isinstance(cfg.get("device_map"), dict):
+        return False
+    cfg["device_map"] = "cpu"
+    return True
+
+
+def training_args_for_cpu_ranks(cfg) -> dict:
+    """TrainingArguments that make several CPU ranks one gloo process group (empty otherwise)."""
+    if world_size() == 1 or _cuda_available() or cfg.get("deepspeed"):
+        return {}
+    return {"use_cpu": True}

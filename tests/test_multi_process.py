@@ -1,0 +1,121 @@
+"""Two ranks on CPU (gloo) through Axolotl's own launcher: plain DDP, DeepSpeed ZeRO-2 and ZeRO-3.
+
+Each two-process run (micro-batch 1, accumulation 2) has the same global batch as the
+one-process reference (micro-batch 2, accumulation 2), so the plugin's KL estimate (global
+sum over global count), its logged metrics and the trained adapter must agree with the
+reference up to float round-off in the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import base_config, read_metrics_file, run_axolotl
+
+STEPS = 4
+# Observed differences are ~1e-5 on the logged values and ~1e-6 on adapter weights (fp32
+# sums in another order); a rank that trained alone, or a KL over one rank's examples,
+# moves them by 1e-3 and more.
+METRIC_TOLERANCE = 1e-4
+WEIGHT_TOLERANCE = 1e-4
+COMPARED = ("loss", "kl", "kl_raw", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected")
+
+
+def kto_config(tmp_path, name: str, **overrides) -> dict:
+    config = base_config(
+        tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+        seed=42, max_steps=STEPS, learning_rate=0.002, lr_scheduler="constant", kto_auto_weights=True,
+        adapter="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_linear=True,
+        save_strategy="no", logging_steps=1, output_dir=str(tmp_path / name),
+    )
+    config.update(overrides)
+    return config
+
+
+def train(tmp_path, name: str, config: dict, *launch: str):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    result = run_axolotl("train", str(path), *launch, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+def two_ranks(tmp_path, name: str, config: dict, *extra: str):
+    return train(tmp_path, name, config, "--launcher", "torchrun", *extra, "--", "--nproc_per_node", "2")
+
+
+def step_records(output_dir) -> list[dict]:
+    return [record for record in read_metrics_file(output_dir) if "kl_raw" in record]
+
+
+def adapter(output_dir) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(output_dir / "adapter_model.safetensors"))
+
+
+def max_weight_difference(first: dict, second: dict) -> float:
+    assert first.keys() == second.keys()
+    return max(float((first[key] - second[key]).abs().max()) for key in first)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model):
+    tmp_path = tmp_path_factory.mktemp("one_rank")
+    train(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2),
+          "--launcher", "python")
+    return tmp_path / "one"
+
+
+def assert_same_run(output_dir, reference_dir):
+    records, expected = step_records(output_dir), step_records(reference_dir)
+    assert [r["step"] for r in records] == [r["step"] for r in expected] == list(range(1, STEPS + 1))
+    for record, reference_record in zip(records, expected):
+        assert record["epoch"] == reference_record["epoch"]  # the ranks shared the data, not each all of it
+        for key in COMPARED:
+            assert record[key] == pytest.approx(reference_record[key], abs=METRIC_TOLERANCE), (key, record)
+    assert any(record["kl_raw"] != 0 for record in records)
+    assert max_weight_difference(adapter(output_dir), adapter(reference_dir)) < WEIGHT_TOLERANCE
+
+
+@pytest.mark.parametrize("deepspeed", [None, "kto_plugin:zero2"], ids=["ddp", "zero2"])
+def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_path, reference):
+    overrides = {"deepspeed": deepspeed} if deepspeed else {}
+    config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
+                        save_strategy="steps", save_steps=STEPS, **overrides)
+    result = two_ranks(tmp_path, "two", config)
+    output = result.stdout + result.stderr
+    assert "KTO: 2 CPU ranks (gloo)" in output
+    assert ("KTO: 2 processes, DeepSpeed ZeRO-2" if deepspeed else "KTO: 2 processes, DDP") in output
+    # class weights from the whole training split on both ranks, not from one rank's half
+    assert output.count("KTO class weights (kto_auto_weights): n_desirable=107, n_undesirable=160") == 2
+    # the DeepSpeed engine trained and saved (its own checkpoint layout), or DDP did
+    checkpoint = tmp_path / "two" / f"checkpoint-{STEPS}"
+    assert (checkpoint / f"global_step{STEPS}").is_dir() == bool(deepspeed)
+    assert_same_run(tmp_path / "two", reference)
+
+
+def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference):
+    config = kto_config(tmp_path, "zero3", micro_batch_size=1, gradient_accumulation_steps=2,
+                        deepspeed="kto_plugin:zero3", save_strategy="steps", save_steps=2)
+    two_ranks(tmp_path, "zero3", config)
+    output_dir = tmp_path / "zero3"
+    assert_same_run(output_dir, reference)
+    uninterrupted = adapter(output_dir)
+    assert (output_dir / "checkpoint-2" / "global_step2").is_dir()  # a DeepSpeed checkpoint
+
+    # resume from the step-2 checkpoint as after a crash: the end state is the same run's
+    (output_dir / "adapter_model.safetensors").unlink()
+    two_ranks(tmp_path, "zero3", config, "--resume-from-checkpoint", str(output_dir / "checkpoint-2"))
+    assert max_weight_difference(adapter(output_dir), uninterrupted) < 1e-6
+    assert [r["step"] for r in step_records(output_dir)] == list(range(1, STEPS + 1))
+
+    # the saved adapter is whole (ZeRO-3 gathered it) and loads onto the base model
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from kto_plugin.paths import tiny_model_dir
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir()), output_dir)
+    loaded = {name: parameter for name, parameter in model.named_parameters() if "lora_" in name}
+    assert len(loaded) == len(uninterrupted) and all(p.numel() > 0 for p in loaded.values())
