@@ -310,3 +310,32 @@ def deepspeed(name: str | None, output: Path | None):
     from kto_plugin.paths import deepspeed_config_names, deepspeed_config_path
 
     _list_show_or_copy(name, output, deepspeed_config_names, deepspeed_config_path)
+
+
+@kto.command("memory")
+@click.argument("model")
+@click.option("--gpus", default="2,4,8", show_default=True, help="GPU counts to show, comma-separated.")
+@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank (all linear layers but the head).")
+def memory(model: str, gpus: str, lora_r: int):
+    """GiB per GPU of a KTO run's model states (weights, gradients, AdamW, reference) by strategy.
+
+    MODEL is a model folder, its config.json, or a hub id (read with AutoConfig; no weights are loaded).
+    """
+    from transformers import AutoConfig
+
+    from kto_plugin.memory_estimate import count_parameters, memory_table
+
+    try:
+        gpu_counts = [int(count) for count in gpus.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{gpus!r} is not a comma-separated list of GPU counts", param_hint="--gpus") from None
+    config_source = str(Path(model).parent) if model.endswith(".json") else model
+    try:
+        model_config = AutoConfig.from_pretrained(config_source)
+    except OSError as err:
+        raise click.BadParameter(f"cannot read a model config from {model!r}: {err}", param_hint="MODEL") from None
+    size = count_parameters(model_config, lora_r=lora_r)
+    click.echo(f"{model}: {size.parameters / 1e9:.2f}B parameters; LoRA r={lora_r}: {size.lora_parameters / 1e6:.1f}M")
+    for title, lora in ((f"LoRA r={lora_r}", True), ("full fine-tune", False)):
+        click.echo(f"\n{title}: GiB per GPU for the model states (activations and logits come on top)")
+        click.echo("\n".join(memory_table(size, gpu_counts, lora=lora)))

@@ -119,3 +119,31 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir()), output_dir)
     loaded = {name: parameter for name, parameter in model.named_parameters() if "lora_" in name}
     assert len(loaded) == len(uninterrupted) and all(p.numel() > 0 for p in loaded.values())
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3"])
+def test_multi_gpu_examples_train_on_two_cpu_ranks(name, tmp_path, tiny_model):
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "yaml_examples" / f"{name}.yaml").read_text())
+    # the example as shipped, on the tiny model and the sample data, two steps, no GPU
+    config.update(
+        base_model="kto_plugin://tiny-model", datasets=[{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+        bf16=False, tf32=False, optimizer="adamw_torch", sequence_len=256, max_steps=2, micro_batch_size=1,
+        gradient_accumulation_steps=2, logging_steps=1, save_steps=2, eval_steps=2, output_dir=str(tmp_path / "out"),
+        dataset_prepared_path=str(tmp_path / "prepared"),
+    )
+    result = two_ranks(tmp_path, "example", config)
+    stage = config["deepspeed"].removeprefix("kto_plugin:zero")
+    assert f"KTO: 2 processes, DeepSpeed ZeRO-{stage}" in result.stdout + result.stderr
+    assert (tmp_path / "out" / "checkpoint-2" / "global_step2").is_dir()
+    steps = step_records(tmp_path / "out")
+    assert [record["step"] for record in steps] == [1, 2]
+    if config.get("adapter") == "lora":
+        assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    else:  # ZeRO-3 gathered the full weights for the save: they load and were trained
+        trained = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+        base = AutoModelForCausalLM.from_pretrained(tiny_model)
+        assert any(not (p == q).all() for p, q in zip(trained.parameters(), base.parameters()))

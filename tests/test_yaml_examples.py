@@ -24,6 +24,13 @@ def test_example_validates_with_the_plugin(name, tmp_path, tiny_model):
             entry["path"] = "kto_plugin://kto-sample-en"
     config["output_dir"] = str(tmp_path / "out")
     config.update(bf16=False, tf32=False, fp16=False)
+    # A DeepSpeed config starts torch.distributed in the loading process: the multi-GPU
+    # examples run with it, on two ranks, in test_multi_process.py.
+    deepspeed = config.pop("deepspeed", None)
+    if deepspeed is not None:
+        from kto_plugin.paths import DEEPSPEED_PREFIX, deepspeed_config_names
+
+        assert deepspeed.removeprefix(DEEPSPEED_PREFIX) in deepspeed_config_names()
     cfg = load_config(tmp_path, config)
     assert "kto_plugin.KTOPlugin" in PluginManager.get_instance().plugins
     assert getattr(cfg.rl, "value", cfg.rl) == "kto"

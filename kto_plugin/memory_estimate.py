@@ -1,0 +1,88 @@
+"""Memory per GPU for the model states of a KTO run, by DeepSpeed strategy (ZeRO paper, sec. 3).
+
+Counted, for P parameters of the model and T trainable ones, N GPUs, bf16 weights and
+AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer state):
+
+    weights 2 bytes/param, gradients 2 bytes/trainable param,
+    optimizer 12 bytes/trainable param (fp32 master copy, first and second moments)
+
+    strategy        weights     gradients   optimizer   KTO reference (full fine-tune)
+    DDP / 1 GPU     2P          2T          12T         2P
+    ZeRO-1          2P          2T          12T/N       2P
+    ZeRO-2          2P          2T/N        12T/N       2P
+    ZeRO-3          2P/N        2T/N        12T/N       2P/N
+    ZeRO-3 offload  (CPU)       (CPU)       (CPU)       (CPU)
+
+With LoRA, T is the adapter's size (its own weights add 2T to the weights) and the reference is the base model with the adapter
+switched off, so it costs nothing more; a full fine-tune keeps a frozen bf16 reference
+copy (2P), which TRL shards like the policy only under ZeRO-3. Activations and the logits
+(`micro_batch_size x sequence_len x vocabulary` floats) come on top and do not shrink with N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+STRATEGIES = ("DDP / 1 GPU", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")
+WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    parameters: int
+    lora_parameters: int  # trainable with LoRA of rank `lora_r` on every linear layer but the head
+    lora_r: int
+
+
+def count_parameters(model_config, lora_r: int = 16) -> ModelSize:
+    """Exact counts from a transformers config, built on the meta device (no weights loaded)."""
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoModelForCausalLM
+
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_config)
+    model.tie_weights()  # not done on the meta device; tied input/output embeddings are one tensor
+    output_layer = model.get_output_embeddings()
+    lora = sum(
+        lora_r * (module.in_features + module.out_features)
+        for module in model.modules()
+        if isinstance(module, torch.nn.Linear) and module is not output_layer
+    )
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    return ModelSize(parameters=parameters, lora_parameters=lora, lora_r=lora_r)
+
+
+def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> tuple[float, float]:
+    """(bytes per GPU, bytes of CPU memory per node) for the model states of one strategy."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
+    params = size.parameters
+    trainable = size.lora_parameters if lora else params
+    reference = 0 if lora else WEIGHT_BYTES * params
+    weights = WEIGHT_BYTES * (params + (size.lora_parameters if lora else 0))
+    gradients = GRADIENT_BYTES * trainable
+    optimizer = OPTIMIZER_BYTES * trainable
+    if strategy == "DDP / 1 GPU":
+        return weights + gradients + optimizer + reference, 0.0
+    if strategy == "ZeRO-1":
+        return weights + gradients + optimizer / gpus + reference, 0.0
+    if strategy == "ZeRO-2":
+        return weights + (gradients + optimizer) / gpus + reference, 0.0
+    if strategy == "ZeRO-3":
+        return (weights + gradients + optimizer + reference) / gpus, 0.0
+    return 0.0, weights + gradients + optimizer + reference
+
+
+def memory_table(size: ModelSize, gpu_counts: list[int], lora: bool) -> list[str]:
+    """Markdown-style rows: GiB per GPU for each strategy and GPU count."""
+    header = "| strategy | " + " | ".join(f"{n} GPU{'s' if n > 1 else ''}" for n in gpu_counts) + " |"
+    rows = [header, "|---" * (len(gpu_counts) + 1) + "|"]
+    for strategy in STRATEGIES:
+        cells = []
+        for gpus in gpu_counts:
+            per_gpu, cpu = model_state_bytes(size, strategy, gpus, lora)
+            cells.append(f"CPU {cpu / GIB:.0f}" if cpu else f"{per_gpu / GIB:.1f}")
+        rows.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return rows

@@ -1,0 +1,75 @@
+"""The memory-per-GPU tables: counts from real models, the ZeRO accounting, the tables in yaml_examples/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_axolotl
+
+from kto_plugin.memory_estimate import GIB, ModelSize, count_parameters, memory_table, model_state_bytes
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "yaml_examples"
+
+# Qwen/Qwen2.5-7B-Instruct's config.json (the architecture numbers that set the size).
+QWEN25_7B = dict(
+    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+    num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
+)
+
+
+def test_counts_match_the_real_model_and_peft(tiny_model):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    size = count_parameters(AutoConfig.from_pretrained(tiny_model), lora_r=8)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert size.parameters == sum(p.numel() for p in model.parameters())
+    # Axolotl's lora_target_linear: every linear layer but the output head
+    targets = sorted({name.split(".")[-1] for name, module in model.named_modules()
+                      if module.__class__.__name__ == "Linear" and name != "lm_head"})
+    peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=targets))
+    assert size.lora_parameters == sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+
+
+def test_qwen_7b_count_is_the_published_one():
+    from transformers import Qwen2Config
+
+    size = count_parameters(Qwen2Config(**QWEN25_7B), lora_r=64)
+    assert size.parameters == 7_615_616_512  # "7.61B" on the model card
+
+
+def test_zero_accounting():
+    size = ModelSize(parameters=10**9, lora_parameters=10**7, lora_r=16)
+    full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP / 1 GPU", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")}
+    assert full["DDP / 1 GPU"] == (18e9, 0.0)  # 2 + 2 + 12 bytes per parameter and a 2-byte reference
+    assert full["ZeRO-2"] == (2e9 + 14e9 / 8 + 2e9, 0.0)
+    assert full["ZeRO-3"] == (18e9 / 8, 0.0)
+    assert full["ZeRO-3 offload"] == (0.0, 18e9)
+    # LoRA: no reference copy (the adapter is switched off), optimizer only for the adapter
+    assert model_state_bytes(size, "DDP / 1 GPU", 8, lora=True) == (2e9 + 16e7, 0.0)
+    for strategy in ("ZeRO-1", "ZeRO-2", "ZeRO-3"):
+        assert model_state_bytes(size, strategy, 4, lora=False)[0] > model_state_bytes(size, strategy, 8, lora=False)[0]
+    with pytest.raises(ValueError, match="ZeRO-2"):
+        model_state_bytes(size, "ZeRO-4", 8, lora=False)
+
+
+@pytest.mark.parametrize(("name", "lora"), [("qwen2.5-7b-lora-zero2.yaml", True), ("qwen2.5-7b-full-zero3.yaml", False)])
+def test_tables_in_the_examples_are_computed(name, lora):
+    from transformers import Qwen2Config
+
+    size = count_parameters(Qwen2Config(**QWEN25_7B), lora_r=64)
+    expected = [f"# {row}" for row in memory_table(size, [2, 4, 8], lora=lora)]
+    lines = (EXAMPLES / name).read_text().splitlines()
+    start = lines.index(expected[0])
+    assert lines[start:start + len(expected)] == expected
+    if lora:  # the notes quote the frozen base's bf16 size
+        assert f"frozen bf16 base ({size.parameters * 2 / GIB:.1f} GiB)" in "\n".join(lines)
+
+
+def test_memory_command_reads_a_local_config(tiny_model, tmp_path):
+    result = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "2,4", "--lora-r", "8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| ZeRO-3 |" in result.stdout and "| strategy | 2 GPUs | 4 GPUs |" in result.stdout
+    bad = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "two", cwd=tmp_path)
+    assert bad.returncode != 0 and "--gpus" in bad.stderr
