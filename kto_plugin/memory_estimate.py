@@ -7,7 +7,7 @@ AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer st
     optimizer 12 bytes/trainable param (fp32 master copy, first and second moments)
 
     strategy        weights     gradients   optimizer   KTO reference (full fine-tune)
-    DDP / 1 GPU     2P          2T          12T         2P
+    DDP (no ZeRO)   2P          2T          12T         2P
     ZeRO-1          2P          2T          12T/N       2P
     ZeRO-2          2P          2T/N        12T/N       2P
     ZeRO-3          2P/N        2T/N        12T/N       2P/N
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GIB = 1024**3
-STRATEGIES = ("DDP / 1 GPU", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")
+STRATEGIES = ("DDP (no ZeRO)", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")
 WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
 
 
@@ -64,7 +64,7 @@ def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> 
     weights = WEIGHT_BYTES * (params + (size.lora_parameters if lora else 0))
     gradients = GRADIENT_BYTES * trainable
     optimizer = OPTIMIZER_BYTES * trainable
-    if strategy == "DDP / 1 GPU":
+    if strategy == "DDP (no ZeRO)":
         return weights + gradients + optimizer + reference, 0.0
     if strategy == "ZeRO-1":
         return weights + gradients + optimizer / gpus + reference, 0.0

@@ -41,13 +41,13 @@ def test_qwen_7b_count_is_the_published_one():
 
 def test_zero_accounting():
     size = ModelSize(parameters=10**9, lora_parameters=10**7, lora_r=16)
-    full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP / 1 GPU", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")}
-    assert full["DDP / 1 GPU"] == (18e9, 0.0)  # 2 + 2 + 12 bytes per parameter and a 2-byte reference
+    full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")}
+    assert full["DDP (no ZeRO)"] == (18e9, 0.0)  # 2 + 2 + 12 bytes per parameter and a 2-byte reference
     assert full["ZeRO-2"] == (2e9 + 14e9 / 8 + 2e9, 0.0)
     assert full["ZeRO-3"] == (18e9 / 8, 0.0)
     assert full["ZeRO-3 offload"] == (0.0, 18e9)
     # LoRA: no reference copy (the adapter is switched off), optimizer only for the adapter
-    assert model_state_bytes(size, "DDP / 1 GPU", 8, lora=True) == (2e9 + 16e7, 0.0)
+    assert model_state_bytes(size, "DDP (no ZeRO)", 8, lora=True) == (2e9 + 16e7, 0.0)
     for strategy in ("ZeRO-1", "ZeRO-2", "ZeRO-3"):
         assert model_state_bytes(size, strategy, 4, lora=False)[0] > model_state_bytes(size, strategy, 8, lora=False)[0]
     with pytest.raises(ValueError, match="ZeRO-2"):
@@ -73,3 +73,15 @@ def test_memory_command_reads_a_local_config(tiny_model, tmp_path):
     assert "| ZeRO-3 |" in result.stdout and "| strategy | 2 GPUs | 4 GPUs |" in result.stdout
     bad = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "two", cwd=tmp_path)
     assert bad.returncode != 0 and "--gpus" in bad.stderr
+
+
+def test_readme_table_is_the_computed_one():
+    from transformers import Qwen2Config
+
+    size = count_parameters(Qwen2Config(**QWEN25_7B), lora_r=64)
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    for strategy in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3"):
+        lora, full = (model_state_bytes(size, strategy, 8, lora=flag)[0] / GIB for flag in (True, False))
+        assert f"| {strategy} | {lora:.1f} | {full:.1f} |" in readme
+    lora_cpu, full_cpu = (model_state_bytes(size, "ZeRO-3 offload", 8, lora=flag)[1] / GIB for flag in (True, False))
+    assert f"| ZeRO-3 offload | CPU {lora_cpu:.0f} per node | CPU {full_cpu:.0f} per node |" in readme
