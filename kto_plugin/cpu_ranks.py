@@ -1,6 +1,6 @@
 """Let Axolotl's distributed paths run on a machine without a GPU (gloo instead of NCCL).
 
-Three places in Axolotl 0.19 assume a GPU once torch.distributed is involved:
+Five things in Axolotl 0.19 and its stack assume a GPU once torch.distributed is involved:
 
 - a one-process DeepSpeed run starts torch.distributed with the NCCL backend
   (`axolotl/utils/trainer.py: setup_deepspeed_env`), which a CPU-only build of torch does
