@@ -75,6 +75,14 @@ def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> 
     return 0.0, weights + gradients + optimizer + reference
 
 
+def format_gib(num_bytes: float, decimals: int) -> str:
+    """GiB with `decimals` places; two significant digits when that would round to 0."""
+    gib = num_bytes / GIB
+    if gib == 0 or round(gib, decimals) != 0:
+        return f"{gib:.{decimals}f}"
+    return f"{gib:.2g}"
+
+
 def memory_table(size: ModelSize, gpu_counts: list[int], lora: bool) -> list[str]:
     """Markdown-style rows: GiB per GPU for each strategy and GPU count."""
     header = "| strategy | " + " | ".join(f"{n} GPU{'s' if n > 1 else ''}" for n in gpu_counts) + " |"
@@ -83,6 +91,6 @@ def memory_table(size: ModelSize, gpu_counts: list[int], lora: bool) -> list[str
         cells = []
         for gpus in gpu_counts:
             per_gpu, cpu = model_state_bytes(size, strategy, gpus, lora)
-            cells.append(f"CPU {cpu / GIB:.0f}" if cpu else f"{per_gpu / GIB:.1f}")
+            cells.append(f"CPU {format_gib(cpu, decimals=0)}" if cpu else format_gib(per_gpu, decimals=1))
         rows.append(f"| {strategy} | " + " | ".join(cells) + " |")
     return rows

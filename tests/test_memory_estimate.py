@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import run_axolotl
 
-from kto_plugin.memory_estimate import GIB, ModelSize, count_parameters, memory_table, model_state_bytes
+from kto_plugin.memory_estimate import GIB, ModelSize, count_parameters, format_gib, memory_table, model_state_bytes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "yaml_examples"
 
@@ -67,10 +67,22 @@ def test_tables_in_the_examples_are_computed(name, lora):
         assert f"frozen bf16 base ({size.parameters * 2 / GIB:.1f} GiB)" in "\n".join(lines)
 
 
+def test_small_models_are_not_shown_as_zero():
+    assert format_gib(40.84 * GIB, decimals=1) == "40.8"
+    assert format_gib(0, decimals=1) == "0.0"
+    assert format_gib(0.0043 * GIB, decimals=1) == "0.0043"
+    assert format_gib(0.3 * GIB, decimals=0) == "0.3"
+    # a 1M-parameter full fine-tune: 2 weights + 2 gradients + 12 Adam + 2 reference = 18 bytes each
+    rows = memory_table(ModelSize(parameters=1_000_000, lora_parameters=10_000, lora_r=8), [2], lora=False)
+    assert rows[2] == "| DDP (no ZeRO) | 0.017 |"
+    assert rows[-1] == "| ZeRO-3 offload | CPU 0.017 |"
+
+
 def test_memory_command_reads_a_local_config(tiny_model, tmp_path):
     result = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "2,4", "--lora-r", "8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| ZeRO-3 |" in result.stdout and "| strategy | 2 GPUs | 4 GPUs |" in result.stdout
+    assert "| DDP (no ZeRO) | 0.0 | 0.0 |" not in result.stdout  # a tiny model's sizes stay readable
     bad = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "two", cwd=tmp_path)
     assert bad.returncode != 0 and "--gpus" in bad.stderr
 
