@@ -29,7 +29,7 @@ import os
 import socket
 
 
-def _cuda_available() -> bool:
+def cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
@@ -49,7 +49,7 @@ def start_gloo_backend_if_needed(cfg) -> bool:
     """Start a one-rank gloo backend for a DeepSpeed config on a CPU-only machine; True if started."""
     import torch
 
-    if not cfg.get("deepspeed") or _cuda_available():
+    if not cfg.get("deepspeed") or cuda_available():
         return False
     if world_size() != 1 or torch.distributed.is_initialized():
         return False
@@ -66,7 +66,7 @@ def start_gloo_backend_if_needed(cfg) -> bool:
 
 def let_deepspeed_ranks_join_on_cpu(cfg) -> bool:
     """Make accelerate pick gloo for launched DeepSpeed ranks on a CPU-only machine; True if patched."""
-    if world_size() == 1 or _cuda_available() or not cfg.get("deepspeed"):
+    if world_size() == 1 or cuda_available() or not cfg.get("deepspeed"):
         return False
     from accelerate.state import DistributedType, PartialState
 
@@ -104,7 +104,7 @@ def _gather_partitions_without_autograd() -> None:
 
 def place_ranks_on_cpu(cfg) -> bool:
     """Undo Axolotl's per-rank accelerator `device_map` when several ranks run on CPU; True if changed."""
-    if world_size() == 1 or _cuda_available():
+    if world_size() == 1 or cuda_available():
         return False
     if not isinstance(cfg.get("device_map"), dict):
         return False
@@ -114,6 +114,6 @@ def place_ranks_on_cpu(cfg) -> bool:
 
 def training_args_for_cpu_ranks(cfg) -> dict:
     """TrainingArguments that make several CPU ranks one gloo process group (empty otherwise)."""
-    if world_size() == 1 or _cuda_available() or cfg.get("deepspeed"):
+    if world_size() == 1 or cuda_available() or cfg.get("deepspeed"):
         return {}
     return {"use_cpu": True}

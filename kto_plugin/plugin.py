@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from axolotl.integrations.base import BasePlugin
 
+from kto_plugin.cpu_ranks import (
+    cuda_available,
+    let_deepspeed_ranks_join_on_cpu,
+    place_ranks_on_cpu,
+    start_gloo_backend_if_needed,
+    training_args_for_cpu_ranks,
+)
 from kto_plugin.log import get_logger
 from kto_plugin.paths import (
     DEEPSPEED_PREFIX,
@@ -16,12 +23,6 @@ from kto_plugin.paths import (
 LOG = get_logger(__name__)
 
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 class KTOPlugin(BasePlugin):
@@ -45,19 +46,16 @@ class KTOPlugin(BasePlugin):
             )
         # Axolotl turns its Triton LoRA kernels on whenever they are unset, also with no GPU,
         # where `axolotl inference` then fails ("Torch not compiled with CUDA enabled").
-        on_cpu = not _cuda_available()
-        if on_cpu:
+        if not cuda_available():
             for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
                 if cfg.get(key) is None:
                     cfg[key] = False
         deepspeed = cfg.get("deepspeed")
         if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
-        if deepspeed and on_cpu:
-            from kto_plugin.cpu_ranks import let_deepspeed_ranks_join_on_cpu, start_gloo_backend_if_needed
-
-            start_gloo_backend_if_needed(cfg)
-            let_deepspeed_ranks_join_on_cpu(cfg)
+        # Each acts only for a DeepSpeed config on a machine without CUDA.
+        start_gloo_backend_if_needed(cfg)
+        let_deepspeed_ranks_join_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
@@ -76,8 +74,6 @@ class KTOPlugin(BasePlugin):
         cfg["kto_dataset_fields"] = dataset_fields
 
     def get_training_args(self, cfg):
-        from kto_plugin.cpu_ranks import training_args_for_cpu_ranks
-
         return {"loss_type": cfg.kto_loss_type or "kto", **training_args_for_cpu_ranks(cfg)}
 
     def pre_model_load(self, cfg):
@@ -122,7 +118,6 @@ class KTOPlugin(BasePlugin):
             evaluate_run(cfg)
 
     def load_datasets(self, cfg, preprocess: bool = False):
-        from kto_plugin.cpu_ranks import place_ranks_on_cpu
         from kto_plugin.loading import load_kto_datasets
 
         # The first hook after Axolotl's normalize_config and before the model loader:
