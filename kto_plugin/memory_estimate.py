@@ -13,9 +13,10 @@ AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer st
     ZeRO-3          2P/N        2T/N        12T/N       2P/N
     ZeRO-3 offload  (CPU)       (CPU)       (CPU)       (CPU)
 
-With LoRA, T is the adapter's size (its own weights add 2T to the weights) and the reference is the base model with the adapter
-switched off, so it costs nothing more; a full fine-tune keeps a frozen bf16 reference
-copy (2P), which TRL shards like the policy only under ZeRO-3. Activations and the logits
+With LoRA, T is the adapter's size (its own weights add 2T to the weights) and the
+reference is the base model with the adapter switched off, so it costs nothing more; a
+full fine-tune keeps a frozen bf16 reference copy (2P), which TRL shards like the policy
+only under ZeRO-3. Activations and the logits
 (`micro_batch_size x sequence_len x vocabulary` floats) come on top and do not shrink with N.
 """
 
@@ -31,8 +32,7 @@ WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
 @dataclass(frozen=True)
 class ModelSize:
     parameters: int
-    lora_parameters: int  # trainable with LoRA of rank `lora_r` on every linear layer but the head
-    lora_r: int
+    lora_parameters: int  # trainable with LoRA on every linear layer but the head, at count_parameters' rank
 
 
 def count_parameters(model_config, lora_r: int = 16) -> ModelSize:
@@ -51,7 +51,7 @@ def count_parameters(model_config, lora_r: int = 16) -> ModelSize:
         if isinstance(module, torch.nn.Linear) and module is not output_layer
     )
     parameters = sum(parameter.numel() for parameter in model.parameters())
-    return ModelSize(parameters=parameters, lora_parameters=lora, lora_r=lora_r)
+    return ModelSize(parameters=parameters, lora_parameters=lora)
 
 
 def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> tuple[float, float]:

@@ -40,7 +40,7 @@ def test_qwen_7b_count_is_the_published_one():
 
 
 def test_zero_accounting():
-    size = ModelSize(parameters=10**9, lora_parameters=10**7, lora_r=16)
+    size = ModelSize(parameters=10**9, lora_parameters=10**7)
     full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")}
     assert full["DDP (no ZeRO)"] == (18e9, 0.0)  # 2 + 2 + 12 bytes per parameter and a 2-byte reference
     assert full["ZeRO-2"] == (2e9 + 14e9 / 8 + 2e9, 0.0)
@@ -73,7 +73,7 @@ def test_small_models_are_not_shown_as_zero():
     assert format_gib(0.0043 * GIB, decimals=1) == "0.0043"
     assert format_gib(0.3 * GIB, decimals=0) == "0.3"
     # a 1M-parameter full fine-tune: 2 weights + 2 gradients + 12 Adam + 2 reference = 18 bytes each
-    rows = memory_table(ModelSize(parameters=1_000_000, lora_parameters=10_000, lora_r=8), [2], lora=False)
+    rows = memory_table(ModelSize(parameters=1_000_000, lora_parameters=10_000), [2], lora=False)
     assert rows[2] == "| DDP (no ZeRO) | 0.017 |"
     assert rows[-1] == "| ZeRO-3 offload | CPU 0.017 |"
 
