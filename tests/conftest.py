@@ -97,5 +97,21 @@ def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def train_with_axolotl(tmp_path: Path, name: str, config: dict, *launch: str) -> subprocess.CompletedProcess:
+    """Write `config` to tmp_path/NAME.yaml and run `axolotl train` on it (with launcher options); it must succeed."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = run_axolotl("train", str(path), *launch, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+def with_lora(config: dict) -> dict:
+    """A small LoRA on every linear layer, no checkpoints, a metrics record every step."""
+    config.update(adapter="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_linear=True,
+                  save_strategy="no", logging_steps=1)
+    return config
+
+
 def read_metrics_file(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (Path(output_dir) / "kto_metrics.jsonl").read_text().splitlines()]

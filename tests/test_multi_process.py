@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import base_config, read_metrics_file, run_axolotl
+from conftest import base_config, read_metrics_file, train_with_axolotl, with_lora
 
 STEPS = 4
 # Observed differences are ~1e-5 on the logged values and ~1e-6 on adapter weights (fp32
@@ -22,26 +22,17 @@ COMPARED = ("loss", "kl", "kl_raw", "rewards/chosen", "rewards/rejected", "logps
 
 
 def kto_config(tmp_path, name: str, **overrides) -> dict:
-    config = base_config(
+    config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         seed=42, max_steps=STEPS, learning_rate=0.002, lr_scheduler="constant", kto_auto_weights=True,
-        adapter="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_linear=True,
-        save_strategy="no", logging_steps=1, output_dir=str(tmp_path / name),
-    )
+        output_dir=str(tmp_path / name),
+    ))
     config.update(overrides)
     return config
 
 
-def train(tmp_path, name: str, config: dict, *launch: str):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    result = run_axolotl("train", str(path), *launch, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result
-
-
 def two_ranks(tmp_path, name: str, config: dict, *extra: str):
-    return train(tmp_path, name, config, "--launcher", "torchrun", *extra, "--", "--nproc_per_node", "2")
+    return train_with_axolotl(tmp_path, name, config, "--launcher", "torchrun", *extra, "--", "--nproc_per_node", "2")
 
 
 def step_records(output_dir) -> list[dict]:
@@ -62,7 +53,7 @@ def max_weight_difference(first: dict, second: dict) -> float:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, tiny_model):
     tmp_path = tmp_path_factory.mktemp("one_rank")
-    train(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2),
+    train_with_axolotl(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2),
           "--launcher", "python")
     return tmp_path / "one"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import run_axolotl
+from conftest import train_with_axolotl
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "yaml_examples" / "quickstart.yaml"
@@ -43,10 +43,7 @@ def trained_run(tmp_path_factory, tiny_model):
                   max_steps=60, eval_steps=30,
                   kto_eval_post_train=True, kto_eval_limit=20,
                   kto_eval_tasks=["kto_sample_en_preference", "kto_sample_zh_rules"])
-    config_path = run_dir / "quickstart.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    result = run_axolotl("train", str(config_path), cwd=run_dir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    result = train_with_axolotl(run_dir, "quickstart", config)
     return run_dir / "out", result, weights_before
 
 

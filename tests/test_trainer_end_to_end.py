@@ -5,33 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
-from conftest import base_config, read_metrics_file, run_axolotl, write_jsonl
+from conftest import base_config, read_metrics_file, train_with_axolotl, with_lora, write_jsonl
 
 from kto_plugin.paths import sample_dataset_path
 
 
-def train(tmp_path, name: str, config: dict):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    result = run_axolotl("train", str(path), cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result
-
-
-def lora(config: dict) -> dict:
-    config.update(adapter="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_linear=True,
-                  save_strategy="no", logging_steps=1)
-    return config
-
-
 def test_micro_batch_one_gives_a_real_kl_estimate(tmp_path, tiny_model):
-    config = lora(base_config(
+    config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         micro_batch_size=1, gradient_accumulation_steps=8, max_steps=8, learning_rate=0.005,
         kto_auto_weights=True,
     ))
-    result = train(tmp_path, "mb1", config)
+    result = train_with_axolotl(tmp_path, "mb1", config)
     steps = [record for record in read_metrics_file(tmp_path / "out") if "kl_raw" in record]
     assert len(steps) == 8
     assert any(record["kl_raw"] != 0 for record in steps), steps
@@ -49,16 +34,16 @@ def schedule_runs(tmp_path_factory, tiny_model):
     tmp_path = tmp_path_factory.mktemp("schedule")
     rows = [json.loads(line) for line in sample_dataset_path("kto-sample-en").read_text().splitlines()][:24]
     data = write_jsonl(tmp_path / "small.jsonl", rows)
-    config = lora(base_config(
+    config = with_lora(base_config(
         tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}],
         micro_batch_size=2, gradient_accumulation_steps=1, num_epochs=3, learning_rate=0.002,
         kto_beta_schedule=[0.05, 0.1, 0.2],
     ))
     config.update(save_strategy="steps", save_steps=9)
-    train(tmp_path, "full", config)
+    train_with_axolotl(tmp_path, "full", config)
     resumed = dict(config, output_dir=str(tmp_path / "resumed"),
                    resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-18"))
-    train(tmp_path, "resumed", resumed)
+    train_with_axolotl(tmp_path, "resumed", resumed)
     return read_metrics_file(tmp_path / "out"), read_metrics_file(tmp_path / "resumed")
 
 
