@@ -335,7 +335,7 @@ def memory(model: str, gpus: str, lora_r: int):
     except OSError as err:
         raise click.BadParameter(f"cannot read a model config from {model!r}: {err}", param_hint="MODEL") from None
     size = count_parameters(model_config, lora_r=lora_r)
-    click.echo(f"{model}: {size.parameters / 1e9:.2f}B parameters; LoRA r={lora_r}: {size.lora_parameters / 1e6:.1f}M")
+    click.echo(f"{model}: {size.parameters:,} parameters; LoRA r={lora_r}: {size.lora_parameters:,} trainable")
     for title, lora in ((f"LoRA r={lora_r}", True), ("full fine-tune", False)):
         click.echo(f"\n{title}: GiB per GPU for the model states (activations and logits come on top)")
         click.echo("\n".join(memory_table(size, gpu_counts, lora=lora)))

@@ -79,10 +79,14 @@ def test_small_models_are_not_shown_as_zero():
 
 
 def test_memory_command_reads_a_local_config(tiny_model, tmp_path):
+    from transformers import AutoConfig
+
     result = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "2,4", "--lora-r", "8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| ZeRO-3 |" in result.stdout and "| strategy | 2 GPUs | 4 GPUs |" in result.stdout
     assert "| DDP (no ZeRO) | 0.0 | 0.0 |" not in result.stdout  # a tiny model's sizes stay readable
+    size = count_parameters(AutoConfig.from_pretrained(tiny_model), lora_r=8)
+    assert f"{size.parameters:,} parameters; LoRA r=8: {size.lora_parameters:,} trainable" in result.stdout
     bad = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "two", cwd=tmp_path)
     assert bad.returncode != 0 and "--gpus" in bad.stderr
 
