@@ -11,9 +11,9 @@ Use it from an Axolotl config:
 """
 
 from kto_plugin.args import KTOPluginArgs
-from kto_plugin.formats import FORMATS
+from kto_plugin.data.formats import FORMATS
+from kto_plugin.data.strategies import messages, paired, prompt_completion, query_response
 from kto_plugin.plugin import KTOPlugin
-from kto_plugin.strategies import messages, paired, prompt_completion, query_response
 
 __all__ = [
     "FORMATS",

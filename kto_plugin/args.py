@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from kto_plugin.beta_schedule import SCHEDULE_TYPES
-from kto_plugin.formats import format_of_type
-from kto_plugin.loss import LOSS_TYPES
+from kto_plugin.data.formats import format_of_type
+from kto_plugin.training.beta_schedule import SCHEDULE_TYPES
+from kto_plugin.training.loss import LOSS_TYPES
 
 
 class KTOPluginArgs(BaseModel):

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from axolotl.integrations.base import BasePlugin
 
-from kto_plugin.cpu_ranks import (
+from kto_plugin.distributed.cpu_ranks import (
     cuda_available,
     let_deepspeed_ranks_join_on_cpu,
     place_ranks_on_cpu,
     start_gloo_backend_if_needed,
     training_args_for_cpu_ranks,
 )
+from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
+from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.log import get_logger
-from kto_plugin.paths import (
-    DEEPSPEED_PREFIX,
-    deepspeed_config_path,
-    is_plugin_uri,
-    resolve_dataset_uri,
-    resolve_model_uri,
-)
 
 LOG = get_logger(__name__)
 
@@ -85,7 +80,7 @@ class KTOPlugin(BasePlugin):
             set_seed(cfg.seed)
 
     def post_trainer_create(self, cfg, trainer):
-        from kto_plugin.class_weights import apply_class_weights
+        from kto_plugin.training.class_weights import apply_class_weights
 
         args = trainer.args
         if args.world_size > 1:
@@ -100,8 +95,8 @@ class KTOPlugin(BasePlugin):
         apply_class_weights(cfg, trainer)
 
     def add_callbacks_post_trainer(self, cfg, trainer):
-        from kto_plugin.beta_schedule import BetaSchedule, BetaScheduleCallback
-        from kto_plugin.metrics_log import MetricsFileCallback
+        from kto_plugin.training.beta_schedule import BetaSchedule, BetaScheduleCallback
+        from kto_plugin.training.metrics_log import MetricsFileCallback
 
         callbacks = [MetricsFileCallback(cfg.output_dir)]
         if hasattr(trainer, "set_beta"):
@@ -113,12 +108,12 @@ class KTOPlugin(BasePlugin):
         import os
 
         if cfg.kto_eval_post_train and int(os.environ.get("RANK", "0")) == 0:
-            from kto_plugin.evaluation import evaluate_run
+            from kto_plugin.evaluation.harness import evaluate_run
 
             evaluate_run(cfg)
 
     def load_datasets(self, cfg, preprocess: bool = False):
-        from kto_plugin.loading import load_kto_datasets
+        from kto_plugin.data.loading import load_kto_datasets
 
         # The first hook after Axolotl's normalize_config and before the model loader:
         # the place to undo its accelerator `device_map` for CPU ranks.

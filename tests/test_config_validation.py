@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import base_config, load_config
+from helpers import base_config, load_config
 
 DATA = [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}]
 

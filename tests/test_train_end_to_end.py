@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import train_with_axolotl
+from helpers import train_with_axolotl
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "yaml_examples" / "quickstart.yaml"
@@ -70,9 +70,9 @@ def test_training_moves_rewards_toward_desirable_and_keeps_the_reference(trained
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.formats import FORMATS
-    from kto_plugin.paths import sample_dataset_path
-    from kto_plugin.rendering import render_example
+    from kto_plugin.data.formats import FORMATS
+    from kto_plugin.data.rendering import render_example
+    from kto_plugin.embedded.samples import sample_dataset_path
 
     out, _, weights_before = trained_run
     assert sha256(tiny_model / "model.safetensors") == weights_before

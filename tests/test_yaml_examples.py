@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import load_config
+from helpers import load_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "yaml_examples"
 
@@ -28,7 +28,7 @@ def test_example_validates_with_the_plugin(name, tmp_path, tiny_model):
     # examples run with it, on two ranks, in test_multi_process.py.
     deepspeed = config.pop("deepspeed", None)
     if deepspeed is not None:
-        from kto_plugin.paths import DEEPSPEED_PREFIX, deepspeed_config_names
+        from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_names
 
         assert deepspeed.removeprefix(DEEPSPEED_PREFIX) in deepspeed_config_names()
     cfg = load_config(tmp_path, config)

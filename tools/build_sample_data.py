@@ -1,4 +1,4 @@
-"""Build the shipped KTO sample sets (kto_plugin/sample_data/kto-sample-{en,zh}.jsonl).
+"""Build the shipped KTO sample sets (kto_plugin/embedded/sample_data/kto-sample-{en,zh}.jsonl).
 
 Each scenario below was written for this project: a request, one accepted answer and
 one short accepted alternative. The rejected answers are built from the scenario so that
@@ -17,7 +17,7 @@ import random
 import re
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parents[1] / "kto_plugin" / "sample_data"
+OUT_DIR = Path(__file__).resolve().parents[1] / "kto_plugin" / "embedded" / "sample_data"
 
 # (category, query, accepted answer, short accepted alternative)
 EN_SCENARIOS = [

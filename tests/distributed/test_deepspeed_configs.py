@@ -9,10 +9,10 @@ import sys
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import base_config, load_config
+from helpers import base_config, load_config
 
 from kto_plugin.cli import kto
-from kto_plugin.paths import deepspeed_config_names, deepspeed_config_path
+from kto_plugin.distributed.zero_configs import deepspeed_config_names, deepspeed_config_path
 
 DATA = [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}]
 NAMES = ["zero1", "zero2", "zero3", "zero3_offload"]

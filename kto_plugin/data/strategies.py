@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kto_plugin.formats import FORMATS
+from kto_plugin.data.formats import FORMATS
 from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
@@ -20,8 +20,8 @@ def _axolotl_strategy(format_name: str):
     fmt = FORMATS[format_name]
 
     def strategy(cfg, dataset_idx: int = 0, **kwargs):
-        from kto_plugin.loading import render_row
-        from kto_plugin.sources import entry_with_fields
+        from kto_plugin.data.loading import render_row
+        from kto_plugin.data.sources import entry_with_fields
 
         entry = entry_with_fields(cfg, "datasets", dataset_idx, cfg["datasets"][dataset_idx])
         fields = fmt.field_settings(entry)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import base_config, read_metrics_file, train_with_axolotl, with_lora
+from helpers import REPO_ROOT, base_config, read_metrics_file, train_with_axolotl, with_lora
 
 STEPS = 4
 # Observed differences are ~1e-5 on the logged values and ~1e-6 on adapter weights (fp32
@@ -105,7 +105,7 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from kto_plugin.paths import tiny_model_dir
+    from kto_plugin.embedded.cache import tiny_model_dir
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir()), output_dir)
     loaded = {name: parameter for name, parameter in model.named_parameters() if "lora_" in name}
@@ -114,11 +114,9 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
 
 @pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3"])
 def test_multi_gpu_examples_train_on_two_cpu_ranks(name, tmp_path, tiny_model):
-    from pathlib import Path
-
     from transformers import AutoModelForCausalLM
 
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "yaml_examples" / f"{name}.yaml").read_text())
+    config = yaml.safe_load((REPO_ROOT / "yaml_examples" / f"{name}.yaml").read_text())
     # the example as shipped, on the tiny model and the sample data, two steps, no GPU
     config.update(
         base_model="kto_plugin://tiny-model", datasets=[{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],

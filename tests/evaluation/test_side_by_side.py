@@ -9,10 +9,10 @@ import math
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import base_config
+from helpers import base_config
 
 from kto_plugin.cli import kto
-from kto_plugin.side_by_side import RatingSheetError, mean_with_interval, read_ratings
+from kto_plugin.evaluation.side_by_side import RatingSheetError, mean_with_interval, read_ratings
 
 PROMPTS = ["退款要多久？", "How do I reset my password?", "Write a two-line poem.", "我想取消会员订阅。",
            "Do you ship to Canada?", "What is an API?"]
@@ -113,7 +113,7 @@ def test_chat_streams_replies_keeps_turns_and_resets(compared):
 def test_base_answers_come_from_the_base_model_with_the_adapter_off(compared, tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.side_by_side import GenerationSettings, generate_answers
+    from kto_plugin.evaluation.side_by_side import GenerationSettings, generate_answers
 
     first, _ = compared
     sides = json.loads((first / "key.json").read_text())["sides"]

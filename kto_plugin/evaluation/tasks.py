@@ -5,7 +5,7 @@ document per (accepted, rejected) pair; the model is right when it gives the acc
 answer the higher log-likelihood (`acc`; `acc_norm` divides by the answer's length).
 
 `<name>_rules`: every distinct prompt once; the model's answer is scored by the rules in
-`eval_task_utils.py` (`not_empty`, `no_absolute_promise`, `no_insult`,
+`task_utils.py` (`not_empty`, `no_absolute_promise`, `no_insult`,
 `offers_alternative`), each reported as the share of answers that satisfy it.
 
 The prompt is the last user message of the example (system prompt and history are not
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from kto_plugin.formats import FORMATS, DroppedRow
-from kto_plugin.labels import parse_label
+from kto_plugin.data.formats import FORMATS, DroppedRow
+from kto_plugin.data.labels import parse_label
 
 PREFERENCE_TEMPLATE = {
     "output_type": "multiple_choice",
@@ -114,6 +114,6 @@ def write_eval_tasks(rows: list[dict], format_name: str, name: str, output_dir: 
         _write_jsonl(output_dir / f"{task}.jsonl", docs)
         (output_dir / f"{task}.yaml").write_text(_yaml_text(task, template, f"{task}.jsonl"), encoding="utf-8")
         counts[task] = len(docs)
-    with resources.as_file(resources.files("kto_plugin") / "eval_task_utils.py") as source:
+    with resources.as_file(resources.files("kto_plugin.evaluation") / "task_utils.py") as source:
         shutil.copyfile(source, output_dir / "utils.py")
     return counts

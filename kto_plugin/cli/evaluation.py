@@ -1,129 +1,13 @@
-"""`axolotl kto ...`: the plugin's commands (entry point group `axolotl.cli_commands`)."""
+"""Commands that evaluate a run: lm-eval tasks, base vs tuned, blind A/B sheets, chat."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
 
-SUMMARY_ROWS = [
-    ("reward margin", "rewards/margins"),
-    ("desirable reward", "rewards/chosen"),
-    ("undesirable reward", "rewards/rejected"),
-    ("KL estimate (z0)", "kl"),
-    ("beta", "beta"),
-    ("loss", "loss"),
-]
 
-
-@click.group()
-def kto():
-    """KTO plugin tools: the embedded tiny model, sample data, run summaries."""
-
-
-@kto.command("make-tiny-model")
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Folder to write to (default: the plugin's cache, used by kto_plugin://tiny-model).")
-@click.option("--seed", type=int, default=42, show_default=True, help="Weight initialisation seed.")
-@click.option("--force", is_flag=True, help="Rebuild even if the folder already holds a model.")
-def make_tiny_model(output: Path | None, seed: int, force: bool):
-    """Make the embedded tiny causal LM (seeded) and its Chinese-capable tokenizer."""
-    from kto_plugin.paths import tiny_model_dir
-    from kto_plugin.tiny_model import build_tiny_model
-
-    output = output or tiny_model_dir()
-    if (output / "config.json").exists() and not force:
-        click.echo(f"tiny model already present: {output} (use --force to rebuild)")
-        return
-    build_tiny_model(output, seed=seed)
-    click.echo(f"tiny model written to {output}")
-
-
-def _list_show_or_copy(name: str | None, output: Path | None, names, path_of) -> None:
-    """List shipped files (no NAME), print one's installed path, or copy it to `output`."""
-    if name is None:
-        for known in names():
-            click.echo(f"{known}\t{path_of(known)}")
-        return
-    try:
-        path = path_of(name)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="NAME") from None
-    if output is None:
-        click.echo(str(path))
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, output)
-    click.echo(f"copied {path} to {output}")
-
-
-@kto.command("sample-data")
-@click.argument("name", required=False)
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Copy the sample set to this file instead of printing its path.")
-def sample_data(name: str | None, output: Path | None):
-    """List the shipped sample sets, print one's installed path, or copy it out."""
-    from kto_plugin.paths import sample_dataset_names, sample_dataset_path
-
-    _list_show_or_copy(name, output, sample_dataset_names, sample_dataset_path)
-
-
-def _first_and_last(records: list[dict], key: str) -> tuple[dict | None, dict | None]:
-    having = [record for record in records if key in record]
-    return (having[0], having[-1]) if having else (None, None)
-
-
-@kto.command("summary")
-@click.argument("output_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def summary(output_dir: Path):
-    """Print the KTO reward margins of a finished run, before and after training."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from kto_plugin.metrics_log import read_metrics
-
-    try:
-        records = read_metrics(output_dir)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
-    train_first, train_last = _first_and_last(records, "rewards/margins")
-    eval_first, eval_last = _first_and_last(records, "eval_rewards/margins")
-    columns = [
-        ("train first", train_first, ""),
-        ("train last", train_last, ""),
-        ("eval before", eval_first, "eval_"),
-        ("eval after", eval_last, "eval_"),
-    ]
-    columns = [column for column in columns if column[1] is not None]
-    if not columns:
-        raise click.ClickException(f"no KTO reward metrics were logged in {output_dir}")
-    table = Table(
-        title=f"KTO rewards in {output_dir}",
-        caption="reward = beta * sum of log(policy / reference) over the completion; "
-        "margin = desirable - undesirable",
-    )
-    table.add_column("metric")
-    for title, record, _ in columns:
-        table.add_column(f"{title}\n(step {record['step']})", justify="right")
-    for label, key in SUMMARY_ROWS:
-        cells = []
-        for _, record, prefix in columns:
-            value = record.get(prefix + key)
-            cells.append("-" if value is None else f"{value:+.4f}")
-        table.add_row(label, *cells)
-    console = Console()
-    console.print(table)
-    if eval_first is not None and eval_last is not None:
-        before = eval_first["eval_rewards/margins"]
-        after = eval_last["eval_rewards/margins"]
-        console.print(
-            f"held-out reward margin: {before:+.4f} before training -> {after:+.4f} after "
-            "(before training the model is its own reference, so rewards start at 0)"
-        )
-
-
-@kto.command("make-eval-tasks")
+@click.command("make-eval-tasks")
 @click.argument("data")
 @click.option("--type", "format_name", default="query_response", show_default=True,
               type=click.Choice(["query_response", "messages", "prompt_completion", "paired"]),
@@ -136,9 +20,9 @@ def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields
     """Write lm-eval tasks (preference and rule-scored generation) from a KTO JSONL file."""
     import json
 
-    from kto_plugin.eval_tasks import write_eval_tasks
-    from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri
-    from kto_plugin.sources import check_json_file
+    from kto_plugin.data.sources import check_json_file
+    from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
+    from kto_plugin.evaluation.tasks import write_eval_tasks
 
     if not name.startswith("kto_"):
         raise click.BadParameter("task names start with `kto_`", param_hint="--name")
@@ -164,13 +48,13 @@ def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields
                f"--tasks {','.join(counts)} --apply_chat_template")
 
 
-@kto.command("eval")
+@click.command("eval")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def eval_run(config: Path):
     """Evaluate base and trained model of a finished run on its `kto_eval_tasks`."""
     from axolotl.cli.config import load_cfg
 
-    from kto_plugin.evaluation import evaluate_run
+    from kto_plugin.evaluation.harness import evaluate_run
 
     cfg = load_cfg(str(config))
     try:
@@ -181,7 +65,7 @@ def eval_run(config: Path):
     click.echo(f"raw results: {eval_dir / 'results.json'}")
 
 
-@kto.command("compare")
+@click.command("compare")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--prompts", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="Text file, one prompt per line.")
@@ -196,8 +80,12 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     """Answer each prompt with the base and the trained model; write a blind A/B rating sheet."""
     from axolotl.cli.config import load_cfg
 
-    from kto_plugin.side_by_side import (
-        GenerationSettings, generate_answers, load_base_and_tuned, read_prompts, write_sheet,
+    from kto_plugin.evaluation.side_by_side import (
+        GenerationSettings,
+        generate_answers,
+        load_base_and_tuned,
+        read_prompts,
+        write_sheet,
     )
 
     cfg = load_cfg(str(config))
@@ -216,7 +104,7 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     click.echo(f"fill rating_a and rating_b (1-5), then: axolotl kto score {paths['csv']} --key {paths['key']}")
 
 
-@kto.command("score")
+@click.command("score")
 @click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 def score(sheet: Path, key_path: Path):
@@ -226,7 +114,7 @@ def score(sheet: Path, key_path: Path):
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.side_by_side import RatingSheetError, read_ratings, summarize
+    from kto_plugin.evaluation.side_by_side import RatingSheetError, read_ratings, summarize
 
     try:
         summary = summarize(read_ratings(sheet, key_path))
@@ -246,7 +134,7 @@ def score(sheet: Path, key_path: Path):
     (sheet.parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
 
-@kto.command("chat")
+@click.command("chat")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--base", "use_base", is_flag=True, help="Talk to the base model instead of the trained one.")
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="0 = greedy decoding.")
@@ -259,7 +147,7 @@ def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, 
 
     from axolotl.cli.config import load_cfg
 
-    from kto_plugin.side_by_side import load_base_and_tuned
+    from kto_plugin.evaluation.side_by_side import load_base_and_tuned
 
     cfg = load_cfg(str(config))
     try:
@@ -277,7 +165,7 @@ def _chat_loop(model, tokenizer, output_dir, use_base, temperature, max_new_toke
     import torch
     from transformers import TextStreamer
 
-    from kto_plugin.side_by_side import GenerationSettings, generate_reply
+    from kto_plugin.evaluation.side_by_side import GenerationSettings, generate_reply
 
     torch.manual_seed(seed)
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed=None)
@@ -299,43 +187,3 @@ def _chat_loop(model, tokenizer, output_dir, use_base, temperature, max_new_toke
         reply = generate_reply(model, tokenizer, messages, settings,
                                streamer=TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
         messages.append({"role": "assistant", "content": reply})
-
-
-@kto.command("deepspeed")
-@click.argument("name", required=False)
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Copy the config to this file instead of printing its path.")
-def deepspeed(name: str | None, output: Path | None):
-    """List the shipped DeepSpeed configs, print one's installed path, or copy it out."""
-    from kto_plugin.paths import deepspeed_config_names, deepspeed_config_path
-
-    _list_show_or_copy(name, output, deepspeed_config_names, deepspeed_config_path)
-
-
-@kto.command("memory")
-@click.argument("model")
-@click.option("--gpus", default="2,4,8", show_default=True, help="GPU counts to show, comma-separated.")
-@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank (all linear layers but the head).")
-def memory(model: str, gpus: str, lora_r: int):
-    """GiB per GPU of a KTO run's model states (weights, gradients, AdamW, reference) by strategy.
-
-    MODEL is a model folder, its config.json, or a hub id (read with AutoConfig; no weights are loaded).
-    """
-    from transformers import AutoConfig
-
-    from kto_plugin.memory_estimate import count_parameters, memory_table
-
-    try:
-        gpu_counts = [int(count) for count in gpus.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"{gpus!r} is not a comma-separated list of GPU counts", param_hint="--gpus") from None
-    config_source = str(Path(model).parent) if model.endswith(".json") else model
-    try:
-        model_config = AutoConfig.from_pretrained(config_source)
-    except OSError as err:
-        raise click.BadParameter(f"cannot read a model config from {model!r}: {err}", param_hint="MODEL") from None
-    size = count_parameters(model_config, lora_r=lora_r)
-    click.echo(f"{model}: {size.parameters:,} parameters; LoRA r={lora_r}: {size.lora_parameters:,} trainable")
-    for title, lora in ((f"LoRA r={lora_r}", True), ("full fine-tune", False)):
-        click.echo(f"\n{title}: GiB per GPU for the model states (activations and logits come on top)")
-        click.echo("\n".join(memory_table(size, gpu_counts, lora=lora)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import base_config, read_metrics_file, train_with_axolotl, with_lora, write_jsonl
+from helpers import base_config, read_metrics_file, train_with_axolotl, with_lora, write_jsonl
 
-from kto_plugin.paths import sample_dataset_path
+from kto_plugin.embedded.samples import sample_dataset_path
 
 
 def test_micro_batch_one_gives_a_real_kl_estimate(tmp_path, tiny_model):

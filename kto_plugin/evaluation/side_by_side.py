@@ -16,7 +16,8 @@ import math
 import random
 import statistics
 from collections.abc import Callable
-from contextlib import AbstractContextManager as ContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def load_base_and_tuned(cfg) -> ModelPair:
     """Load a finished run once: an adapter is attached to the base model and switched off for `base()`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.evaluation import attach_adapter, tuned_model_args
+    from kto_plugin.evaluation.harness import attach_adapter, tuned_model_args
 
     run_dir = Path(cfg.output_dir)
     tuned_args = tuned_model_args(cfg, run_dir)

@@ -6,9 +6,9 @@ import logging
 import shutil
 
 import pytest
-from conftest import base_config, load_config, load_kto_data, write_jsonl
+from helpers import base_config, load_config, load_kto_data, write_jsonl
 
-from kto_plugin.lengths import count_tokens
+from kto_plugin.data.lengths import count_tokens
 
 GENERATION_PROMPT = "<|im_start|>assistant\n"
 END_OF_TURN = "<|im_end|>"

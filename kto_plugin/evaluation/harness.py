@@ -16,7 +16,8 @@ from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
 
-SHIPPED_TASKS_DIR = Path(__file__).resolve().parents[1] / "eval"
+# The repository's `eval/` folder, beside the package (an editable install, as `make` does).
+SHIPPED_TASKS_DIR = Path(__file__).resolve().parents[2] / "eval"
 
 
 def include_paths(cfg) -> list[str]:

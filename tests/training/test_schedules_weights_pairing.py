@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kto_plugin.beta_schedule import BetaSchedule
-from kto_plugin.class_weights import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
-from kto_plugin.kl_pairing import kl_partners
+from kto_plugin.training.beta_schedule import BetaSchedule
+from kto_plugin.training.class_weights import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
+from kto_plugin.training.kl_pairing import kl_partners
 
 
 def test_absent_schedule_is_rl_beta_or_default():
@@ -91,7 +91,7 @@ def _apply(labels, **cfg_values):
 
     from axolotl.utils.dict import DictDefault
 
-    from kto_plugin.class_weights import apply_class_weights
+    from kto_plugin.training.class_weights import apply_class_weights
 
     records = []
     handler = logging.Handler()

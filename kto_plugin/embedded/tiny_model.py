@@ -12,7 +12,8 @@ import json
 import logging
 from pathlib import Path
 
-from kto_plugin.paths import sample_dataset_names, sample_dataset_path, tiny_model_dir
+from kto_plugin.embedded.cache import tiny_model_dir
+from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
 
 LOG = logging.getLogger(__name__)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import run_axolotl
+from helpers import REPO_ROOT, run_axolotl
 
-from kto_plugin.memory_estimate import GIB, ModelSize, count_parameters, format_gib, memory_table, model_state_bytes
+from kto_plugin.distributed.memory_estimate import (
+    GIB,
+    ModelSize,
+    count_parameters,
+    format_gib,
+    memory_table,
+    model_state_bytes,
+)
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "yaml_examples"
+EXAMPLES = REPO_ROOT / "yaml_examples"
 
 # Qwen/Qwen2.5-7B-Instruct's config.json (the architecture numbers that set the size).
 QWEN25_7B = dict(

@@ -1,6 +1,6 @@
 import pytest
 
-from kto_plugin.labels import InvalidLabelError, parse_label
+from kto_plugin.data.labels import InvalidLabelError, parse_label
 
 
 @pytest.mark.parametrize(

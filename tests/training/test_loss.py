@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kto_plugin.loss import kl_reference_point, kto_loss
+from kto_plugin.training.loss import kl_reference_point, kto_loss
 
 
 def sigmoid(x: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kto_plugin.paths import is_plugin_uri, resolve_dataset_uri
+from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
 
 
 class DataFileError(ValueError):

@@ -1,18 +1,15 @@
-"""The embedded tiny model, the shipped sample data, and the `axolotl kto` commands."""
+"""The embedded tiny model and the shipped sample data, through their `axolotl kto` commands."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from kto_plugin.cli import kto
-from kto_plugin.paths import sample_dataset_names, sample_dataset_path
+from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -74,17 +71,3 @@ def test_sample_data_command_prints_and_copies(tmp_path):
     assert copy.read_bytes() == sample_dataset_path("kto-sample-en").read_bytes()
     unknown = runner.invoke(kto, ["sample-data", "kto-sample-fr"])
     assert unknown.exit_code != 0 and "kto-sample-zh" in unknown.output
-
-
-def test_summary_without_metrics_says_what_is_wrong(tmp_path):
-    result = CliRunner().invoke(kto, ["summary", str(tmp_path)])
-    assert result.exit_code != 0 and "kto_metrics.jsonl" in result.output
-
-
-def test_kto_command_is_registered_with_axolotl_cli():
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "kto", "--help"],
-                            capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    for command in ("make-tiny-model", "sample-data", "summary"):
-        assert command in result.stdout

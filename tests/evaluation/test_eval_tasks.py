@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_jsonl
+from helpers import REPO_ROOT, write_jsonl
 
 from kto_plugin.cli import kto
-from kto_plugin.eval_task_utils import score_answer
+from kto_plugin.evaluation.task_utils import score_answer
 
-EVAL_DIR = Path(__file__).resolve().parents[1] / "eval"
+EVAL_DIR = REPO_ROOT / "eval"
 SHIPPED = ["kto_sample_en_preference", "kto_sample_en_rules", "kto_sample_zh_preference", "kto_sample_zh_rules"]
 
 
@@ -78,7 +78,7 @@ def test_generation_rules(answer, failed):
 def test_unknown_task_lists_the_closest_names():
     from lm_eval.tasks import TaskManager
 
-    from kto_plugin.evaluation import check_task_names
+    from kto_plugin.evaluation.harness import check_task_names
 
     with pytest.raises(ValueError) as err:
         check_task_names(TaskManager(include_path=str(EVAL_DIR)), ["kto_sample_en_preferense"])
@@ -90,7 +90,7 @@ def sft_toward_accepted(base: Path, output: Path, steps: int = 200) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.paths import sample_dataset_path
+    from kto_plugin.embedded.samples import sample_dataset_path
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
@@ -116,7 +116,7 @@ def sft_toward_accepted(base: Path, output: Path, steps: int = 200) -> Path:
 def test_preference_task_scores_a_model_trained_toward_accepted_answers_higher(tmp_path, tiny_model):
     from axolotl.utils.dict import DictDefault
 
-    from kto_plugin.evaluation import evaluate_run
+    from kto_plugin.evaluation.harness import evaluate_run
 
     tuned = sft_toward_accepted(tiny_model, tmp_path / "run")
     cfg = DictDefault({"base_model": str(tiny_model), "output_dir": str(tuned),
@@ -137,8 +137,8 @@ def test_adapter_for_another_base_model_is_named(tmp_path, tiny_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from kto_plugin.evaluation import evaluate_run
-    from kto_plugin.tiny_model import build_tiny_model
+    from kto_plugin.embedded.tiny_model import build_tiny_model
+    from kto_plugin.evaluation.harness import evaluate_run
 
     other = build_tiny_model(tmp_path / "wider", hidden_size=96)
     adapter = get_peft_model(AutoModelForCausalLM.from_pretrained(other),

@@ -15,12 +15,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from kto_plugin.formats import DroppedRow, MissingFieldError, format_of_type
-from kto_plugin.labels import InvalidLabelError, parse_label
-from kto_plugin.lengths import describe_lengths, truncate_to_fit
+from kto_plugin.data.formats import DroppedRow, MissingFieldError, format_of_type
+from kto_plugin.data.labels import InvalidLabelError, parse_label
+from kto_plugin.data.lengths import describe_lengths, truncate_to_fit
+from kto_plugin.data.rendering import render_example, require_chat_template
+from kto_plugin.data.sources import RowLocator, entry_with_fields, load_entry_rows
 from kto_plugin.log import get_logger
-from kto_plugin.rendering import render_example, require_chat_template
-from kto_plugin.sources import RowLocator, entry_with_fields, load_entry_rows
 
 LOG = get_logger(__name__)
 

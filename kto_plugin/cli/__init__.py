@@ -1,0 +1,39 @@
+"""`axolotl kto ...`: the plugin's commands (entry point group `axolotl.cli_commands`).
+
+One module per command group; this file holds the click group and adds their commands:
+- `embedded`: make-tiny-model, sample-data;
+- `training`: summary;
+- `evaluation`: make-eval-tasks, eval, compare, score, chat;
+- `distributed`: deepspeed, memory;
+- `shipped_files`: the list / show / copy helper of sample-data and deepspeed.
+
+The CLI may import every other package of the plugin; nothing imports the CLI.
+Heavy imports (torch, transformers, lm-eval) happen inside the commands, so
+`axolotl --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kto_plugin.cli import distributed, embedded, evaluation, training
+
+
+@click.group()
+def kto():
+    """KTO plugin tools: the embedded tiny model, sample data, run summaries, evaluation, multi-GPU."""
+
+
+for command in (
+    embedded.make_tiny_model,
+    embedded.sample_data,
+    training.summary,
+    evaluation.make_eval_tasks,
+    evaluation.eval_run,
+    evaluation.compare,
+    evaluation.score,
+    evaluation.chat,
+    distributed.deepspeed,
+    distributed.memory,
+):
+    kto.add_command(command)

@@ -1,0 +1,38 @@
+"""Commands for what the plugin ships and makes: the embedded tiny model and the sample sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kto_plugin.cli.shipped_files import list_show_or_copy
+
+
+@click.command("make-tiny-model")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Folder to write to (default: the plugin's cache, used by kto_plugin://tiny-model).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Weight initialisation seed.")
+@click.option("--force", is_flag=True, help="Rebuild even if the folder already holds a model.")
+def make_tiny_model(output: Path | None, seed: int, force: bool):
+    """Make the embedded tiny causal LM (seeded) and its Chinese-capable tokenizer."""
+    from kto_plugin.embedded.cache import tiny_model_dir
+    from kto_plugin.embedded.tiny_model import build_tiny_model
+
+    output = output or tiny_model_dir()
+    if (output / "config.json").exists() and not force:
+        click.echo(f"tiny model already present: {output} (use --force to rebuild)")
+        return
+    build_tiny_model(output, seed=seed)
+    click.echo(f"tiny model written to {output}")
+
+
+@click.command("sample-data")
+@click.argument("name", required=False)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Copy the sample set to this file instead of printing its path.")
+def sample_data(name: str | None, output: Path | None):
+    """List the shipped sample sets, print one's installed path, or copy it out."""
+    from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
+
+    list_show_or_copy(name, output, sample_dataset_names, sample_dataset_path)

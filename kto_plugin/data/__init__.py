@@ -1,0 +1,12 @@
+"""Stage 1, data: read feedback rows, check their labels, render them with the chat template, fit them to `sequence_len`.
+
+- `formats`: the four row formats (`query_response`, `messages`, `prompt_completion`, `paired`);
+- `labels`: what counts as accepted / rejected;
+- `sources`: read one dataset entry (files, saved datasets) with Axolotl's loader, with file/line locations;
+- `rendering`: prompt and completion through the tokenizer's chat template;
+- `lengths`: token counts and truncation that keeps the completion and the end of the prompt;
+- `loading`: the plugin's `load_datasets` hook (report line, train/validation split);
+- `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader.
+
+May import: `kto_plugin.log`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
+"""

@@ -1,0 +1,28 @@
+"""The shipped DeepSpeed ZeRO configs (package data in `distributed/deepspeed_configs/`).
+
+A config names one as `deepspeed: kto_plugin:zero2`; the plugin replaces that with the
+installed file's path before Axolotl reads it.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+DEEPSPEED_PREFIX = "kto_plugin:"
+_FOLDER = resources.files("kto_plugin.distributed") / "deepspeed_configs"
+
+
+def deepspeed_config_names() -> list[str]:
+    return sorted(entry.name.removesuffix(".json") for entry in _FOLDER.iterdir() if entry.name.endswith(".json"))
+
+
+def deepspeed_config_path(name: str) -> Path:
+    """Installed path of a shipped DeepSpeed config: `zero1`, `zero2`, `zero3`, `zero3_offload`."""
+    names = deepspeed_config_names()
+    if name not in names:
+        raise ValueError(
+            f"unknown DeepSpeed config {name!r}: the plugin ships {', '.join(names)} "
+            f"(use `deepspeed: {DEEPSPEED_PREFIX}zero2`, or a path to your own JSON)"
+        )
+    return Path(str(_FOLDER / f"{name}.json"))

@@ -1,0 +1,9 @@
+"""What the plugin ships and makes so a first run needs no hub: sample sets, the tiny model, `kto_plugin://` names.
+
+- `cache`: the cache folder ($KTO_PLUGIN_CACHE) and where the tiny model lives in it;
+- `samples`: the shipped sample sets in `sample_data/`;
+- `tiny_model`: the seeded tiny Llama and its byte-level BPE tokenizer;
+- `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model` -> paths.
+
+The bottom layer: imports nothing of the plugin but `kto_plugin.log`; anything may import it.
+"""

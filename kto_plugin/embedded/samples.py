@@ -1,0 +1,20 @@
+"""The shipped sample feedback sets (package data in `embedded/sample_data/`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+_FOLDER = resources.files("kto_plugin.embedded") / "sample_data"
+
+
+def sample_dataset_names() -> list[str]:
+    return sorted(entry.name.removesuffix(".jsonl") for entry in _FOLDER.iterdir() if entry.name.endswith(".jsonl"))
+
+
+def sample_dataset_path(name: str) -> Path:
+    """Installed path of a shipped sample set, e.g. `kto-sample-zh`."""
+    names = sample_dataset_names()
+    if name not in names:
+        raise ValueError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}")
+    return Path(str(_FOLDER / f"{name}.jsonl"))

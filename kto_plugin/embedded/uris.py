@@ -1,0 +1,26 @@
+"""`kto_plugin://NAME` references in a config: the shipped sample sets and the embedded model."""
+
+from __future__ import annotations
+
+from kto_plugin.embedded.cache import TINY_MODEL_NAME
+from kto_plugin.embedded.samples import sample_dataset_path
+from kto_plugin.embedded.tiny_model import ensure_tiny_model
+
+URI_PREFIX = "kto_plugin://"
+
+
+def is_plugin_uri(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(URI_PREFIX)
+
+
+def resolve_dataset_uri(value: str) -> str:
+    """`kto_plugin://kto-sample-zh` -> the installed JSONL file."""
+    return str(sample_dataset_path(value.removeprefix(URI_PREFIX)))
+
+
+def resolve_model_uri(value: str) -> str:
+    """`kto_plugin://tiny-model` -> the cached tiny model folder (made if missing)."""
+    name = value.removeprefix(URI_PREFIX)
+    if name != TINY_MODEL_NAME:
+        raise ValueError(f"unknown model {value!r}: the only embedded model is {URI_PREFIX}{TINY_MODEL_NAME}")
+    return str(ensure_tiny_model())

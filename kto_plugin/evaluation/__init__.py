@@ -1,0 +1,10 @@
+"""Stage 3, evaluation: lm-eval tasks from feedback, base vs tuned reports, blind side-by-side sheets.
+
+- `tasks`: write `<name>_preference` and `<name>_rules` lm-eval tasks from KTO rows;
+- `task_utils`: the rule scorers lm-eval loads beside a task YAML (copied there as `utils.py`,
+  so it imports nothing of the plugin);
+- `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
+- `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals.
+
+May import: `kto_plugin.log`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
+"""

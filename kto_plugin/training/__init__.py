@@ -1,0 +1,11 @@
+"""Stage 2, training: the plugin's KTO trainer, its loss, and what steers a run.
+
+- `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
+- `loss`: the KTO and APO-zero losses (formula in the docstring);
+- `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
+- `beta_schedule`: per-epoch, linear and cosine beta;
+- `class_weights`: `kto_auto_weights` and the paper's range check;
+- `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
+
+May import: `kto_plugin.log`, `kto_plugin.data`, `kto_plugin.embedded`. Never imports evaluation or cli.
+"""

@@ -1,0 +1,165 @@
+"""The trainer the plugin wires in (`trainer_cls: kto_plugin.trainer.KTOPluginTrainer`).
+
+It is Axolotl's KTO trainer with the plugin's loss (`kto_plugin.loss`), a scheduled beta
+(`set_beta`, driven by `kto_plugin.beta_schedule`), KL pairs across the accumulation
+window (`kto_plugin.kl_pairing`, so micro-batch 1 works), and a KL estimate reduced over
+all ranks as a global sum over a global count. Data loading, reference handling (a LoRA
+reference is the adapter switched off) and logging are TRL's.
+"""
+
+from __future__ import annotations
+
+import torch
+from accelerate.utils import is_peft_model
+from axolotl.core.trainers import AxolotlKTOTrainer
+from datasets import Dataset
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import selective_log_softmax, use_adapter
+
+from kto_plugin.log import get_logger
+from kto_plugin.training.kl_pairing import kl_partners
+from kto_plugin.training.loss import kl_reference_point, kto_loss
+
+LOG = get_logger(__name__)
+
+NON_MODEL_KEYS = {
+    "completion_mask", "KL_input_ids", "KL_attention_mask", "KL_completion_mask",
+    "KL_token_type_ids", "KL_mm_token_type_ids", "label", "ref_logps", "ref_KL_logps",
+}
+
+
+def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+    """Sum over completion tokens of log p(token | prefix), one value per sequence."""
+    per_token = selective_log_softmax(logits[:, :-1, :], input_ids[:, 1:])
+    per_token = per_token.masked_fill(completion_mask[:, 1:] == 0, 0.0)
+    return per_token.sum(-1)
+
+
+class KTOPluginTrainer(AxolotlKTOTrainer):
+    def __init__(self, *args, **kwargs):
+        training_args = kwargs["args"]
+        self.kl_window = (
+            training_args.per_device_train_batch_size
+            * training_args.gradient_accumulation_steps
+            * training_args.world_size
+        )
+        # TRL refuses micro-batch 1 because it pairs KL completions inside a micro-batch;
+        # the plugin pairs across the accumulation window instead (see kl_pairing.py).
+        real_micro_batch = training_args.per_device_train_batch_size
+        training_args.per_device_train_batch_size = max(real_micro_batch, 2)
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            training_args.per_device_train_batch_size = real_micro_batch
+        self._train_batch_size = training_args.train_batch_size
+        if self.use_liger_kernel:
+            LOG.warning("kto_plugin computes the KTO loss itself; the Liger fused KTO loss is not used")
+            self.use_liger_kernel = False
+
+    def set_beta(self, beta: float) -> None:
+        self.beta = beta
+        if getattr(self, "liger_loss", None) is not None:
+            self.liger_loss.beta = beta
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        if not self.calculate_KL or not isinstance(dataset, Dataset):
+            return dataset
+        window = self.kl_window if dataset_name == "train" else args.per_device_eval_batch_size * args.world_size
+        completions = dataset["completion_ids"]
+        partners = kl_partners(completions, window)
+        unpaired = sum(partner is None for partner in partners)
+        if unpaired:
+            LOG.warning(
+                f"{unpaired} {dataset_name} examples have no example with a different completion to pair "
+                "with: the KL estimate for them uses their own completion"
+            )
+        kl_completions = [completions[index if partner is None else partner] for index, partner in enumerate(partners)]
+        return dataset.remove_columns("KL_completion_ids").add_column("KL_completion_ids", kl_completions)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return self._compute_loss(model, inputs, return_outputs)
+
+    def _reference_logps(self, batch, model_kwargs):
+        if self.precompute_ref_logps:
+            return batch["ref_logps"], batch.get("ref_KL_logps")
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            if is_peft_model(self.model) and self.ref_model is None:
+                unwrapped = self.accelerator.unwrap_model(self.model)
+                with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
+                    reference_kl_logps = self._compute_kl_logps(self.model, batch)
+                    reference_outputs = self.model(**model_kwargs)
+            else:
+                reference_kl_logps = self._compute_kl_logps(self.ref_model, batch)
+                reference_outputs = self.ref_model(**model_kwargs)
+        return (
+            completion_logps(reference_outputs.logits, batch["input_ids"], batch["completion_mask"]),
+            reference_kl_logps,
+        )
+
+    def _global_kl(self, policy_kl_logps, reference_kl_logps, device):
+        """(z0, raw) from the sum of KL log-ratios and their count over every rank."""
+        if self.calculate_KL and policy_kl_logps is not None:
+            local = torch.stack([
+                (policy_kl_logps - reference_kl_logps).sum().float(),
+                torch.tensor(float(policy_kl_logps.shape[0]), device=device),
+            ])
+        else:
+            local = torch.zeros(2, device=device)
+        total = self.accelerator.reduce(local.detach(), reduction="sum")
+        return kl_reference_point(total[0], total[1])
+
+    def _compute_loss(self, model, inputs, return_outputs=False):
+        mode = "train" if self.model.training else "eval"
+        device = self.accelerator.device
+        batch = {key: (value.to(device) if isinstance(value, torch.Tensor) else value) for key, value in inputs.items()}
+        desirable = torch.as_tensor(batch["label"], dtype=torch.bool, device=device)
+
+        policy_kl_logps = self._compute_kl_logps(model, batch)
+        model_kwargs = {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
+        outputs = model(**model_kwargs)
+        policy_logps = completion_logps(outputs.logits, batch["input_ids"], batch["completion_mask"])
+        reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
+        kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
+
+        result = kto_loss(
+            policy_logps, reference_logps.to(policy_logps.dtype), desirable, kl.to(policy_logps.dtype),
+            beta=self.beta, desirable_weight=self.desirable_weight,
+            undesirable_weight=self.undesirable_weight, loss_type=self.loss_type,
+        )
+        loss = result.losses.mean()
+        self._record_metrics(mode, desirable, result.rewards, policy_logps.detach(), kl, kl_raw)
+        return (loss, outputs) if return_outputs else loss
+
+    def _record_metrics(self, mode, desirable, rewards, logps, kl, kl_raw):
+        """Averages over every rank's examples; a class absent from the whole batch logs nothing."""
+        undesirable = ~desirable
+        stats = torch.stack([
+            desirable.sum().float(), undesirable.sum().float(),
+            rewards[desirable].sum().float(), rewards[undesirable].sum().float(),
+            logps[desirable].sum().float(), logps[undesirable].sum().float(),
+        ])
+        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u = (
+            self.accelerator.reduce(stats, reduction="sum").tolist()
+        )
+        metrics = self._metrics[mode]
+        metrics["kl"].append(float(kl))
+        metrics["kl_raw"].append(float(kl_raw))
+        if n_desirable:
+            metrics["rewards/chosen"].append(reward_d / n_desirable)
+            metrics["logps/chosen"].append(logps_d / n_desirable)
+        if n_undesirable:
+            metrics["rewards/rejected"].append(reward_u / n_undesirable)
+            metrics["logps/rejected"].append(logps_u / n_undesirable)
+
+    def log(self, logs, start_time=None):
+        mode = "train" if self.model.training else "eval"
+        metrics = self._metrics[mode]
+        # The margin of the logging window, also when no single micro-batch held both classes
+        # (always the case at micro-batch 1).
+        if metrics.get("rewards/chosen") and metrics.get("rewards/rejected"):
+            chosen, rejected = metrics["rewards/chosen"], metrics["rewards/rejected"]
+            metrics["rewards/margins"] = [sum(chosen) / len(chosen) - sum(rejected) / len(rejected)]
+        if mode == "train":
+            logs["beta"] = float(self.beta)
+        super().log(logs, start_time)
