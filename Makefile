@@ -1,8 +1,22 @@
 # kto-plugin: everything is installed by `make`, nothing by hand.
-#   make quickstart   make .venv, install, train KTO on the embedded defaults, print the margins
-#   make test         make .venv if missing, install, run the whole test suite
-VENV ?= .venv
+#   make quickstart              make the venv, install, train KTO on the embedded defaults, print the margins
+#   make test                    make the venv if missing, install, run the whole test suite
+#   make PYTHON=python3.12 test  the same on another supported Python (its own venv)
+#
+# The stack follows the Python: the newest Axolotl that Python supports, pinned by
+# constraints/pyXY.txt (py311: Axolotl 0.19.0; py312: Axolotl 0.21.0). Each stack has its own
+# venv, .venv-pyXY; `.venv` links to the one installed last, so `source .venv/bin/activate` works.
 PYTHON ?= python3
+PYTHON_BIN := $(shell tools/find_python.sh $(PYTHON))
+ifeq ($(PYTHON_BIN),)
+$(error no working Python for PYTHON=$(PYTHON): see the message above)
+endif
+PY_TAG := $(shell $(PYTHON_BIN) -c 'import sys; print("py%d%d" % sys.version_info[:2])')
+CONSTRAINTS := constraints/$(PY_TAG).txt
+ifeq ($(wildcard $(CONSTRAINTS)),)
+$(error $(PYTHON_BIN) ($(PY_TAG)) has no supported stack: there is no $(CONSTRAINTS). Supported: $(notdir $(basename $(wildcard constraints/py*.txt))); pick one with PYTHON=python3.11 or PYTHON=python3.12)
+endif
+VENV ?= .venv-$(PY_TAG)
 BIN := $(abspath $(VENV))/bin
 
 export PATH := $(BIN):$(PATH)
@@ -11,17 +25,25 @@ export HF_DATASETS_OFFLINE := 1
 export AXOLOTL_DO_NOT_TRACK := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install quickstart test clean
+.PHONY: install quickstart test stack clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON_BIN) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first: the CPU build on this machine's disk, before anything asks for a CUDA one
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,deepspeed]"
+	# torch first, at the stack's pinned version: on Python 3.11 the CPU build on this machine's
+	# disk, before anything asks for a CUDA one; on 3.12 PyPI's build (a CUDA one, runs on CPU too)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,deepspeed]"
 	touch $@
 
 install: $(VENV)/.installed
+	@# `.venv` -> the stack installed last (an older real .venv folder, from before stacks, is replaced)
+	@if [ -d .venv ] && [ ! -L .venv ]; then rm -rf .venv; fi
+	@ln -sfn $(VENV) .venv
+	@$(BIN)/python -c 'import sys, axolotl, trl, transformers, torch; print(f"stack $(PY_TAG): Python {sys.version.split()[0]}, Axolotl {axolotl.__version__}, TRL {trl.__version__}, transformers {transformers.__version__}, torch {torch.__version__} in $(VENV)")'
+
+stack:
+	@echo "$(PY_TAG) $(PYTHON_BIN) $(CONSTRAINTS) $(VENV)"
 
 quickstart: install
 	axolotl kto make-tiny-model

@@ -5,6 +5,7 @@ from __future__ import annotations
 from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.distributed.cpu_ranks import (
+    answer_gpu_peer_check_without_gpu,
     cuda_available,
     let_deepspeed_ranks_join_on_cpu,
     place_ranks_on_cpu,
@@ -14,6 +15,7 @@ from kto_plugin.distributed.cpu_ranks import (
 from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.log import get_logger
+from kto_plugin.versions import axolotl_seeds_adapter_init
 
 LOG = get_logger(__name__)
 
@@ -48,7 +50,8 @@ class KTOPlugin(BasePlugin):
         deepspeed = cfg.get("deepspeed")
         if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
-        # Each acts only for a DeepSpeed config on a machine without CUDA.
+        # Each acts only on a machine without CUDA (the last two only for a DeepSpeed config).
+        answer_gpu_peer_check_without_gpu()
         start_gloo_backend_if_needed(cfg)
         let_deepspeed_ranks_join_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
@@ -72,9 +75,9 @@ class KTOPlugin(BasePlugin):
         return {"loss_type": cfg.kto_loss_type or "kto", **training_args_for_cpu_ranks(cfg)}
 
     def pre_model_load(self, cfg):
-        # Axolotl 0.19 seeds only data shuffling: without this the LoRA initialisation,
+        # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.
-        if cfg.seed is not None:
+        if cfg.seed is not None and not axolotl_seeds_adapter_init():
             from transformers import set_seed
 
             set_seed(cfg.seed)

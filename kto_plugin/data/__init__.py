@@ -8,5 +8,5 @@
 - `loading`: the plugin's `load_datasets` hook (report line, train/validation split);
 - `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader.
 
-May import: `kto_plugin.log`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
 """

@@ -4,16 +4,26 @@ On `axolotl train` the plugin's `load_datasets` hook reads these types itself (w
 counts and file/line errors). Commands that bypass plugin dataset loading, such as
 `axolotl evaluate`, resolve the type through Axolotl's strategy loader, which imports
 `kto_plugin` and calls `kto_plugin.<format>(cfg, dataset_idx=...)`: these functions.
+Where Axolotl cannot hand the transform row indices (0.21, see `kto_plugin.versions`), a
+bad row is named by its content instead of its number.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from kto_plugin.data.formats import FORMATS
 from kto_plugin.log import get_logger
+from kto_plugin.versions import axolotl_passes_row_indices
 
 LOG = get_logger(__name__)
+
+
+def _row_preview(row: dict, width: int = 80) -> str:
+    """The row itself, cut short: where Axolotl gives no row numbers, this is what finds it in the file."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _axolotl_strategy(format_name: str):
@@ -26,12 +36,15 @@ def _axolotl_strategy(format_name: str):
         entry = entry_with_fields(cfg, "datasets", dataset_idx, cfg["datasets"][dataset_idx])
         fields = fmt.field_settings(entry)
 
-        def transform(batch, indices, tokenizer):
+        def transform(batch, indices=None, tokenizer=None):
             out = {"prompt": [], "completion": [], "label": []}
             removed = Counter()
-            for position, index in enumerate(indices):
+            size = len(next(iter(batch.values()))) if batch else 0
+            for position in range(size):
                 row = {column: values[position] for column, values in batch.items()}
-                where = f"{entry.get('path')} row {index + 1}"
+                where = f"{entry.get('path')} " + (
+                    f"row {indices[position] + 1}" if indices is not None else f"row {_row_preview(row)}"
+                )
                 for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, removed):
                     out["prompt"].append(prompt)
                     out["completion"].append(completion)
@@ -40,7 +53,7 @@ def _axolotl_strategy(format_name: str):
                 LOG.warning(f"kto_plugin.{format_name}: removed rows from {entry.get('path')}: {dict(removed)}")
             return out
 
-        return transform, {"batched": True, "with_indices": True, "remove_columns": "__all__"}
+        return transform, {"batched": True, "with_indices": axolotl_passes_row_indices(), "remove_columns": "__all__"}
 
     strategy.__name__ = format_name
     strategy.__doc__ = f"Axolotl dataset strategy for `type: kto_plugin.{format_name}`."

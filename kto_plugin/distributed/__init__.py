@@ -4,5 +4,5 @@
 - `zero_configs`: `deepspeed: kto_plugin:NAME` -> the installed JSON in `deepspeed_configs/`;
 - `memory_estimate`: GiB per GPU of a run's model states by strategy (`axolotl kto memory`).
 
-May import: `kto_plugin.log`. Never imports data, training, evaluation or cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`. Never imports data, training, evaluation or cli.
 """

@@ -1,6 +1,6 @@
 """Let Axolotl's distributed paths run on a machine without a GPU (gloo instead of NCCL).
 
-Five things in Axolotl 0.19 and its stack assume a GPU once torch.distributed is involved:
+Six things in Axolotl (0.19 to 0.21) and its stack assume a GPU once torch.distributed is involved:
 
 - a one-process DeepSpeed run starts torch.distributed with the NCCL backend
   (`axolotl/utils/trainer.py: setup_deepspeed_env`), which a CPU-only build of torch does
@@ -20,7 +20,12 @@ Five things in Axolotl 0.19 and its stack assume a GPU once torch.distributed is
 - ZeRO-1/2 gather the updated partitions into flat buffers that require grad
   (`deepspeed.runtime.utils.all_gather_into_tensor_dp_groups`); gloo copies into views of
   them with autograd on ("Output 0 of Split is a view and is being modified inplace"),
-  NCCL does not. The same patch runs that gather under `torch.no_grad()`.
+  NCCL does not. The same patch runs that gather under `torch.no_grad()`;
+- with a CUDA build of torch (PyPI's, the only one for Python 3.12) and no GPU, Axolotl's
+  multi-process start-up asks `torch.cuda.can_device_access_peer`
+  (`axolotl/utils/environment.py: check_cuda_p2p_support`), which raises RuntimeError
+  ("Found no NVIDIA driver") where a CPU-only build raises the AssertionError Axolotl catches
+  and answers "P2P is fine". `answer_gpu_peer_check_without_gpu` gives that same answer.
 """
 
 from __future__ import annotations
@@ -43,6 +48,16 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def answer_gpu_peer_check_without_gpu() -> bool:
+    """On a machine without CUDA, Axolotl's GPU peer-access check answers as with a CPU build of torch; True if patched."""
+    if cuda_available():
+        return False
+    from axolotl.utils import environment
+
+    environment.check_cuda_p2p_support = lambda: True
+    return True
 
 
 def start_gloo_backend_if_needed(cfg) -> bool:

@@ -5,5 +5,5 @@
 - `tiny_model`: the seeded tiny Llama and its byte-level BPE tokenizer;
 - `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model` -> paths.
 
-The bottom layer: imports nothing of the plugin but `kto_plugin.log`; anything may import it.
+The bottom layer: imports nothing of the plugin but `kto_plugin.log` and `kto_plugin.versions`; anything may import it.
 """

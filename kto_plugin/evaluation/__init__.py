@@ -6,5 +6,5 @@
 - `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals.
 
-May import: `kto_plugin.log`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
 """

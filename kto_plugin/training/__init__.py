@@ -7,5 +7,5 @@
 - `class_weights`: `kto_auto_weights` and the paper's range check;
 - `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
 
-May import: `kto_plugin.log`, `kto_plugin.data`, `kto_plugin.embedded`. Never imports evaluation or cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`. Never imports evaluation or cli.
 """

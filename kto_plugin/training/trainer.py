@@ -1,10 +1,11 @@
 """The trainer the plugin wires in (`trainer_cls: kto_plugin.trainer.KTOPluginTrainer`).
 
-It is Axolotl's KTO trainer with the plugin's loss (`kto_plugin.loss`), a scheduled beta
-(`set_beta`, driven by `kto_plugin.beta_schedule`), KL pairs across the accumulation
-window (`kto_plugin.kl_pairing`, so micro-batch 1 works), and a KL estimate reduced over
-all ranks as a global sum over a global count. Data loading, reference handling (a LoRA
-reference is the adapter switched off) and logging are TRL's.
+It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a scheduled beta
+(`set_beta`, driven by `training/beta_schedule.py`), KL pairs across the accumulation
+window (`training/kl_pairing.py`, so micro-batch 1 works), and a KL estimate reduced over
+all ranks as a global sum over a global count. A Mixture-of-Experts model's router
+load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). Data loading, reference
+handling (a LoRA reference is the adapter switched off) and logging are TRL's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from trl.trainer.utils import selective_log_softmax, use_adapter
 from kto_plugin.log import get_logger
 from kto_plugin.training.kl_pairing import kl_partners
 from kto_plugin.training.loss import kl_reference_point, kto_loss
+from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
 LOG = get_logger(__name__)
 
@@ -53,13 +55,11 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
             training_args.per_device_train_batch_size = real_micro_batch
         self._train_batch_size = training_args.train_batch_size
         if self.use_liger_kernel:
-            LOG.warning("kto_plugin computes the KTO loss itself; the Liger fused KTO loss is not used")
+            LOG.warning(f"kto_plugin computes the KTO loss itself: `use_liger_kernel` ({trl_kto_fast_path()}) is not used")
             self.use_liger_kernel = False
 
     def set_beta(self, beta: float) -> None:
-        self.beta = beta
-        if getattr(self, "liger_loss", None) is not None:
-            self.liger_loss.beta = beta
+        set_trl_beta(self, beta)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
@@ -117,7 +117,9 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
 
         policy_kl_logps = self._compute_kl_logps(model, batch)
         model_kwargs = {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
-        outputs = model(**model_kwargs)
+        # TRL sets aux_loss_enabled for a Mixture-of-Experts model whose coefficient is not 0.
+        with_router_loss = getattr(self, "aux_loss_enabled", False)
+        outputs = model(**model_kwargs, **({"output_router_logits": True} if with_router_loss else {}))
         policy_logps = completion_logps(outputs.logits, batch["input_ids"], batch["completion_mask"])
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
         kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
@@ -128,6 +130,9 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
             undesirable_weight=self.undesirable_weight, loss_type=self.loss_type,
         )
         loss = result.losses.mean()
+        if with_router_loss:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.reduce(outputs.aux_loss.detach(), reduction="mean").item())
         self._record_metrics(mode, desirable, result.rewards, policy_logps.detach(), kl, kl_raw)
         return (loss, outputs) if return_outputs else loss
 
