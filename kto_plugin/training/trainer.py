@@ -18,7 +18,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import selective_log_softmax, use_adapter
 
 from kto_plugin.log import get_logger
-from kto_plugin.training.kl_pairing import kl_partners
+from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.loss import kl_reference_point, kto_loss
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
@@ -66,16 +66,13 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
         if not self.calculate_KL or not isinstance(dataset, Dataset):
             return dataset
         window = self.kl_window if dataset_name == "train" else args.per_device_eval_batch_size * args.world_size
-        completions = dataset["completion_ids"]
-        partners = kl_partners(completions, window)
-        unpaired = sum(partner is None for partner in partners)
+        dataset, unpaired = with_kl_completions(dataset, window)
         if unpaired:
             LOG.warning(
                 f"{unpaired} {dataset_name} examples have no example with a different completion to pair "
                 "with: the KL estimate for them uses their own completion"
             )
-        kl_completions = [completions[index if partner is None else partner] for index, partner in enumerate(partners)]
-        return dataset.remove_columns("KL_completion_ids").add_column("KL_completion_ids", kl_completions)
+        return dataset
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return self._compute_loss(model, inputs, return_outputs)
