@@ -38,6 +38,15 @@ class KTOPluginArgs(BaseModel):
             "training split so that lambda_D*n_D / (lambda_U*n_U) is 7/6, inside the paper's [1, 4/3]."
         ),
     )
+    kto_chunked_logps: bool = Field(
+        default=True,
+        description=(
+            "Compute completion log-probabilities from the model body's last hidden states, the output "
+            "layer applied to completion tokens only, a chunk at a time, instead of full "
+            "[batch, sequence, vocabulary] logits. Same numbers, less memory and time at large vocabularies. "
+            "Falls back to full logits where it cannot run (a LoRA on lm_head, ZeRO-3) and says so."
+        ),
+    )
     kto_eval_tasks: list[str] | None = Field(
         default=None,
         description="lm-eval tasks to run on the base and the trained model (lm-eval's own and the project's kto_* tasks).",

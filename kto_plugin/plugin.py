@@ -96,6 +96,8 @@ class KTOPlugin(BasePlugin):
             )
 
         apply_class_weights(cfg, trainer)
+        if hasattr(trainer, "use_chunked_logps"):
+            trainer.use_chunked_logps(cfg.kto_chunked_logps)
 
     def add_callbacks_post_trainer(self, cfg, trainer):
         from kto_plugin.training.beta_schedule import BetaSchedule, BetaScheduleCallback

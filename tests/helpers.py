@@ -87,3 +87,28 @@ def with_lora(config: dict) -> dict:
 
 def read_metrics_file(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (Path(output_dir) / "kto_metrics.jsonl").read_text().splitlines()]
+
+
+def bare_trainer(model, lora_reference: bool = False, **attributes):
+    """The plugin's trainer with only what `_compute_loss` reads: building a full one takes an `axolotl train`.
+
+    The reference is a frozen copy of `model`, or with `lora_reference` the model with its adapter off.
+    """
+    import copy
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from accelerate import Accelerator
+
+    from kto_plugin.training.trainer import KTOPluginTrainer
+
+    trainer = object.__new__(KTOPluginTrainer)
+    trainer.__dict__.update(
+        model=model, ref_model=None if lora_reference else copy.deepcopy(model).eval(),
+        accelerator=Accelerator(cpu=True), args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+        precompute_ref_logps=False, calculate_KL=True, use_liger_kernel=False, beta=0.1, desirable_weight=1.0,
+        undesirable_weight=1.0, loss_type="kto", aux_loss_enabled=False, router_aux_loss_coef=0.0,
+        chunked_logps=False, _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+    )
+    trainer.__dict__.update(attributes)
+    return trainer

@@ -2,6 +2,7 @@
 
 - `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
 - `loss`: the KTO and APO-zero losses (formula in the docstring);
+- `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check;

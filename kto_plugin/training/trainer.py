@@ -18,6 +18,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import selective_log_softmax, use_adapter
 
 from kto_plugin.log import get_logger
+from kto_plugin.training.chunked_logps import chunked_completion_logps, output_layer_and_body
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.loss import kl_reference_point, kto_loss
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
@@ -38,6 +39,8 @@ def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_m
 
 
 class KTOPluginTrainer(AxolotlKTOTrainer):
+    chunked_logps = False  # the plugin turns it on with `kto_chunked_logps` (default true)
+
     def __init__(self, *args, **kwargs):
         training_args = kwargs["args"]
         self.kl_window = (
@@ -74,6 +77,40 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
             )
         return dataset
 
+    def use_chunked_logps(self, enabled: bool) -> None:
+        """`kto_chunked_logps`: completion log-probs from the last hidden states (training/chunked_logps.py)."""
+        self.chunked_logps = enabled
+        if not enabled:
+            return
+        if output_layer_and_body(self.model) is None:
+            LOG.warning(
+                "kto_chunked_logps: the output layer of this model cannot be applied in chunks (a LoRA or another "
+                "wrapper on lm_head, a ZeRO-3 partitioned lm_head, or no `logits_to_keep` in its forward): "
+                "full [batch, sequence, vocabulary] logits are computed instead"
+            )
+        else:
+            LOG.info("KTO: completion log-probs from the last hidden states, the output layer on completion tokens "
+                     "only, in chunks (kto_chunked_logps)")
+
+    def _sequence_logps(self, model, model_kwargs, batch, prefix: str = "", full_logits: bool = False):
+        """(per-sequence completion log-probs, the model's outputs), in chunks where that path can run."""
+        input_ids, completion_mask = batch[f"{prefix}input_ids"], batch[f"{prefix}completion_mask"]
+        parts = None if full_logits or not self.chunked_logps else output_layer_and_body(model)
+        if parts is not None:
+            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, parts)
+        outputs = model(**model_kwargs)
+        return completion_logps(outputs.logits, input_ids, completion_mask), outputs
+
+    def _compute_kl_logps(self, model, batch):
+        """The KL pairs' completion log-probs (no gradient); TRL's own where the chunked path is off."""
+        if not self.calculate_KL or not self.chunked_logps or "KL_token_type_ids" in batch or "KL_mm_token_type_ids" in batch:
+            return super()._compute_kl_logps(model, batch)
+        kwargs = {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS | {"input_ids", "attention_mask"}}
+        kwargs.update(input_ids=batch["KL_input_ids"], attention_mask=batch["KL_attention_mask"], use_cache=False)
+        with torch.no_grad():
+            logps, _ = self._sequence_logps(model, kwargs, batch, prefix="KL_")
+        return logps
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return self._compute_loss(model, inputs, return_outputs)
 
@@ -85,14 +122,11 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
                 unwrapped = self.accelerator.unwrap_model(self.model)
                 with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
                     reference_kl_logps = self._compute_kl_logps(self.model, batch)
-                    reference_outputs = self.model(**model_kwargs)
+                    reference_logps, _ = self._sequence_logps(self.model, model_kwargs, batch)
             else:
                 reference_kl_logps = self._compute_kl_logps(self.ref_model, batch)
-                reference_outputs = self.ref_model(**model_kwargs)
-        return (
-            completion_logps(reference_outputs.logits, batch["input_ids"], batch["completion_mask"]),
-            reference_kl_logps,
-        )
+                reference_logps, _ = self._sequence_logps(self.ref_model, model_kwargs, batch)
+        return reference_logps, reference_kl_logps
 
     def _global_kl(self, policy_kl_logps, reference_kl_logps, device):
         """(z0, raw) from the sum of KL log-ratios and their count over every rank."""
@@ -116,8 +150,10 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
         model_kwargs = {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
         # TRL sets aux_loss_enabled for a Mixture-of-Experts model whose coefficient is not 0.
         with_router_loss = getattr(self, "aux_loss_enabled", False)
-        outputs = model(**model_kwargs, **({"output_router_logits": True} if with_router_loss else {}))
-        policy_logps = completion_logps(outputs.logits, batch["input_ids"], batch["completion_mask"])
+        policy_logps, outputs = self._sequence_logps(
+            model, {**model_kwargs, **({"output_router_logits": True} if with_router_loss else {})}, batch,
+            full_logits=return_outputs,  # a caller that asks for the outputs reads their logits
+        )
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
         kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
 

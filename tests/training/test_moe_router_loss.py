@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import base_config, read_metrics_file, train_with_axolotl, with_lora
+from helpers import bare_trainer, base_config, read_metrics_file, train_with_axolotl, with_lora
 
 
 def build_tiny_mixtral(tiny_model: Path, output_dir: Path) -> Path:
@@ -34,23 +31,6 @@ def tiny_mixtral(tmp_path_factory, tiny_model) -> Path:
     return build_tiny_mixtral(tiny_model, tmp_path_factory.mktemp("mixtral"))
 
 
-def bare_trainer(model, aux_loss_enabled: bool, coef: float):
-    """The plugin's trainer with only what `_compute_loss` reads (building a full one needs a dataset run)."""
-    from accelerate import Accelerator
-
-    from kto_plugin.training.trainer import KTOPluginTrainer
-
-    trainer = object.__new__(KTOPluginTrainer)
-    trainer.__dict__.update(
-        model=model, ref_model=copy.deepcopy(model).eval(), accelerator=Accelerator(cpu=True),
-        args=SimpleNamespace(gradient_checkpointing_kwargs=None), precompute_ref_logps=False,
-        calculate_KL=True, use_liger_kernel=False, beta=0.1, desirable_weight=1.0, undesirable_weight=1.0,
-        loss_type="kto", aux_loss_enabled=aux_loss_enabled, router_aux_loss_coef=coef,
-        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
-    )
-    return trainer
-
-
 def test_router_loss_is_added_with_its_coefficient(tiny_mixtral):
     from transformers import AutoModelForCausalLM
 
@@ -64,8 +44,8 @@ def test_router_loss_is_added_with_its_coefficient(tiny_mixtral):
         "KL_input_ids": ids.roll(1, dims=0), "KL_attention_mask": torch.ones_like(ids),
         "KL_completion_mask": completion_mask, "label": [True, False, True, False],
     }
-    with_router = bare_trainer(model, aux_loss_enabled=True, coef=0.5)
-    without = bare_trainer(model, aux_loss_enabled=False, coef=0.5)
+    with_router = bare_trainer(model, aux_loss_enabled=True, router_aux_loss_coef=0.5)
+    without = bare_trainer(model, aux_loss_enabled=False, router_aux_loss_coef=0.5)
     torch.manual_seed(0)
     total = with_router._compute_loss(model, batch)
     torch.manual_seed(0)

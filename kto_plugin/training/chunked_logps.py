@@ -1,0 +1,145 @@
+"""Completion log-probabilities from the last hidden states, a chunk of tokens at a time.
+
+For a sequence with tokens y_1..y_T and completion positions C (the tokens after the prompt),
+
+    logp(y_C | x) = sum over t in C of  log softmax(h_{t-1} W^T + b)[y_t]
+
+where h_{t-1} is the model body's last hidden state (after its final norm) at the position
+before token t and W, b are the output layer's weight and bias. The plain path computes
+`[batch, sequence, vocabulary]` logits for every position, prompt and padding included,
+then a log-softmax over all of them. This path runs the body once, keeps only the hidden
+states at completion positions, and applies the output layer to `chunk_tokens` of them at
+a time: at most `chunk_tokens x vocabulary` logits exist at once, forward or backward.
+
+The gradient is exact: with p = softmax(logits) and g the incoming gradient of a token's
+log-probability, d logp / d logits = g (onehot(y) - p), so
+
+    d/dh = g (onehot(y) - p) W,   d/dW = sum_t g_t (onehot(y_t) - p_t)^T h_t,   d/db = sum_t g_t (onehot(y_t) - p_t)
+
+computed chunk by chunk in `backward` from recomputed logits (nothing of vocabulary width
+is kept between forward and backward). `W` gets a gradient only when it is trained (full
+fine-tuning, tied or untied); under LoRA only the hidden states do.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+
+import torch
+
+DEFAULT_CHUNK_BYTES = 256 * 1024**2  # fp32 logits held at once
+
+
+def chunk_tokens_for(vocab_size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    return max(1, chunk_bytes // (4 * vocab_size))
+
+
+def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    logits = hidden @ weight.t()
+    if bias is not None:
+        logits = logits + bias
+    return logits.float()
+
+
+class _TokenLogps(torch.autograd.Function):
+    """log softmax(h W^T + b)[y] for each row of h, in chunks; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, chunk_tokens):
+        out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], chunk_tokens):
+            stop = start + chunk_tokens
+            logits = _chunk_logits(hidden[start:stop], weight, bias)
+            out[start:stop] = logits.gather(1, targets[start:stop, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(hidden, weight, bias, targets)
+        ctx.chunk_tokens = chunk_tokens
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, weight, bias, targets = ctx.saved_tensors
+        need_hidden, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grad_hidden = torch.zeros_like(hidden) if need_hidden else None
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_weight else None
+        grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if need_bias else None
+        for start in range(0, hidden.shape[0], ctx.chunk_tokens):
+            stop = start + ctx.chunk_tokens
+            chunk_hidden = hidden[start:stop]
+            grad_logits = -torch.softmax(_chunk_logits(chunk_hidden, weight, bias), dim=-1)
+            rows = torch.arange(grad_logits.shape[0], device=grad_logits.device)
+            grad_logits[rows, targets[start:stop]] += 1
+            grad_logits *= grad_out[start:stop, None]
+            if need_hidden:
+                grad_hidden[start:stop] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
+            if need_weight:
+                grad_weight += grad_logits.t() @ chunk_hidden.float()
+            if need_bias:
+                grad_bias += grad_logits.sum(0)
+        return (grad_hidden,
+                grad_weight.to(weight.dtype) if need_weight else None,
+                grad_bias.to(bias.dtype) if need_bias else None,
+                None, None)
+
+
+def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torch.nn.Module,
+                                 input_ids: torch.Tensor, completion_mask: torch.Tensor,
+                                 chunk_tokens: int | None = None) -> torch.Tensor:
+    """Sum over each sequence's completion tokens of log p(token | prefix), from the body's last hidden states."""
+    weight, bias = output_layer.weight, getattr(output_layer, "bias", None)
+    chunk_tokens = chunk_tokens or chunk_tokens_for(weight.shape[0])
+    batch, _ = input_ids.shape
+    # position t-1 predicts token t: hidden at [:, :-1] with targets at [:, 1:] where the target is a completion token
+    selected = completion_mask[:, 1:].bool()
+    rows = torch.arange(batch, device=input_ids.device)[:, None].expand_as(selected)[selected]
+    token_logps = _TokenLogps.apply(hidden_states[:, :-1][selected], weight, bias, input_ids[:, 1:][selected],
+                                    chunk_tokens)
+    return torch.zeros(batch, dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
+
+
+def output_layer_and_body(model):
+    """(output layer, body module) of a causal LM under PEFT / DDP / DeepSpeed wrappers, or None where this path cannot run.
+
+    It cannot run when the output layer is wrapped (a LoRA on `lm_head`), partitioned by
+    ZeRO-3 (its weight is gathered only inside its own forward), or the model's forward has
+    no `logits_to_keep` to skip the full logits.
+    """
+    inner = model
+    while hasattr(inner, "module") and isinstance(inner.module, torch.nn.Module):  # DDP, DeepSpeed engine
+        inner = inner.module
+    if hasattr(inner, "get_base_model"):  # PEFT
+        inner = inner.get_base_model()
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    body = inner.get_decoder() if hasattr(inner, "get_decoder") else None
+    if not isinstance(head, torch.nn.Linear) or type(head) is not torch.nn.Linear or body is None:
+        return None
+    if hasattr(head.weight, "ds_id") or "logits_to_keep" not in inspect.signature(inner.forward).parameters:
+        return None
+    return head, body
+
+
+@contextmanager
+def _capture_last_hidden_state(body: torch.nn.Module):
+    captured = {}
+
+    def keep(_module, _inputs, output):
+        captured["hidden"] = output[0] if isinstance(output, tuple) else output.last_hidden_state
+
+    handle = body.register_forward_hook(keep)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor, completion_mask: torch.Tensor,
+                             parts, chunk_tokens: int | None = None):
+    """(per-sequence completion log-probs, the model's outputs) with the output layer on completion tokens only.
+
+    The model is called through its wrappers as usual (so DDP and DeepSpeed see a normal forward),
+    with `logits_to_keep=1`: its own output layer runs on one position per sequence.
+    """
+    head, body = parts
+    with _capture_last_hidden_state(body) as captured:
+        outputs = model(**model_kwargs, logits_to_keep=1)
+    return completion_logps_from_hidden(captured["hidden"], head, input_ids, completion_mask, chunk_tokens), outputs

@@ -1,0 +1,131 @@
+"""The chunked log-prob path equals the plain full-logits path: values and gradients, odd shapes, LoRA and full, runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import bare_trainer, base_config, read_metrics_file, train_with_axolotl, with_lora
+
+from kto_plugin.training.chunked_logps import (
+    chunked_completion_logps,
+    completion_logps_from_hidden,
+    output_layer_and_body,
+)
+from kto_plugin.training.trainer import completion_logps
+
+
+def random_batch(rows: int, length: int, vocab: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(0, vocab, (rows, length), generator=generator)
+    completion_mask = torch.zeros_like(input_ids)
+    for row in range(rows):  # prompts of different lengths; some rows end in padding
+        start = int(torch.randint(1, length, (1,), generator=generator))
+        stop = int(torch.randint(start, length + 1, (1,), generator=generator))
+        completion_mask[row, start:stop] = 1
+    return input_ids, completion_mask
+
+
+@pytest.mark.parametrize("rows,length,chunk", [(1, 5, 1), (3, 11, 4), (17, 23, 7), (3, 11, 1000)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_values_and_gradients_match_full_logits(rows, length, chunk, bias):
+    torch.manual_seed(rows * 100 + length)
+    hidden_size, vocab = 8, 53
+    head = torch.nn.Linear(hidden_size, vocab, bias=bias)
+    hidden = torch.randn(rows, length, hidden_size, requires_grad=True)
+    input_ids, completion_mask = random_batch(rows, length, vocab, seed=rows)
+    weights = torch.randn(rows)
+
+    plain = completion_logps(head(hidden), input_ids, completion_mask)
+    (plain * weights).sum().backward()
+    expected = [hidden.grad.clone(), head.weight.grad.clone()] + ([head.bias.grad.clone()] if bias else [])
+    hidden.grad = None
+    head.zero_grad()
+
+    chunked = completion_logps_from_hidden(hidden, head, input_ids, completion_mask, chunk_tokens=chunk)
+    (chunked * weights).sum().backward()
+    got = [hidden.grad, head.weight.grad] + ([head.bias.grad] if bias else [])
+    torch.testing.assert_close(chunked, plain, atol=1e-4, rtol=1e-4)
+    for mine, theirs in zip(got, expected):
+        torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
+
+
+def tiny_qwen(tied: bool):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=97, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
+    return Qwen2ForCausalLM(config)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("lora", [False, True])
+def test_kto_loss_rewards_kl_and_gradients_match_the_plain_path(tied, lora):
+    model = tiny_qwen(tied)
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj", "up_proj"], lora_dropout=0.0))
+    model.train()
+    input_ids, completion_mask = random_batch(3, 13, 97, seed=5)
+    kl_ids, kl_mask = random_batch(3, 13, 97, seed=6)
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "completion_mask": completion_mask,
+             "KL_input_ids": kl_ids, "KL_attention_mask": torch.ones_like(kl_ids), "KL_completion_mask": kl_mask,
+             "label": [True, False, True]}
+    trainers = {chunked: bare_trainer(model, lora_reference=lora, chunked_logps=chunked) for chunked in (False, True)}
+    with torch.no_grad():  # move the policy away from its reference, as training would
+        generator = torch.Generator().manual_seed(9)
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    results = {}
+    for chunked, trainer in trainers.items():
+        model.zero_grad()
+        loss = trainer._compute_loss(model, batch)
+        loss.backward()
+        grads = {name: param.grad.clone() for name, param in model.named_parameters() if param.grad is not None}
+        results[chunked] = loss.detach(), dict(trainer._metrics["train"]), grads
+    (plain_loss, plain_metrics, plain_grads), (fast_loss, fast_metrics, fast_grads) = results[False], results[True]
+    torch.testing.assert_close(fast_loss, plain_loss, atol=1e-4, rtol=1e-4)
+    for key in ("kl", "kl_raw", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"):
+        assert fast_metrics[key] == pytest.approx(plain_metrics[key], abs=1e-4), key
+    assert plain_metrics["kl_raw"] != [0.0]  # the KL pairs were really evaluated
+    assert fast_grads.keys() == plain_grads.keys() and fast_grads
+    for name in plain_grads:
+        torch.testing.assert_close(fast_grads[name], plain_grads[name], atol=1e-4, rtol=1e-4)
+
+
+def test_paths_that_cannot_chunk_fall_back():
+    from peft import LoraConfig, get_peft_model
+
+    model = tiny_qwen(tied=False)
+    assert output_layer_and_body(model) is not None
+    with_head_lora = get_peft_model(tiny_qwen(tied=False), LoraConfig(r=2, target_modules=["lm_head", "q_proj"]))
+    assert output_layer_and_body(with_head_lora) is None  # a LoRA on the output layer: the plain path
+
+
+def test_chunked_forward_keeps_the_models_outputs_small():
+    model = tiny_qwen(tied=True)
+    input_ids, completion_mask = random_batch(2, 9, 97, seed=1)
+    logps, outputs = chunked_completion_logps(model, {"input_ids": input_ids}, input_ids, completion_mask,
+                                              output_layer_and_body(model))
+    assert outputs.logits.shape == (2, 1, 97) and logps.shape == (2,)
+
+
+def test_training_runs_match_with_and_without_chunking(tmp_path, tiny_model):
+    runs = {}
+    for chunked in (True, False):
+        config = with_lora(base_config(
+            tmp_path / str(chunked), [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+            max_steps=3, kto_chunked_logps=chunked,
+        ))
+        (tmp_path / str(chunked)).mkdir()
+        result = train_with_axolotl(tmp_path / str(chunked), "run", config)
+        assert ("output layer on completion tokens only" in result.stdout + result.stderr) is chunked
+        runs[chunked] = [r for r in read_metrics_file(tmp_path / str(chunked) / "out") if "loss" in r and "train_loss" not in r]
+    assert len(runs[True]) == len(runs[False]) == 3
+    for fast, plain in zip(runs[True], runs[False]):
+        compared = [key for key in ("loss", "kl", "kl_raw", "rewards/chosen", "rewards/rejected") if key in plain]
+        assert [key for key in compared if key in fast] == compared and "loss" in compared
+        for key in compared:  # (a micro-batch of 2 may hold one class only: its other reward is not logged)
+            assert fast[key] == pytest.approx(plain[key], abs=1e-4), (key, fast, plain)
