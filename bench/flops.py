@@ -1,0 +1,54 @@
+"""FLOP counts: this machine's dense matmul rate, and the arithmetic a KTO step cannot avoid.
+
+A KTO step with LoRA, per micro-batch of T tokens of which C are completion tokens (and as
+many again in the mismatched KL pairs), must at least run:
+- the policy on the completions, forward and backward (the frozen base needs gradients for
+  its activations, not its weights: about as much again as the forward);
+- the policy on the KL pairs, forward only (no gradient);
+- the reference on both, forward only (a cache removes this after the first epoch).
+The transformer body costs 2 FLOPs per body parameter per token forward, attention 4 L H T_row^2
+per row; the output layer 2 H V per token, but only completion tokens need it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+def dense_matmul_flops(size: int = 1024, seconds: float = 3.0) -> float:
+    """FLOP/s of fp32 square matmuls on this machine with torch's default threads."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        torch.mm(a, b)
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class StepShape:
+    rows: int                # examples per micro-batch
+    tokens_per_row: float    # mean prompt + completion tokens
+    completion_per_row: float
+    hidden: int
+    layers: int
+    vocab: int
+    body_parameters: int     # everything but the embedding / output matrices
+
+    def forward(self, with_head_on_all_tokens: bool = False) -> float:
+        tokens = self.rows * self.tokens_per_row
+        head_tokens = tokens if with_head_on_all_tokens else self.rows * self.completion_per_row
+        attention = 4 * self.layers * self.hidden * self.rows * self.tokens_per_row**2
+        return 2 * self.body_parameters * tokens + attention + 2 * self.hidden * self.vocab * head_tokens
+
+    def kto_step_unavoidable(self) -> float:
+        """Policy forward + backward on completions, policy forward on KL pairs, reference forward on both."""
+        return self.forward() * (2 + 1 + 2)
+
+
+def body_parameters(parameters: int, hidden: int, vocab: int, tied: bool) -> int:
+    return parameters - hidden * vocab * (1 if tied else 2)

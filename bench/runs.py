@@ -1,0 +1,137 @@
+"""The runs the bench times, each a real `axolotl train` process: built-in KTO, the plugin, SFT.
+
+Every run gets the same model, rows, LoRA, micro-batch, steps and seed; they differ only in
+what trains. The bench's own plugin (`bench.step_timer`) is added to all of them and only
+records step times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TIMER = "bench.step_timer.StepTimerPlugin"
+CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
+
+# The plugin's speed switches, each turned off in a run of its own (filled as they land).
+OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False}
+
+
+@dataclass
+class RunSpec:
+    name: str
+    config: dict
+    kind: str  # "kto-builtin", "kto-plugin" or "sft"
+
+
+@dataclass
+class RunResult:
+    name: str
+    kind: str
+    returncode: int
+    step_seconds: list[float] = field(default_factory=list)
+    peak_rss_bytes: int = 0
+    wall_seconds: float = 0.0
+    seconds_to_first_step: float = 0.0
+    log_tail: str = ""
+
+    def median_step(self, warmup: int) -> float:
+        measured = self.step_seconds[warmup:] or self.step_seconds
+        return statistics.median(measured) if measured else float("nan")
+
+
+def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int, micro_batch: int,
+                  sequence_len: int) -> dict:
+    return {
+        "base_model": str(model_dir),
+        "sequence_len": sequence_len,
+        "micro_batch_size": micro_batch,
+        "gradient_accumulation_steps": 1,
+        "max_steps": steps,
+        "learning_rate": 1e-4,
+        "optimizer": "adamw_torch",
+        "lr_scheduler": "constant",
+        "adapter": "lora",
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.0,
+        "lora_target_linear": True,
+        # Axolotl turns its Triton LoRA kernels on when unset, which need CUDA (the plugin sets these itself)
+        "lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False, "lora_embedding_kernel": False,
+        "bf16": False,
+        "fp16": False,
+        "tf32": False,
+        "seed": 0,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "val_set_size": 0,
+        "output_dir": str(work / name),
+        "dataset_prepared_path": str(work / name / "prepared"),
+        "plugins": [TIMER],
+        "datasets": [{"path": str(data), "ds_type": "json"}],
+    }
+
+
+def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: int, sequence_len: int,
+              beta: float = 0.1) -> list[RunSpec]:
+    def base(name: str) -> dict:
+        return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len)
+
+    builtin = base("kto-builtin")
+    builtin.update(rl="kto", rl_beta=beta, remove_unused_columns=False)
+    builtin["datasets"][0]["type"] = {
+        "field_prompt": "prompt", "field_completion": "completion", "field_label": "label",
+        "prompt_format": CHATML_PROMPT, "completion_format": "{completion}<|im_end|>",
+    }
+    specs = [RunSpec("Axolotl built-in KTO", builtin, "kto-builtin")]
+
+    def plugin(name: str, **overrides) -> dict:
+        config = base(name)
+        config.update(rl="kto", rl_beta=beta, **overrides)
+        config["plugins"] = ["kto_plugin.KTOPlugin", TIMER]
+        config["datasets"][0]["type"] = "kto_plugin.prompt_completion"
+        return config
+
+    specs.append(RunSpec("plugin KTO (defaults)", plugin("kto-plugin"), "kto-plugin"))
+    for key, off in OPTIMIZATION_KEYS.items():
+        specs.append(RunSpec(f"plugin KTO, {key}: {off}", plugin(f"kto-plugin-no-{key}", **{key: off}), "kto-plugin"))
+
+    sft = base("sft")
+    sft["datasets"][0].update(type="completion", field="text")
+    specs.append(RunSpec("Axolotl SFT", sft, "sft"))
+    return specs
+
+
+def run(spec: RunSpec, work: Path) -> RunResult:
+    """`axolotl train` in one process (`--launcher python`) under bench.measure_child."""
+    config_path = work / f"{spec.config['output_dir'].rsplit('/', 1)[-1]}.yaml"
+    config_path.write_text(yaml.safe_dump(spec.config, allow_unicode=True), encoding="utf-8")
+    measured = config_path.with_suffix(".measure.json")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "AXOLOTL_DO_NOT_TRACK", "DO_NOT_TRACK"):
+        env.setdefault(name, "1")
+    command = [sys.executable, "-m", "bench.measure_child", str(measured), "--",
+               sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), "--launcher", "python"]
+    log_path = config_path.with_suffix(".log")
+    with log_path.open("w", encoding="utf-8") as log:
+        subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    measure = json.loads(measured.read_text())
+    result = RunResult(spec.name, spec.kind, measure["returncode"], peak_rss_bytes=measure["peak_rss_bytes"],
+                       wall_seconds=measure["wall_seconds"])
+    steps_file = Path(spec.config["output_dir"]) / "bench_steps.json"
+    if steps_file.exists():
+        steps = json.loads(steps_file.read_text())
+        result.step_seconds = steps["step_seconds"]
+        result.seconds_to_first_step = steps["train_begin"] - measure["started"]
+    if result.returncode != 0:
+        result.log_tail = log_path.read_text(encoding="utf-8")[-3000:]
+    return result

@@ -1,0 +1,129 @@
+"""Seconds per step and peak memory of the plugin's KTO beside Axolotl's built-in KTO and SFT.
+
+    python -m bench.speed                      # the default shape (about 10 minutes on 2 cores)
+    python -m bench.speed --hidden 1024 --layers 8 --max-tokens 1024 --steps 6
+
+All runs share one generated model and one file of rows and run one after the other in this
+invocation, so their ratios compare like with like. Results go to a JSON file and a table.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from bench.flops import StepShape, body_parameters, dense_matmul_flops
+from bench.runs import RunResult, run, run_specs
+from bench.workload import ModelShape, build_model, write_rows
+
+GIB = 1024**3
+
+
+def ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
+def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    by_kind = {result.kind: result for result in reversed(results) if result.returncode == 0}
+    builtin, sft = by_kind.get("kto-builtin"), by_kind.get("sft")
+    table = Table(title=title)
+    for column in ("run", "s/step", "tokens/s", "peak RSS GiB", "time vs built-in", "time vs SFT",
+                   "RSS vs built-in", "RSS vs SFT"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for result in results:
+        if result.returncode != 0:
+            table.add_row(result.name, "failed", "", "", "", "", "", "")
+            continue
+        step = result.median_step(warmup)
+        table.add_row(
+            result.name, f"{step:.2f}", f"{tokens_per_step / step:,.0f}", f"{result.peak_rss_bytes / GIB:.2f}",
+            ratio(step, builtin and builtin.median_step(warmup)), ratio(step, sft and sft.median_step(warmup)),
+            ratio(result.peak_rss_bytes, builtin and builtin.peak_rss_bytes),
+            ratio(result.peak_rss_bytes, sft and sft.peak_rss_bytes),
+        )
+    Console(width=160).print(table)
+
+
+@click.command()
+@click.option("--hidden", default=256, show_default=True)
+@click.option("--layers", default=4, show_default=True)
+@click.option("--vocab", default=151_936, show_default=True)
+@click.option("--intermediate", default=None, type=int, help="MLP width (default 4 x hidden).")
+@click.option("--rows", default=256, show_default=True)
+@click.option("--min-tokens", default=143, show_default=True)
+@click.option("--max-tokens", default=516, show_default=True)
+@click.option("--micro-batch", default=4, show_default=True)
+@click.option("--steps", default=12, show_default=True, help="Optimizer steps per run, warm-up included.")
+@click.option("--warmup", default=2, show_default=True, help="Steps left out of the median.")
+@click.option("--only", default=None, help="Comma-separated run kinds: kto-builtin,kto-plugin,sft.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Results JSON (default: WORK/speed.json).")
+def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micro_batch, steps, warmup, only,
+         work, output):
+    from kto_plugin.embedded.tiny_model import ensure_tiny_model
+
+    work = work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    shape = ModelShape(hidden_size=hidden, num_layers=layers, vocab_size=vocab,
+                       intermediate_size=intermediate or 4 * hidden)
+    tokenizer_dir = ensure_tiny_model()
+    model_dir = work / "model"
+    parameters = build_model(shape, tokenizer_dir, model_dir)
+    data = work / "rows.jsonl"
+    lengths = write_rows(tokenizer_dir, data, rows, min_tokens, max_tokens)
+    click.echo(f"model: {shape.describe()}, {parameters:,} parameters; rows: {lengths}")
+    machine_flops = dense_matmul_flops()
+    click.echo(f"this machine: {machine_flops / 1e9:.1f} GFLOP/s fp32 dense matmul")
+
+    specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64)
+    if only:
+        kinds = set(only.split(","))
+        specs = [spec for spec in specs if spec.kind in kinds]
+    results = []
+    for spec in specs:
+        started = time.perf_counter()
+        result = run(spec, work)
+        click.echo(f"{spec.name}: {'ok' if result.returncode == 0 else 'FAILED'} in {time.perf_counter() - started:.0f} s")
+        if result.returncode != 0:
+            click.echo(result.log_tail)
+        results.append(result)
+
+    step_shape = StepShape(
+        rows=micro_batch, tokens_per_row=lengths["tokens"] / rows, completion_per_row=lengths["completion_tokens"] / rows,
+        hidden=hidden, layers=layers, vocab=vocab, body_parameters=body_parameters(parameters, hidden, vocab, True),
+    )
+    tokens_per_step = micro_batch * lengths["tokens"] / rows
+    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, LoRA r8, fp32")
+    plugin = next((r for r in results if r.name == "plugin KTO (defaults)" and r.returncode == 0), None)
+    achieved = None
+    if plugin:
+        achieved = step_shape.kto_step_unavoidable() / plugin.median_step(warmup)
+        click.echo(f"plugin: {achieved / 1e9:.1f} GFLOP/s of the FLOPs a KTO step cannot avoid "
+                   f"({step_shape.kto_step_unavoidable() / 1e9:.0f} GFLOP a step) = "
+                   f"{achieved / machine_flops:.0%} of this machine's matmul rate")
+    report = {
+        "date": time.strftime("%Y-%m-%d"), "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                                                       "cpus": __import__("os").cpu_count(),
+                                                       "matmul_flops": machine_flops},
+        "model": {**asdict(shape), "parameters": parameters}, "rows": lengths, "micro_batch": micro_batch,
+        "steps": steps, "warmup": warmup, "tokens_per_step": tokens_per_step,
+        "plugin_unavoidable_flops_per_second": achieved,
+        "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup)} for result in results],
+    }
+    output = output or work / "speed.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    click.echo(f"results: {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""An Axolotl plugin the bench adds to every run it times (built-in KTO and SFT included).
+
+It only watches: the wall time of each optimizer step goes to `OUTPUT_DIR/bench_steps.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from axolotl.integrations.base import BasePlugin
+from transformers import TrainerCallback
+
+
+class StepTimes(TrainerCallback):
+    def __init__(self, output_dir: str):
+        self.path = Path(output_dir) / "bench_steps.json"
+        self.seconds: list[float] = []
+        self._started = 0.0
+        self.train_begin = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.train_begin = time.time()  # wall clock: the bench compares it with the process start
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seconds.append(time.perf_counter() - self._started)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"step_seconds": self.seconds, "train_begin": self.train_begin}), encoding="utf-8")
+
+
+class StepTimerPlugin(BasePlugin):
+    def add_callbacks_post_trainer(self, cfg, trainer):
+        return [StepTimes(cfg.output_dir)]
