@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -46,6 +46,19 @@ class KTOPluginArgs(BaseModel):
             "[batch, sequence, vocabulary] logits. Same numbers, less memory and time at large vocabularies. "
             "Falls back to full logits where it cannot run (a LoRA on lm_head, ZeRO-3) and says so."
         ),
+    )
+    kto_ref_cache: Literal["auto", "off"] = Field(
+        default="auto",
+        description=(
+            "`auto`: the reference model's log-probs of every completion and KL pair are computed once before "
+            "training (with a progress bar) and kept on disk, keyed by the reference weights and config, the "
+            "tokenized rows and the KL pairing, so training runs no reference forwards and later runs with the "
+            "same key skip the pass. `off`: the reference runs beside the policy at every step."
+        ),
+    )
+    kto_ref_cache_dir: str | None = Field(
+        default=None, description="Folder of the reference cache (default: reference_logps/ in the plugin's cache, "
+        "$KTO_PLUGIN_CACHE or ~/.cache/kto_plugin)."
     )
     kto_eval_tasks: list[str] | None = Field(
         default=None,

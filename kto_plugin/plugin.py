@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.distributed.cpu_ranks import (
@@ -72,9 +74,23 @@ class KTOPlugin(BasePlugin):
         cfg["kto_dataset_fields"] = dataset_fields
 
     def get_training_args(self, cfg):
-        return {"loss_type": cfg.kto_loss_type or "kto", **training_args_for_cpu_ranks(cfg)}
+        # `kto_ref_cache: auto`: TRL's reference pass before training, which the plugin's trainer caches on disk
+        return {
+            "loss_type": cfg.kto_loss_type or "kto",
+            "precompute_ref_log_probs": cfg.kto_ref_cache == "auto",
+            **training_args_for_cpu_ranks(cfg),
+        }
 
     def pre_model_load(self, cfg):
+        from kto_plugin.training.reference_cache import ReferenceCache, default_cache_dir
+        from kto_plugin.training.trainer import KTOPluginTrainer
+
+        # TRL runs the reference pass inside the trainer's __init__: the settings must be there first.
+        cache = None
+        if cfg.kto_ref_cache == "auto":
+            cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
+        KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache)
+
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.
         if cfg.seed is not None and not axolotl_seeds_adapter_init():
@@ -96,8 +112,8 @@ class KTOPlugin(BasePlugin):
             )
 
         apply_class_weights(cfg, trainer)
-        if hasattr(trainer, "use_chunked_logps"):
-            trainer.use_chunked_logps(cfg.kto_chunked_logps)
+        if hasattr(trainer, "report_logps_path"):
+            trainer.report_logps_path()
 
     def add_callbacks_post_trainer(self, cfg, trainer):
         from kto_plugin.training.beta_schedule import BetaSchedule, BetaScheduleCallback

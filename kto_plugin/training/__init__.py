@@ -3,6 +3,8 @@
 - `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
 - `loss`: the KTO and APO-zero losses (formula in the docstring);
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
+- `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;
+- `reference_pass`: the reference model's pass before training, through that cache;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check;

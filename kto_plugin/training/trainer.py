@@ -11,16 +11,17 @@ handling (a LoRA reference is the adapter switched off) and logging are TRL's.
 from __future__ import annotations
 
 import torch
-from accelerate.utils import is_peft_model
 from axolotl.core.trainers import AxolotlKTOTrainer
 from datasets import Dataset
 from trl.models.utils import disable_gradient_checkpointing
-from trl.trainer.utils import selective_log_softmax, use_adapter
+from trl.trainer.utils import selective_log_softmax
 
 from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunked_completion_logps, output_layer_and_body
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.loss import kl_reference_point, kto_loss
+from kto_plugin.training.reference_cache import ReferenceCache
+from kto_plugin.training.reference_pass import ReferencePassMixin
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
 LOG = get_logger(__name__)
@@ -38,8 +39,16 @@ def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_m
     return per_token.sum(-1)
 
 
-class KTOPluginTrainer(AxolotlKTOTrainer):
-    chunked_logps = False  # the plugin turns it on with `kto_chunked_logps` (default true)
+class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
+    # The plugin sets these from `kto_chunked_logps` and `kto_ref_cache` before the trainer is built
+    # (TRL's reference pass runs inside __init__).
+    chunked_logps = False
+    reference_cache = None
+
+    @classmethod
+    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None) -> None:
+        cls.chunked_logps = chunked_logps
+        cls.reference_cache = reference_cache
 
     def __init__(self, *args, **kwargs):
         training_args = kwargs["args"]
@@ -77,10 +86,9 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
             )
         return dataset
 
-    def use_chunked_logps(self, enabled: bool) -> None:
-        """`kto_chunked_logps`: completion log-probs from the last hidden states (training/chunked_logps.py)."""
-        self.chunked_logps = enabled
-        if not enabled:
+    def report_logps_path(self) -> None:
+        """Say once whether `kto_chunked_logps` runs for this model (training/chunked_logps.py)."""
+        if not self.chunked_logps:
             return
         if output_layer_and_body(self.model) is None:
             LOG.warning(
@@ -117,15 +125,11 @@ class KTOPluginTrainer(AxolotlKTOTrainer):
     def _reference_logps(self, batch, model_kwargs):
         if self.precompute_ref_logps:
             return batch["ref_logps"], batch.get("ref_KL_logps")
+        reference = self.ref_model or self.model
         with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            if is_peft_model(self.model) and self.ref_model is None:
-                unwrapped = self.accelerator.unwrap_model(self.model)
-                with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
-                    reference_kl_logps = self._compute_kl_logps(self.model, batch)
-                    reference_logps, _ = self._sequence_logps(self.model, model_kwargs, batch)
-            else:
-                reference_kl_logps = self._compute_kl_logps(self.ref_model, batch)
-                reference_logps, _ = self._sequence_logps(self.ref_model, model_kwargs, batch)
+            with self._reference_adapter_off():
+                reference_kl_logps = self._compute_kl_logps(reference, batch)
+                reference_logps, _ = self._sequence_logps(reference, model_kwargs, batch)
         return reference_logps, reference_kl_logps
 
     def _global_kl(self, policy_kl_logps, reference_kl_logps, device):

@@ -1,0 +1,86 @@
+"""`kto_ref_cache`: reference log-probs kept on disk, keyed right, checked, and equal to computing them every step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import base_config, read_metrics_file, train_with_axolotl, with_lora
+
+from kto_plugin.training.reference_cache import ReferenceCache, reference_weights_digest, rows_digest
+
+
+def test_round_trip_and_what_is_never_used(tmp_path):
+    cache = ReferenceCache(tmp_path)
+    columns = {"ref_logps": torch.tensor([-1.5, -2.0, -3.25]), "ref_KL_logps": torch.tensor([-4.0, -5.0, -6.0])}
+    path = cache.save("k1", columns)
+    loaded, why = cache.load("k1", rows=3)
+    assert why == "" and all(torch.equal(loaded[name], values) for name, values in columns.items())
+    assert cache.load("k2", rows=3) == (None, "no cache for this reference model, data and KL pairing yet")
+    assert "holds 3 rows, the data 4" in cache.load("k1", rows=4)[1]
+
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in a logp
+    path.write_bytes(bytes(data))
+    assert "checksum" in cache.load("k1", rows=3)[1]
+    path.write_bytes(bytes(data[: len(data) // 2]))  # truncated
+    assert cache.load("k1", rows=3)[0] is None
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_key_follows_weights_config_and_rows_but_not_the_adapter():
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1))
+    base = reference_weights_digest(model, adapter_off=False)
+    with_adapter = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert reference_weights_digest(with_adapter.get_base_model(), adapter_off=True) == base
+    with torch.no_grad():
+        next(model.parameters())[0, 0] += 1e-3
+    changed_weight = reference_weights_digest(model, adapter_off=True)
+    assert changed_weight != base
+    model.config.attention_dropout = 0.5
+    assert reference_weights_digest(model, adapter_off=True) != changed_weight
+
+    rows = Dataset.from_dict({"completion_ids": [[1, 2], [3]], "KL_completion_ids": [[3], [1, 2]]})
+    assert rows_digest(rows) == rows_digest(Dataset.from_dict(rows.to_dict()))  # content, not history
+    other_tokens = Dataset.from_dict({"completion_ids": [[1, 2], [4]], "KL_completion_ids": [[4], [1, 2]]})
+    other_pairing = Dataset.from_dict({"completion_ids": [[1, 2], [3]], "KL_completion_ids": [[1, 2], [3]]})
+    assert len({rows_digest(rows), rows_digest(other_tokens), rows_digest(other_pairing)}) == 3
+
+
+def train(tmp_path, name, **overrides):
+    folder = tmp_path / name
+    folder.mkdir()
+    config = with_lora(base_config(
+        folder, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+        max_steps=3, kto_ref_cache_dir=str(tmp_path / "ref_cache"), **overrides,
+    ))
+    result = train_with_axolotl(folder, "run", config)
+    steps = [r for r in read_metrics_file(folder / "out") if "loss" in r and "train_loss" not in r]
+    return result.stdout + result.stderr, steps
+
+
+def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(tmp_path, tiny_model):
+    built_log, built = train(tmp_path, "first")
+    assert "KTO reference cache: built for the train split" in built_log
+    hit_log, hit = train(tmp_path, "second")
+    assert "KTO reference cache: hit for the train split" in hit_log
+    _, uncached = train(tmp_path, "uncached", kto_ref_cache="off")
+    for run in (built, hit):
+        for cached_step, plain_step in zip(run, uncached, strict=True):
+            for key in ("loss", "kl", "rewards/chosen"):
+                if key in plain_step:
+                    assert cached_step[key] == pytest.approx(plain_step[key], abs=1e-4), (key, cached_step, plain_step)
+
+    (cache_file,) = (tmp_path / "ref_cache").glob("*.safetensors")
+    cache_file.write_bytes(cache_file.read_bytes()[:-8])
+    rebuilt_log, _ = train(tmp_path, "after_corruption")
+    assert "KTO reference cache: rebuilt for the train split" in rebuilt_log and "checksum" in rebuilt_log
+
+    shorter_log, _ = train(tmp_path, "shorter", sequence_len=64)  # other truncation: other rows, other key
+    assert "KTO reference cache: built for the train split" in shorter_log
+    assert len(list((tmp_path / "ref_cache").glob("*.safetensors"))) == 2
