@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,7 @@ TIMER = "bench.step_timer.StepTimerPlugin"
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 # The plugin's speed switches, each turned off in a run of its own (filled as they land).
-OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False}
+OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False, "kto_ref_cache": "off"}
 
 
 @dataclass
@@ -95,7 +96,8 @@ def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: 
 
     def plugin(name: str, **overrides) -> dict:
         config = base(name)
-        config.update(rl="kto", rl_beta=beta, **overrides)
+        # a reference cache of this run's own, emptied before it starts: its build is part of the run
+        config.update(rl="kto", rl_beta=beta, kto_ref_cache_dir=str(work / name / "ref_cache"), **overrides)
         config["plugins"] = ["kto_plugin.KTOPlugin", TIMER]
         config["datasets"][0]["type"] = "kto_plugin.prompt_completion"
         return config
@@ -113,6 +115,7 @@ def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: 
 def run(spec: RunSpec, work: Path) -> RunResult:
     """`axolotl train` in one process (`--launcher python`) under bench.measure_child."""
     config_path = work / f"{spec.config['output_dir'].rsplit('/', 1)[-1]}.yaml"
+    shutil.rmtree(spec.config["output_dir"], ignore_errors=True)
     config_path.write_text(yaml.safe_dump(spec.config, allow_unicode=True), encoding="utf-8")
     measured = config_path.with_suffix(".measure.json")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

@@ -36,11 +36,11 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
     builtin, sft = by_kind.get("kto-builtin"), by_kind.get("sft")
     table = Table(title=title)
     for column in ("run", "s/step", "tokens/s", "peak RSS GiB", "time vs built-in", "time vs SFT",
-                   "RSS vs built-in", "RSS vs SFT"):
+                   "RSS vs built-in", "RSS vs SFT", "to 1st step s", "wall s"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for result in results:
         if result.returncode != 0:
-            table.add_row(result.name, "failed", "", "", "", "", "", "")
+            table.add_row(result.name, "failed", *[""] * 9)
             continue
         step = result.median_step(warmup)
         table.add_row(
@@ -48,8 +48,11 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
             ratio(step, builtin and builtin.median_step(warmup)), ratio(step, sft and sft.median_step(warmup)),
             ratio(result.peak_rss_bytes, builtin and builtin.peak_rss_bytes),
             ratio(result.peak_rss_bytes, sft and sft.peak_rss_bytes),
+            f"{result.seconds_to_first_step:.0f}", f"{result.wall_seconds:.0f}",
         )
-    Console(width=160).print(table)
+    Console(width=200).print(table)
+    Console(width=200).print("to 1st step: process start to the first training step (loading, data preparation, "
+                             "and for the plugin the reference pass); wall: the whole process")
 
 
 @click.command()

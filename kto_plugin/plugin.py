@@ -14,7 +14,7 @@ from kto_plugin.distributed.cpu_ranks import (
     start_gloo_backend_if_needed,
     training_args_for_cpu_ranks,
 )
-from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
+from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path, zero_stage
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.log import get_logger
 from kto_plugin.versions import axolotl_seeds_adapter_init
@@ -22,6 +22,11 @@ from kto_plugin.versions import axolotl_seeds_adapter_init
 LOG = get_logger(__name__)
 
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
+
+
+def reference_cache_on(cfg) -> bool:
+    """`kto_ref_cache: auto`, except under ZeRO-3."""
+    return cfg.kto_ref_cache == "auto" and zero_stage(cfg.deepspeed) != 3
 
 
 class KTOPlugin(BasePlugin):
@@ -77,7 +82,7 @@ class KTOPlugin(BasePlugin):
         # `kto_ref_cache: auto`: TRL's reference pass before training, which the plugin's trainer caches on disk
         return {
             "loss_type": cfg.kto_loss_type or "kto",
-            "precompute_ref_log_probs": cfg.kto_ref_cache == "auto",
+            "precompute_ref_log_probs": reference_cache_on(cfg),
             **training_args_for_cpu_ranks(cfg),
         }
 
@@ -87,7 +92,10 @@ class KTOPlugin(BasePlugin):
 
         # TRL runs the reference pass inside the trainer's __init__: the settings must be there first.
         cache = None
-        if cfg.kto_ref_cache == "auto":
+        if cfg.kto_ref_cache == "auto" and not reference_cache_on(cfg):
+            LOG.info("KTO reference cache: off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash); "
+                     "the reference runs at every step")
+        if reference_cache_on(cfg):
             cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
         KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache)
 

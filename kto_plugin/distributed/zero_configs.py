@@ -26,3 +26,13 @@ def deepspeed_config_path(name: str) -> Path:
             f"(use `deepspeed: {DEEPSPEED_PREFIX}zero2`, or a path to your own JSON)"
         )
     return Path(str(_FOLDER / f"{name}.json"))
+
+
+def zero_stage(deepspeed) -> int | None:
+    """The ZeRO stage of a `deepspeed:` value (a path to a JSON file, or the loaded dict), None without one."""
+    import json
+
+    if not deepspeed:
+        return None
+    config = deepspeed if isinstance(deepspeed, dict) else json.loads(Path(deepspeed).read_text(encoding="utf-8"))
+    return (config.get("zero_optimization") or {}).get("stage")

@@ -2,9 +2,10 @@
 
 A mixin for the plugin's trainer: `compute_ref_log_probs` runs the reference through the
 chunked log-prob path, and `_precompute_ref_logps` reads the columns from the
-`ReferenceCache` when its key matches, else lets TRL compute them (spread over all ranks,
-with TRL's progress bar) and has rank 0 write them. One log line per split says whether
-the cache was hit, built, or rebuilt, and why.
+`ReferenceCache` when its key matches, else computes them (spread over all ranks, with a
+progress bar) and has rank 0 write them. One log line per split says whether the cache was
+hit, built, or rebuilt, and why. The plugin leaves the pass off under ZeRO-3, where no rank
+holds the whole weights to hash.
 """
 
 from __future__ import annotations
@@ -46,39 +47,66 @@ class ReferencePassMixin:
                     kl_logps, _ = self._sequence_logps(model, pairs, inputs, prefix="KL_")
         return logps, kl_logps
 
-    def _reference_cache_key(self, dataset) -> str | None:
+    def _reference_cache_key(self, dataset) -> str:
         reference = self.ref_model or self.model
-        if any(hasattr(parameter, "ds_id") for parameter in reference.parameters()):
-            return None  # ZeRO-3: each rank holds a shard, so no rank can hash the weights
         adapter_off = self.ref_model is None and is_peft_model(self.model)
         key = [self.reference_cache.key(reference_weights_digest(self.accelerator.unwrap_model(reference), adapter_off),
                                         rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
         return key[0]
 
+    def _reference_pass(self, dataset, name: str, batch_size: int) -> dict[str, torch.Tensor]:
+        """Reference log-probs of every row, in dataset order; the batches are spread over the ranks."""
+        from accelerate.utils import tqdm
+        from torch.utils.data import DataLoader
+        from trl.models import prepare_deepspeed
+
+        loader = self.accelerator.prepare(DataLoader(
+            dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False,
+            num_workers=self.args.dataloader_num_workers,
+        ))
+        # As TRL does: before training, DeepSpeed has not placed the parameters yet; an inference engine does.
+        model = self.ref_model or self.model
+        if self.ref_model is None and self.is_deepspeed_enabled:
+            if getattr(self, "_precompute_engine", None) is None:
+                self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
+            model = self._precompute_engine
+        parts: dict[str, list[torch.Tensor]] = {column: [] for column in COLUMNS}
+        for batch in tqdm(loader, desc=f"Reference log-probs of the {name} split"):
+            logps, kl_logps = self.compute_ref_log_probs(model, batch)
+            if kl_logps is None:
+                parts["ref_logps"].append(self.accelerator.gather_for_metrics(logps).float().cpu())
+            else:
+                logps, kl_logps = self.accelerator.gather_for_metrics((logps, kl_logps))
+                parts["ref_logps"].append(logps.float().cpu())
+                parts["ref_KL_logps"].append(kl_logps.float().cpu())
+        return {column: torch.cat(values) for column, values in parts.items() if values}
+
     def _precompute_ref_logps(self, dataset, name, batch_size):
+        """Reference columns for `dataset`: read from the cache when its key matches, else computed and cached.
+
+        Every rank computes its share, rank 0 writes the file, and then every rank reads that file:
+        the one copy all ranks use is the one on disk (TRL's own pass keeps its copy in a temporary
+        folder of rank 0 that the other ranks cannot open).
+        """
         if self.reference_cache is None:
             return super()._precompute_ref_logps(dataset, name, batch_size)
         key = self._reference_cache_key(dataset)
-        if key is None:
-            LOG.info(f"KTO reference cache: not used for the {name} split under ZeRO-3; computed for this run only")
-            return super()._precompute_ref_logps(dataset, name, batch_size)
         columns, why = self.reference_cache.load(key, len(dataset))
-        if columns is not None:
+        if columns is None:
+            computed = self._reference_pass(dataset, name, batch_size)
+            if self.accelerator.is_main_process:
+                self.reference_cache.save(key, computed)
+            self.accelerator.wait_for_everyone()
+            columns, problem = self.reference_cache.load(key, len(dataset))
+            if columns is None:
+                raise RuntimeError(f"the reference cache just written cannot be read back: {problem}")
+            verb = "built" if why.startswith("no cache") else "rebuilt"
+            LOG.info(f"KTO reference cache: {verb} for the {name} split in {self.reference_cache.folder / key} ({why})")
+        else:
             LOG.info(f"KTO reference cache: hit for the {name} split ({self.reference_cache.folder / key}): "
                      "no reference forwards in this run")
-            for column in COLUMNS:
-                if column in columns:
-                    dataset = dataset.add_column(column, columns[column].tolist())
-            return dataset
-        prepared = super()._precompute_ref_logps(dataset, name, batch_size)
-        path = None
-        if self.accelerator.is_main_process:
-            path = self.reference_cache.save(key, {
-                column: torch.tensor(prepared[column], dtype=torch.float32)
-                for column in COLUMNS if column in prepared.column_names
-            })
-        self.accelerator.wait_for_everyone()
-        verb = "built" if why.startswith("no cache") else "rebuilt"
-        LOG.info(f"KTO reference cache: {verb} for the {name} split in {path or self.reference_cache.folder} ({why})")
-        return prepared
+        for column in COLUMNS:
+            if column in columns:
+                dataset = dataset.add_column(column, columns[column].tolist())
+        return dataset

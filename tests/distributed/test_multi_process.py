@@ -73,9 +73,13 @@ def assert_same_run(output_dir, reference_dir):
 def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_path, reference):
     overrides = {"deepspeed": deepspeed} if deepspeed else {}
     config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
-                        save_strategy="steps", save_steps=STEPS, **overrides)
+                        save_strategy="steps", save_steps=STEPS, kto_ref_cache_dir=str(tmp_path / "ref_cache"),
+                        **overrides)
     result = two_ranks(tmp_path, "two", config)
     output = result.stdout + result.stderr
+    # the reference pass ran once over both ranks and rank 0 wrote one file per split, which both then read
+    assert output.count("KTO reference cache: built for the train split") == 2  # one line from each rank
+    assert len(list((tmp_path / "ref_cache").glob("*.safetensors"))) == 1
     assert "KTO: 2 CPU ranks (gloo)" in output
     assert ("KTO: 2 processes, DeepSpeed ZeRO-2" if deepspeed else "KTO: 2 processes, DDP") in output
     # class weights from the whole training split on both ranks, not from one rank's half
