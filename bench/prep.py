@@ -47,13 +47,17 @@ def time_pairing(rows: int, window: int = 16) -> dict:
     linear = time.perf_counter() - started
     small = min(rows, 20_000)
     started = time.perf_counter()
-    _quadratic_partners(keys[:small].tolist(), window)
+    plain_rule_partners(keys[:small].tolist(), window)
     quadratic = time.perf_counter() - started
     return {"rows": rows, "linear_seconds": linear, "quadratic_rows": small, "quadratic_seconds": quadratic}
 
 
-def _quadratic_partners(keys: list[int], window: int) -> list[int | None]:
-    """The pairing rule as the plugin computed it before (a candidate list per example)."""
+def plain_rule_partners(completions: list, window: int) -> list[int | None]:
+    """The pairing rule written plainly, as the plugin computed it before (quadratic: a candidate list per example).
+
+    The tests hold the linear version to it. `completions` are token lists or any comparable keys.
+    """
+    keys = [tuple(item) if isinstance(item, list) else item for item in completions]
     count, partners = len(keys), []
     for index in range(count):
         start = (index // window) * window

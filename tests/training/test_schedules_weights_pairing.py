@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.prep import plain_rule_partners
 from kto_plugin.training.beta_schedule import BetaSchedule
 from kto_plugin.training.class_weights import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
 from kto_plugin.training.kl_pairing import kl_partners
@@ -127,19 +128,6 @@ def test_explicit_weights_out_of_range_warn_with_numbers_and_suggestion():
     assert "kto_undesirable_weight: 7.714" in warning and "kto_auto_weights: true" in warning
 
 
-def reference_partners(completions, window):
-    """The pairing rule written plainly (quadratic): the window cyclically from i, then the dataset cyclically from i."""
-    count, keys = len(completions), [tuple(completion) for completion in completions]
-    partners = []
-    for index in range(count):
-        start = (index // window) * window
-        size = min(window, count - start)
-        candidates = [start + (index - start + offset) % size for offset in range(1, size)]
-        candidates += [(index + offset) % count for offset in range(1, count)]
-        partners.append(next((j for j in candidates if keys[j] != keys[index]), None))
-    return partners
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_linear_pairing_is_the_plain_rule(seed):
     import random
@@ -149,7 +137,7 @@ def test_linear_pairing_is_the_plain_rule(seed):
     alphabet = [[1], [2, 3], [4], [1, 1]][: rng.randint(1, 4)]
     completions = [rng.choice(alphabet) for _ in range(count)]
     for window in (1, 2, 3, 4, 7, 16, 64):
-        assert kl_partners(completions, window) == reference_partners(completions, window), (completions, window)
+        assert kl_partners(completions, window) == plain_rule_partners(completions, window), (completions, window)
 
 
 def test_pairing_200k_examples_pairs_within_the_step():
