@@ -6,6 +6,7 @@
 - `rendering`: prompt and completion through the tokenizer's chat template;
 - `lengths`: token counts and truncation that keeps the completion and the end of the prompt;
 - `loading`: the plugin's `load_datasets` hook (report line, train/validation split);
+- `prepared`: the prepared rows saved under `dataset_prepared_path` and loaded by later runs;
 - `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.embedded`. Never imports training, evaluation or cli.

@@ -223,39 +223,53 @@ def _check_not_empty(report: SplitReport, sequence_len: int) -> None:
     )
 
 
-def warn_if_one_class(report: SplitReport) -> None:
-    if report.examples and report.desirable in (0, report.examples):
-        kind = "desirable" if report.desirable else "undesirable"
+def warn_if_one_class(examples: int, desirable: int) -> None:
+    if examples and desirable in (0, examples):
+        kind = "desirable" if desirable else "undesirable"
         LOG.warning(
-            f"all {report.examples} training examples are {kind}. KTO then trains on the {kind} "
+            f"all {examples} training examples are {kind}. KTO then trains on the {kind} "
             "term alone: it moves each example's reward against the KL reference point, with no "
             "contrast between good and bad answers, which behaves much like "
-            + ("SFT with a brake" if report.desirable else "unlikelihood training with a brake")
+            + ("SFT with a brake" if desirable else "unlikelihood training with a brake")
             + ". Add examples with the other label for a real preference signal."
         )
 
 
-def load_kto_datasets(cfg):
-    """The plugin's replacement for Axolotl's `load_preference_datasets` on `rl: kto` runs."""
+def prepare_splits(cfg, tokenizer) -> tuple[dict, dict]:
+    """({"train": Dataset, "test": Dataset}, report) from the config's entries: read, checked, rendered, fitted, split."""
+    from axolotl.utils.data.shared import create_train_validation_split
+
+    train_dataset, train_report = load_split(cfg, tokenizer, cfg.datasets, "train")
+    lines = {"train": train_report.line(cfg.sequence_len)}
+    if cfg.shuffle_merged_datasets is not False:
+        train_dataset = train_dataset.shuffle(seed=cfg.seed or 42)
+    splits = {"train": train_dataset}
+    if cfg.test_datasets:
+        splits["test"], test_report = load_split(cfg, tokenizer, cfg.test_datasets, "test")
+        lines["test"] = test_report.line(cfg.sequence_len)
+    elif cfg.val_set_size:
+        splits["train"], splits["test"] = create_train_validation_split(train_dataset, cfg, cfg.val_set_size)
+    report = {"lines": lines, "train_examples": train_report.examples, "train_desirable": train_report.desirable}
+    return splits, report
+
+
+def load_kto_datasets(cfg, preprocess: bool = False):
+    """The plugin's replacement for Axolotl's `load_preference_datasets` on `rl: kto` runs.
+
+    The prepared rows are saved under `dataset_prepared_path` and loaded by later runs with the
+    same data and settings (`data/prepared.py`); `preprocess` (`axolotl preprocess`) always rebuilds them.
+    """
     from axolotl.common.datasets import TrainDatasetMeta
     from axolotl.loaders import load_tokenizer
-    from axolotl.utils.data.shared import create_train_validation_split
+
+    from kto_plugin.data.prepared import load_or_prepare
 
     tokenizer = load_tokenizer(cfg)
     require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
-    train_dataset, train_report = load_split(cfg, tokenizer, cfg.datasets, "train")
-    warn_if_one_class(train_report)
-    if cfg.shuffle_merged_datasets is not False:
-        train_dataset = train_dataset.shuffle(seed=cfg.seed or 42)
-    eval_dataset = None
-    if cfg.test_datasets:
-        eval_dataset, _ = load_split(cfg, tokenizer, cfg.test_datasets, "test")
-    elif cfg.val_set_size:
-        train_dataset, eval_dataset = create_train_validation_split(
-            train_dataset, cfg, cfg.val_set_size
-        )
+    splits, report = load_or_prepare(cfg, tokenizer, lambda: prepare_splits(cfg, tokenizer), rebuild=preprocess)
+    warn_if_one_class(report["train_examples"], report["train_desirable"])
+    train_dataset, eval_dataset = splits["train"], splits.get("test")
     total_num_steps = int(math.ceil(len(train_dataset) * cfg.num_epochs / cfg.batch_size))
     return TrainDatasetMeta(
         train_dataset=train_dataset, eval_dataset=eval_dataset, total_num_steps=total_num_steps
     )
-

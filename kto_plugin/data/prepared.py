@@ -1,0 +1,147 @@
+"""The prepared KTO rows kept on disk under `dataset_prepared_path`, as Axolotl keeps its own types'.
+
+`axolotl preprocess CONFIG` reads, checks, renders and fits every row once and saves the
+result (an Arrow dataset per split, `train` and `test`) in
+
+    <dataset_prepared_path or last_run_prepared>/kto_plugin-<key>/
+
+where the key is a hash of everything the rows depend on: the `datasets:` and
+`test_datasets:` entries with their `field_*` keys, the content of every local file or
+folder they read, the tokenizer (its vocabulary, special tokens and chat template),
+`sequence_len`, `excess_length_strategy`, the split and shuffle settings, and the plugin's
+version. `axolotl train` with the same key loads the saved rows instead of preparing them
+again; any change gives a new key (Axolotl's own key has no file content, so an edited
+file is silently reused there). Loaded from disk, the rows are memory-mapped, and the
+tokenization TRL does next is cached by `datasets` in the same folder: a second run
+tokenizes nothing either.
+
+Ranks take turns under a file lock: the first prepares and saves (to a temporary folder,
+then renamed), the others find the folder and load it. `skip_prepare_dataset: true` turns
+saving and loading off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kto_plugin.log import get_logger
+
+LOG = get_logger(__name__)
+
+DEFAULT_PREPARED_PATH = "last_run_prepared"  # Axolotl's own default (axolotl.common.const)
+FOLDER_PREFIX = "kto_plugin-"
+REPORT_FILE = "kto_report.json"
+FORMAT_VERSION = 1
+# The config keys that change which rows come out of the data stage, or their order.
+ROW_KEYS = (
+    "datasets", "test_datasets", "kto_dataset_fields", "sequence_len", "excess_length_strategy",
+    "shuffle_merged_datasets", "seed", "val_set_size", "chat_template", "chat_template_jinja",
+)
+
+
+def _hash_local_path(hasher, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.is_file() and "cache-" not in p.name) if path.is_dir() else [path]
+    for file in files:
+        hasher.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+
+
+def _entry_paths(entry: Any) -> list[Path]:
+    if not isinstance(entry, dict):
+        return []
+    candidates = [entry.get("path")]
+    data_files = entry.get("data_files")
+    candidates += data_files if isinstance(data_files, list) else [data_files]
+    return [Path(value) for value in candidates if isinstance(value, str) and Path(value).exists()]
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """Hash of what rendering and length fitting read from the tokenizer."""
+    hasher = hashlib.blake2b(digest_size=16)
+    parts = [type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer), tokenizer.chat_template,
+             str(tokenizer.special_tokens_map), getattr(tokenizer, "truncation_side", None)]
+    hasher.update(json.dumps(parts, default=str).encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        hasher.update(backend.to_str().encode())
+    else:
+        hasher.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    return hasher.hexdigest()
+
+
+def prepared_key(cfg, tokenizer) -> str:
+    """The hash that names a prepared folder (see the module docstring for what it covers)."""
+    from importlib.metadata import version
+
+    hasher = hashlib.blake2b(digest_size=12)
+    settings = {key: cfg.get(key) for key in ROW_KEYS}
+    hasher.update(json.dumps([FORMAT_VERSION, version("kto-plugin"), settings], sort_keys=True, default=str).encode())
+    hasher.update(tokenizer_digest(tokenizer).encode())
+    for entry in list(cfg.get("datasets") or []) + list(cfg.get("test_datasets") or []):
+        for path in _entry_paths(dict(entry) if not isinstance(entry, dict) else entry):
+            _hash_local_path(hasher, path)
+    return hasher.hexdigest()
+
+
+def prepared_folder(cfg, key: str) -> Path:
+    return Path(cfg.dataset_prepared_path or DEFAULT_PREPARED_PATH) / f"{FOLDER_PREFIX}{key}"
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / REPORT_FILE).is_file() and (folder / "train").is_dir()
+
+
+def load_prepared(folder: Path) -> tuple[dict, dict] | None:
+    """({split: Dataset}, the saved report) of a complete prepared folder, or None."""
+    from datasets import load_from_disk
+
+    if not _is_complete(folder):
+        return None
+    report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    splits = {split: load_from_disk(str(folder / split)) for split in report["splits"]}
+    return splits, report
+
+
+def save_prepared(folder: Path, splits: dict, report: dict) -> None:
+    """Write the splits and the report to a temporary folder, then rename it into place."""
+    temporary = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    for split, dataset in splits.items():
+        dataset.save_to_disk(str(temporary / split))
+    (temporary / REPORT_FILE).write_text(json.dumps({**report, "splits": list(splits)}, indent=2), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    temporary.rename(folder)
+
+
+def load_or_prepare(cfg, tokenizer, prepare: Callable[[], tuple[dict, dict]], rebuild: bool) -> tuple[dict, dict]:
+    """The prepared splits and report: loaded from the prepared folder when its key matches, else prepared and saved.
+
+    `prepare()` returns ({split: Dataset}, report dict). `rebuild` (`axolotl preprocess`)
+    prepares and saves even when a folder exists.
+    """
+    from filelock import FileLock
+
+    if cfg.skip_prepare_dataset:
+        return prepare()
+    folder = prepared_folder(cfg, prepared_key(cfg, tokenizer))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        loaded = None if rebuild else load_prepared(folder)
+        if loaded is not None:
+            for line in loaded[1]["lines"].values():
+                LOG.info(f"{line} (prepared earlier)")
+            LOG.info(f"KTO data: loaded the prepared rows from {folder} (same data, tokenizer and settings)")
+            return loaded
+        splits, report = prepare()
+        save_prepared(folder, splits, report)
+        LOG.info(f"KTO data: saved the prepared rows to {folder}; runs with the same data and settings load them")
+        # Hand out the saved copy: memory-mapped, and the folder where `datasets` caches TRL's tokenization.
+        return load_prepared(folder)

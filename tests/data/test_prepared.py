@@ -1,0 +1,105 @@
+"""The prepared rows under `dataset_prepared_path`: saved once, loaded by later runs with the same key, rebuilt on change."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from helpers import base_config, load_config, run_axolotl, write_jsonl
+
+from kto_plugin.data.prepared import FOLDER_PREFIX
+
+ROWS = [
+    {"query": f"Question {i}?", "response": f"Answer {i}.", "label": i % 3 != 0} for i in range(12)
+]
+
+
+@pytest.fixture
+def plugin_messages():
+    """Messages of the plugin's loggers during `load` (Axolotl's config loading resets handlers, so `load` adds it)."""
+    return []
+
+
+def load(tmp_path, data, messages=None, preprocess=False, **overrides):
+    from axolotl.integrations.base import PluginManager
+
+    PluginManager._instance = None
+    config = base_config(tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}], **overrides)
+    cfg = load_config(tmp_path, config)
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage()) if messages is not None else None
+    logger = logging.getLogger("axolotl.kto_plugin")
+    logger.addHandler(handler)
+    try:
+        return PluginManager.get_instance().load_datasets(cfg, preprocess=preprocess)
+    finally:
+        logger.removeHandler(handler)
+
+
+def prepared_folders(tmp_path):
+    return sorted(path.name for path in (tmp_path / "prepared").glob(f"{FOLDER_PREFIX}*") if path.is_dir())
+
+
+def test_second_load_reads_the_saved_rows_and_a_changed_file_is_prepared_again(tmp_path, tiny_model, plugin_messages):
+    data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)
+    first = load(tmp_path, data, plugin_messages, val_set_size=0.25)
+    assert len(prepared_folders(tmp_path)) == 1
+    assert not any("loaded the prepared rows" in message for message in plugin_messages)
+
+    plugin_messages.clear()
+    second = load(tmp_path, data, plugin_messages, val_set_size=0.25)
+    assert any("loaded the prepared rows" in message for message in plugin_messages)
+    # the report line of the run that prepared them is repeated, so the removed rows are still reported
+    assert any(message.startswith("KTO data (train): read 12 rows") and "(prepared earlier)" in message
+               for message in plugin_messages)
+    assert second.train_dataset.to_list() == first.train_dataset.to_list()
+    assert second.eval_dataset.to_list() == first.eval_dataset.to_list()
+    assert len(second.train_dataset) == 9 and len(second.eval_dataset) == 3
+
+    # same path, same size, other content: a new key, prepared from the new file
+    write_jsonl(data, [{**row, "response": row["response"].replace("Answer", "Reply!")} for row in ROWS])
+    plugin_messages.clear()
+    third = load(tmp_path, data, plugin_messages, val_set_size=0.25)
+    assert not any("loaded the prepared rows" in message for message in plugin_messages)
+    assert all(row["completion"].startswith("Reply!") for row in third.train_dataset)
+    assert len(prepared_folders(tmp_path)) == 2
+
+    # a setting that changes the rows (sequence_len) is a new key too
+    load(tmp_path, data, plugin_messages, val_set_size=0.25, sequence_len=128)
+    assert len(prepared_folders(tmp_path)) == 3
+
+
+def test_preprocess_rebuilds_and_skip_prepare_dataset_saves_nothing(tmp_path, tiny_model, plugin_messages):
+    data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)
+    load(tmp_path, data, plugin_messages)
+    plugin_messages.clear()
+    load(tmp_path, data, plugin_messages, preprocess=True)
+    assert any("saved the prepared rows" in message for message in plugin_messages)
+    assert not any("loaded the prepared rows" in message for message in plugin_messages)
+    assert len(prepared_folders(tmp_path)) == 1
+
+    other = tmp_path / "other"
+    other.mkdir()
+    meta = load(other, data, skip_prepare_dataset=True)
+    assert len(meta.train_dataset) == 12
+    assert prepared_folders(other) == []
+
+
+def test_axolotl_preprocess_then_train_loads_the_prepared_rows(tmp_path, tiny_model):
+    import yaml
+
+    data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)
+    config = base_config(tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}],
+                         max_steps=1, save_strategy="no", kto_ref_cache="off")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    preprocess = run_axolotl("preprocess", "config.yaml", cwd=tmp_path)
+    assert preprocess.returncode == 0, preprocess.stdout[-3000:] + preprocess.stderr[-3000:]
+    assert "saved the prepared rows" in preprocess.stdout + preprocess.stderr
+    [folder] = prepared_folders(tmp_path)
+
+    train = run_axolotl("train", "config.yaml", cwd=tmp_path)
+    log = train.stdout + train.stderr
+    assert train.returncode == 0, log[-3000:]
+    assert f"loaded the prepared rows from {tmp_path / 'prepared' / folder}" in log
+    # TRL's tokenization of the loaded rows is cached by `datasets` in the prepared folder
+    assert list((tmp_path / "prepared" / folder / "train").glob("cache-*.arrow"))
