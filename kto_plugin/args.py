@@ -47,6 +47,14 @@ class KTOPluginArgs(BaseModel):
             "Falls back to full logits where it cannot run (a LoRA on lm_head, ZeRO-3) and says so."
         ),
     )
+    kto_group_by_length: bool = Field(
+        default=True,
+        description=(
+            "Train on micro-batches of rows of similar length (rows sorted by length in groups of 64 micro-batches, "
+            "the batches of a group shuffled), so little of each batch is padding. The same rows each epoch, in a "
+            "fixed order that the KL pairing follows. `false`: the rows in the order the data stage left them."
+        ),
+    )
     kto_ref_cache: Literal["auto", "off"] = Field(
         default="auto",
         description=(

@@ -97,7 +97,8 @@ class KTOPlugin(BasePlugin):
                      "the reference runs at every step")
         if reference_cache_on(cfg):
             cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
-        KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache)
+        KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache,
+                                   group_by_length=cfg.kto_group_by_length)
 
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.
@@ -148,4 +149,4 @@ class KTOPlugin(BasePlugin):
         # the place to undo its accelerator `device_map` for CPU ranks.
         if place_ranks_on_cpu(cfg):
             LOG.info("KTO: %d CPU ranks (gloo); the model is loaded on the CPU in each", cfg.world_size)
-        return load_kto_datasets(cfg)
+        return load_kto_datasets(cfg, preprocess=preprocess)

@@ -5,6 +5,7 @@
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;
 - `reference_pass`: the reference model's pass before training, through that cache;
+- `length_grouping`: the training order, micro-batches of rows of similar length;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check;

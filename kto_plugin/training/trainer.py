@@ -19,6 +19,7 @@ from trl.trainer.utils import selective_log_softmax
 from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunked_completion_logps, output_layer_and_body
 from kto_plugin.training.kl_pairing import with_kl_completions
+from kto_plugin.training.length_grouping import grouped_by_length
 from kto_plugin.training.loss import kl_reference_point, kto_loss
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
@@ -44,11 +45,13 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
     # (TRL's reference pass runs inside __init__).
     chunked_logps = False
     reference_cache = None
+    group_by_length = False
 
     @classmethod
-    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None) -> None:
+    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None, group_by_length: bool = False) -> None:
         cls.chunked_logps = chunked_logps
         cls.reference_cache = reference_cache
+        cls.group_by_length = group_by_length
 
     def __init__(self, *args, **kwargs):
         training_args = kwargs["args"]
@@ -59,7 +62,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         )
         # TRL refuses micro-batch 1 because it pairs KL completions inside a micro-batch;
         # the plugin pairs across the accumulation window instead (see kl_pairing.py).
-        real_micro_batch = training_args.per_device_train_batch_size
+        real_micro_batch = self.real_micro_batch = training_args.per_device_train_batch_size
         training_args.per_device_train_batch_size = max(real_micro_batch, 2)
         try:
             super().__init__(*args, **kwargs)
@@ -75,7 +78,14 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-        if not self.calculate_KL or not isinstance(dataset, Dataset):
+        if not isinstance(dataset, Dataset):
+            return dataset
+        if dataset_name == "train" and self.group_by_length:
+            dataset, before, after = grouped_by_length(
+                dataset, self.real_micro_batch, args.world_size, args.data_seed or args.seed)
+            LOG.info(f"KTO: micro-batches grouped by length (kto_group_by_length): {after:,} token positions per "
+                     f"epoch instead of {before:,} ({after / max(before, 1) - 1:+.0%})")
+        if not self.calculate_KL:
             return dataset
         window = self.kl_window if dataset_name == "train" else args.per_device_eval_batch_size * args.world_size
         dataset, unpaired = with_kl_completions(dataset, window)
@@ -85,6 +95,16 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
                 "with: the KL estimate for them uses their own completion"
             )
         return dataset
+
+    def _get_train_sampler(self, train_dataset=None):
+        """The rows in dataset order, as the KL pairing assumed (TRL 1.9 does so only before transformers 5.2)."""
+        from torch.utils.data import SequentialSampler
+        from transformers.trainer_utils import has_length
+
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if train_dataset is None or not has_length(train_dataset):
+            return super()._get_train_sampler(train_dataset)
+        return SequentialSampler(train_dataset)
 
     def report_logps_path(self) -> None:
         """Say once whether `kto_chunked_logps` runs for this model (training/chunked_logps.py)."""
