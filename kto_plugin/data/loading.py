@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from kto_plugin.data.formats import DroppedRow, MissingFieldError, format_of_type
 from kto_plugin.data.labels import InvalidLabelError, parse_label
-from kto_plugin.data.lengths import describe_lengths, truncate_to_fit
+from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
 from kto_plugin.data.rendering import render_example, require_chat_template
 from kto_plugin.data.sources import RowLocator, entry_with_fields, load_entry_rows
 from kto_plugin.log import get_logger
@@ -153,8 +153,8 @@ def _fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report
     """Apply `excess_length_strategy` (truncate by default, drop, raise) to the rows."""
     if not rows.prompt:
         return rows
-    prompt_lengths = [len(ids) for ids in tokenizer(rows.prompt, add_special_tokens=False)["input_ids"]]
-    completion_lengths = [len(ids) for ids in tokenizer(rows.completion, add_special_tokens=False)["input_ids"]]
+    prompt_lengths = token_counts(tokenizer, rows.prompt)
+    completion_lengths = token_counts(tokenizer, rows.completion)
     fitted = Rows()
     for i, (prompt, completion) in enumerate(zip(rows.prompt, rows.completion)):
         total = prompt_lengths[i] + completion_lengths[i]

@@ -46,17 +46,23 @@ def check_json_file(path: Path) -> list[int]:
     Raises DataFileError naming the file and line of the first malformed line.
     """
     with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    if path.suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataFileError(
-                f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
-            ) from err
-        return list(range(1, len(rows) + 1))
+        if path.suffix == ".json" and handle.read(4096).lstrip().startswith("["):
+            handle.seek(0)
+            try:
+                rows = json.load(handle)
+            except json.JSONDecodeError as err:
+                raise DataFileError(
+                    f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
+                ) from err
+            return list(range(1, len(rows) + 1))
+        handle.seek(0)
+        return _jsonl_line_numbers(path, handle)
+
+
+def _jsonl_line_numbers(path: Path, lines) -> list[int]:
+    """Line numbers of the rows of a JSON Lines file, read a line at a time."""
     line_numbers = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
