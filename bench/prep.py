@@ -85,7 +85,7 @@ def main(rows: int, work: Path):
     data = work / "rows.jsonl"
     write_large_file(data, rows)
     specs = [spec for spec in run_specs(model_dir, data, work, steps=1, micro_batch=4, sequence_len=512)
-             if spec.kind != "sft" and "," not in spec.name]
+             if spec.kind in ("kto-builtin", "kto-plugin")]
     for spec in specs:
         if spec.kind == "kto-plugin":
             spec.config["kto_ref_cache"] = "off"

@@ -23,14 +23,14 @@ TIMER = "bench.step_timer.StepTimerPlugin"
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 # The plugin's speed switches, each turned off in a run of its own (filled as they land).
-OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False, "kto_ref_cache": "off"}
+OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False, "kto_ref_cache": "off", "kto_group_by_length": False}
 
 
 @dataclass
 class RunSpec:
     name: str
     config: dict
-    kind: str  # "kto-builtin", "kto-plugin" or "sft"
+    kind: str  # "kto-builtin", "kto-plugin", "kto-plugin-variant", "sft" or "sft-grouped"
 
 
 @dataclass
@@ -42,6 +42,7 @@ class RunResult:
     peak_rss_bytes: int = 0
     wall_seconds: float = 0.0
     seconds_to_first_step: float = 0.0
+    epoch_end_seconds: list[float] = field(default_factory=list)  # from process start
     log_tail: str = ""
 
     def median_step(self, warmup: int) -> float:
@@ -50,13 +51,14 @@ class RunResult:
 
 
 def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int, micro_batch: int,
-                  sequence_len: int) -> dict:
+                  sequence_len: int, epochs: int | None = None) -> dict:
+    length = {"num_epochs": epochs} if epochs else {"max_steps": steps}
     return {
+        **length,
         "base_model": str(model_dir),
         "sequence_len": sequence_len,
         "micro_batch_size": micro_batch,
         "gradient_accumulation_steps": 1,
-        "max_steps": steps,
         "learning_rate": 1e-4,
         "optimizer": "adamw_torch",
         "lr_scheduler": "constant",
@@ -82,9 +84,10 @@ def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int
 
 
 def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: int, sequence_len: int,
-              beta: float = 0.1) -> list[RunSpec]:
+              beta: float = 0.1, epochs: int | None = None) -> list[RunSpec]:
+    """The runs; with `epochs`, whole epochs instead of `steps` steps."""
     def base(name: str) -> dict:
-        return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len)
+        return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len, epochs)
 
     builtin = base("kto-builtin")
     builtin.update(rl="kto", rl_beta=beta, remove_unused_columns=False)
@@ -104,11 +107,17 @@ def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: 
 
     specs.append(RunSpec("plugin KTO (defaults)", plugin("kto-plugin"), "kto-plugin"))
     for key, off in OPTIMIZATION_KEYS.items():
-        specs.append(RunSpec(f"plugin KTO, {key}: {off}", plugin(f"kto-plugin-no-{key}", **{key: off}), "kto-plugin"))
+        specs.append(RunSpec(f"plugin KTO, {key}: {off}", plugin(f"kto-plugin-no-{key}", **{key: off}),
+                             "kto-plugin-variant"))
 
     sft = base("sft")
     sft["datasets"][0].update(type="completion", field="text")
     specs.append(RunSpec("Axolotl SFT", sft, "sft"))
+    # SFT with Axolotl's own length grouping, the like-for-like of kto_group_by_length
+    grouped = base("sft-grouped")
+    grouped["datasets"][0].update(type="completion", field="text")
+    grouped["group_by_length"] = True
+    specs.append(RunSpec("Axolotl SFT, group_by_length: true", grouped, "sft-grouped"))
     return specs
 
 
@@ -135,6 +144,7 @@ def run(spec: RunSpec, work: Path) -> RunResult:
         steps = json.loads(steps_file.read_text())
         result.step_seconds = steps["step_seconds"]
         result.seconds_to_first_step = steps["train_begin"] - measure["started"]
+        result.epoch_end_seconds = [end - measure["started"] for end in steps.get("epoch_ends", [])]
     if result.returncode != 0:
         result.log_tail = log_path.read_text(encoding="utf-8")[-3000:]
     return result

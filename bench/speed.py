@@ -66,11 +66,14 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
 @click.option("--micro-batch", default=4, show_default=True)
 @click.option("--steps", default=12, show_default=True, help="Optimizer steps per run, warm-up included.")
 @click.option("--warmup", default=2, show_default=True, help="Steps left out of the median.")
-@click.option("--only", default=None, help="Comma-separated run kinds: kto-builtin,kto-plugin,sft.")
+@click.option("--epochs", default=None, type=int,
+              help="Train whole epochs instead of --steps, and report the wall time at the end of each.")
+@click.option("--only", default=None,
+              help="Comma-separated run kinds: kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped.")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: WORK/speed.json).")
-def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micro_batch, steps, warmup, only,
+def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micro_batch, steps, warmup, epochs, only,
          work, output):
     from kto_plugin.embedded.tiny_model import ensure_tiny_model
 
@@ -87,7 +90,7 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     machine_flops = dense_matmul_flops()
     click.echo(f"this machine: {machine_flops / 1e9:.1f} GFLOP/s fp32 dense matmul")
 
-    specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64)
+    specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64, epochs=epochs)
     if only:
         kinds = set(only.split(","))
         specs = [spec for spec in specs if spec.kind in kinds]
@@ -113,12 +116,18 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
         click.echo(f"plugin: {achieved / 1e9:.1f} GFLOP/s of the FLOPs a KTO step cannot avoid "
                    f"({step_shape.kto_step_unavoidable() / 1e9:.0f} GFLOP a step) = "
                    f"{achieved / machine_flops:.0%} of this machine's matmul rate")
+    if epochs:
+        for result in results:
+            if result.returncode == 0:
+                click.echo(f"{result.name}: " + ", ".join(
+                    f"end of epoch {epoch} at {end:.0f} s" for epoch, end in enumerate(result.epoch_end_seconds, start=1))
+                    + " (wall clock from process start: loading and, for the plugin, the reference pass included)")
     report = {
         "date": time.strftime("%Y-%m-%d"), "machine": {"platform": platform.platform(), "processor": platform.processor(),
                                                        "cpus": __import__("os").cpu_count(),
                                                        "matmul_flops": machine_flops},
         "model": {**asdict(shape), "parameters": parameters}, "rows": lengths, "micro_batch": micro_batch,
-        "steps": steps, "warmup": warmup, "tokens_per_step": tokens_per_step,
+        "steps": steps, "epochs": epochs, "warmup": warmup, "tokens_per_step": tokens_per_step,
         "plugin_unavoidable_flops_per_second": achieved,
         "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup)} for result in results],
     }

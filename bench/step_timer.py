@@ -1,6 +1,7 @@
 """An Axolotl plugin the bench adds to every run it times (built-in KTO and SFT included).
 
-It only watches: the wall time of each optimizer step goes to `OUTPUT_DIR/bench_steps.json`.
+It only watches: the wall time of each optimizer step, and the wall clock at the start of
+training and at the end of each epoch, go to `OUTPUT_DIR/bench_steps.json`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class StepTimes(TrainerCallback):
         self.seconds: list[float] = []
         self._started = 0.0
         self.train_begin = 0.0
+        self.epoch_ends: list[float] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.train_begin = time.time()  # wall clock: the bench compares it with the process start
@@ -29,10 +31,14 @@ class StepTimes(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.seconds.append(time.perf_counter() - self._started)
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.epoch_ends.append(time.time())
+
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps({"step_seconds": self.seconds, "train_begin": self.train_begin}), encoding="utf-8")
+            self.path.write_text(json.dumps({"step_seconds": self.seconds, "train_begin": self.train_begin,
+                                             "epoch_ends": self.epoch_ends}), encoding="utf-8")
 
 
 class StepTimerPlugin(BasePlugin):
