@@ -1,10 +1,15 @@
 """Seconds per step and peak memory of the plugin's KTO beside Axolotl's built-in KTO and SFT.
 
-    python -m bench.speed                      # the default shape (about 10 minutes on 2 cores)
-    python -m bench.speed --hidden 1024 --layers 8 --max-tokens 1024 --steps 6
+    python -m bench.speed                      # the default shape, 2 epochs of 64 rows (about 25 minutes on 2 cores)
+    python -m bench.speed --epochs 0 --rows 256 --steps 12     # 12 steps each, the median after 2 warm-up steps
+    python -m bench.speed --hidden 1024 --layers 8 --max-tokens 1024 --rows 16 --only kto-builtin,kto-plugin,sft
 
 All runs share one generated model and one file of rows and run one after the other in this
 invocation, so their ratios compare like with like. Results go to a JSON file and a table.
+By default each run trains 2 epochs and s/step is the second epoch's wall time over its
+steps: every row once, no warm-up, batches of every length (with `kto_group_by_length` the
+steps of one epoch differ in length, so a median of a few steps would depend on which
+batches they were).
 """
 
 from __future__ import annotations
@@ -28,12 +33,26 @@ def ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
 
-def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, title: str) -> None:
+def seconds_per_step(result: RunResult, warmup: int, steps_per_epoch: int | None) -> float:
+    """The last epoch's wall time over its steps when a run trained whole epochs (every row, no warm-up in it),
+    else the median of the steps after `warmup`."""
+    ends = result.epoch_end_seconds
+    if steps_per_epoch and len(ends) >= 2:
+        return (ends[-1] - ends[-2]) / steps_per_epoch
+    return result.median_step(warmup)
+
+
+def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, title: str,
+                steps_per_epoch: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     by_kind = {result.kind: result for result in reversed(results) if result.returncode == 0}
     builtin, sft = by_kind.get("kto-builtin"), by_kind.get("sft")
+
+    def per_step(result):
+        return seconds_per_step(result, warmup, steps_per_epoch)
+
     table = Table(title=title)
     for column in ("run", "s/step", "tokens/s", "peak RSS GiB", "time vs built-in", "time vs SFT",
                    "RSS vs built-in", "RSS vs SFT", "to 1st step s", "wall s"):
@@ -42,15 +61,18 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
         if result.returncode != 0:
             table.add_row(result.name, "failed", *[""] * 9)
             continue
-        step = result.median_step(warmup)
+        step = per_step(result)
         table.add_row(
             result.name, f"{step:.2f}", f"{tokens_per_step / step:,.0f}", f"{result.peak_rss_bytes / GIB:.2f}",
-            ratio(step, builtin and builtin.median_step(warmup)), ratio(step, sft and sft.median_step(warmup)),
+            ratio(step, builtin and per_step(builtin)), ratio(step, sft and per_step(sft)),
             ratio(result.peak_rss_bytes, builtin and builtin.peak_rss_bytes),
             ratio(result.peak_rss_bytes, sft and sft.peak_rss_bytes),
             f"{result.seconds_to_first_step:.0f}", f"{result.wall_seconds:.0f}",
         )
     Console(width=200).print(table)
+    how = ("s/step: the last epoch's wall time over its steps (every row once, no warm-up)" if steps_per_epoch
+           else f"s/step: the median of the steps after the first {warmup}")
+    Console(width=200).print(how)
     Console(width=200).print("to 1st step: process start to the first training step (loading, data preparation, "
                              "and for the plugin the reference pass); wall: the whole process")
 
@@ -60,14 +82,15 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
 @click.option("--layers", default=4, show_default=True)
 @click.option("--vocab", default=151_936, show_default=True)
 @click.option("--intermediate", default=None, type=int, help="MLP width (default 4 x hidden).")
-@click.option("--rows", default=256, show_default=True)
+@click.option("--rows", default=64, show_default=True)
 @click.option("--min-tokens", default=143, show_default=True)
 @click.option("--max-tokens", default=516, show_default=True)
 @click.option("--micro-batch", default=4, show_default=True)
 @click.option("--steps", default=12, show_default=True, help="Optimizer steps per run, warm-up included.")
 @click.option("--warmup", default=2, show_default=True, help="Steps left out of the median.")
-@click.option("--epochs", default=None, type=int,
-              help="Train whole epochs instead of --steps, and report the wall time at the end of each.")
+@click.option("--epochs", default=2, show_default=True, type=int,
+              help="Train whole epochs instead of --steps; s/step is then the last epoch's time over its steps "
+                   "(use 2 or more), and the wall time at each epoch's end is reported. 0: --steps steps.")
 @click.option("--only", default=None,
               help="Comma-separated run kinds: kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped.")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
@@ -108,11 +131,13 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
         hidden=hidden, layers=layers, vocab=vocab, body_parameters=body_parameters(parameters, hidden, vocab, True),
     )
     tokens_per_step = micro_batch * lengths["tokens"] / rows
-    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, LoRA r8, fp32")
+    steps_per_epoch = -(-rows // micro_batch) if epochs else None
+    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, LoRA r8, fp32",
+                steps_per_epoch)
     plugin = next((r for r in results if r.name == "plugin KTO (defaults)" and r.returncode == 0), None)
     achieved = None
     if plugin:
-        achieved = step_shape.kto_step_unavoidable() / plugin.median_step(warmup)
+        achieved = step_shape.kto_step_unavoidable() / seconds_per_step(plugin, warmup, steps_per_epoch)
         click.echo(f"plugin: {achieved / 1e9:.1f} GFLOP/s of the FLOPs a KTO step cannot avoid "
                    f"({step_shape.kto_step_unavoidable() / 1e9:.0f} GFLOP a step) = "
                    f"{achieved / machine_flops:.0%} of this machine's matmul rate")
@@ -129,7 +154,8 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
         "model": {**asdict(shape), "parameters": parameters}, "rows": lengths, "micro_batch": micro_batch,
         "steps": steps, "epochs": epochs, "warmup": warmup, "tokens_per_step": tokens_per_step,
         "plugin_unavoidable_flops_per_second": achieved,
-        "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup)} for result in results],
+        "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup),
+                  "seconds_per_step": seconds_per_step(result, warmup, steps_per_epoch)} for result in results],
     }
     output = output or work / "speed.json"
     output.parent.mkdir(parents=True, exist_ok=True)
