@@ -2,7 +2,7 @@
 #   make quickstart              make the venv, install, train KTO on the embedded defaults, print the margins
 #   make test                    make the venv if missing, install, run the whole test suite
 #   make PYTHON=python3.12 test  the same on another supported Python (its own venv)
-#   make bench                   time the plugin's KTO beside Axolotl's built-in KTO and SFT (bench/, ~15 min)
+#   make bench                   time the plugin's KTO beside Axolotl's built-in KTO and SFT (bench/, ~25 min)
 #
 # The stack follows the Python: the newest Axolotl that Python supports, pinned by
 # constraints/pyXY.txt (py311: Axolotl 0.19.0; py312: Axolotl 0.21.0). Each stack has its own
