@@ -80,6 +80,15 @@ class KTOPluginArgs(BaseModel):
     )
     kto_eval_limit: int | None = Field(default=None, description="Evaluate at most this many documents per task.")
     kto_eval_batch_size: int | None = Field(default=None, description="lm-eval batch size (default 8).")
+    kto_lora_preset: Literal["auto", "small", "7b", "70b"] | None = Field(
+        default=None,
+        description=(
+            "Fill lora_r, lora_alpha and the LoRA target modules by model size (parameters counted from the base "
+            "model's config, no weights loaded): small (under 3B) r 32 / alpha 64 on q,v; 7b (3B to 30B) r 64 / "
+            "alpha 128 on every linear layer; 70b (30B and more) r 128 / alpha 256 on q,k,v. `auto` picks by size. "
+            "A key you set is kept; `adapter` becomes `lora` when unset."
+        ),
+    )
     kto_dataset_fields: dict[str, list[dict[str, str]]] | None = Field(
         default=None,
         description=(

@@ -64,6 +64,10 @@ class KTOPlugin(BasePlugin):
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
+        if cfg.get("kto_lora_preset"):
+            from kto_plugin.training.lora_presets import apply_lora_preset
+
+            apply_lora_preset(cfg)
         # Axolotl's dataset schema drops keys it does not know, such as `field_query`:
         # keep each entry's `field_*` keys under `kto_dataset_fields` before validation.
         dataset_fields = {}

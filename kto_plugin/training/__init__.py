@@ -9,6 +9,7 @@
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check;
+- `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;
 - `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`. Never imports evaluation or cli.
