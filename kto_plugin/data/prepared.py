@@ -33,7 +33,6 @@ from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
 
-DEFAULT_PREPARED_PATH = "last_run_prepared"  # Axolotl's own default (axolotl.common.const)
 FOLDER_PREFIX = "kto_plugin-"
 REPORT_FILE = "kto_report.json"
 FORMAT_VERSION = 1
@@ -85,13 +84,15 @@ def prepared_key(cfg, tokenizer) -> str:
     hasher.update(json.dumps([FORMAT_VERSION, version("kto-plugin"), settings], sort_keys=True, default=str).encode())
     hasher.update(tokenizer_digest(tokenizer).encode())
     for entry in list(cfg.get("datasets") or []) + list(cfg.get("test_datasets") or []):
-        for path in _entry_paths(dict(entry) if not isinstance(entry, dict) else entry):
+        for path in _entry_paths(entry):
             _hash_local_path(hasher, path)
     return hasher.hexdigest()
 
 
 def prepared_folder(cfg, key: str) -> Path:
-    return Path(cfg.dataset_prepared_path or DEFAULT_PREPARED_PATH) / f"{FOLDER_PREFIX}{key}"
+    from axolotl.common.const import DEFAULT_DATASET_PREPARED_PATH
+
+    return Path(cfg.dataset_prepared_path or DEFAULT_DATASET_PREPARED_PATH) / f"{FOLDER_PREFIX}{key}"
 
 
 def _is_complete(folder: Path) -> bool:
