@@ -17,7 +17,7 @@ ALLOWED = {
     "embedded": set(),
     "distributed": set(),
     "data": {"embedded"},
-    "training": {"data", "embedded"},
+    "training": {"data", "embedded", "distributed"},
     "evaluation": {"data", "training", "embedded"},
 }
 

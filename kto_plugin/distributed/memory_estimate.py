@@ -35,15 +35,22 @@ class ModelSize:
     lora_parameters: int  # trainable with LoRA on every linear layer but the head, at count_parameters' rank
 
 
-def count_parameters(model_config, lora_r: int = 16) -> ModelSize:
-    """Exact counts from a transformers config, built on the meta device (no weights loaded)."""
-    import torch
+def model_on_meta(model_config, trust_remote_code: bool = False):
+    """The causal LM of a transformers config on the meta device: every shape, no weights read or allocated."""
     from accelerate import init_empty_weights
     from transformers import AutoModelForCausalLM
 
     with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(model_config)
+        model = AutoModelForCausalLM.from_config(model_config, trust_remote_code=trust_remote_code)
     model.tie_weights()  # not done on the meta device; tied input/output embeddings are one tensor
+    return model
+
+
+def count_parameters(model_config, lora_r: int = 16) -> ModelSize:
+    """Exact counts from a transformers config, built on the meta device (no weights loaded)."""
+    import torch
+
+    model = model_on_meta(model_config)
     output_layer = model.get_output_embeddings()
     lora = sum(
         lora_r * (module.in_features + module.out_features)

@@ -12,5 +12,6 @@
 - `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;
 - `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
 
-May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`. Never imports evaluation or cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`, `kto_plugin.distributed`
+(`lora_presets` sizes a model with `memory_estimate`). Never imports evaluation or cli.
 """

@@ -55,15 +55,14 @@ def preset_for_parameters(parameters: int) -> LoraPreset:
 
 
 def count_parameters_from_config(model_name_or_path: str, trust_remote_code: bool = False) -> tuple[int, set[str]]:
-    """(parameter count, the names of its modules' last parts) of a causal LM, built on the meta device from its config."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    """(parameter count, the last parts of its module names) of a causal LM, built on the meta device from its config."""
+    from transformers import AutoConfig
+
+    from kto_plugin.distributed.memory_estimate import model_on_meta
 
     config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    # tied weights are one parameter: count each once, as `parameters()` yields them
-    count = sum(parameter.numel() for parameter in model.parameters())
+    model = model_on_meta(config, trust_remote_code)
+    count = sum(parameter.numel() for parameter in model.parameters())  # tied weights once
     module_names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     return count, module_names
 

@@ -49,6 +49,14 @@ def test_a_7b_and_a_72b_config_are_counted_without_weights(tmp_path):
     assert (cfg["lora_r"], cfg["lora_alpha"], cfg["lora_target_modules"]) == (128, 256, ["q_proj", "k_proj", "v_proj"])
 
 
+def test_the_count_from_the_config_is_the_loaded_models(tiny_model):
+    """Tied input and output embeddings count once, as in the model with its weights."""
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert count_parameters_from_config(str(tiny_model))[0] == sum(p.numel() for p in loaded.parameters())
+
+
 def test_a_key_the_user_set_is_kept_and_the_choice_is_logged(tiny_model):
     cfg = {"base_model": str(tiny_model), "kto_lora_preset": "auto", "adapter": "qlora", "lora_r": 8,
            "lora_target_linear": True}
