@@ -13,6 +13,13 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# Qwen2.5-7B's shape (7,615,616,512 parameters), for counting without weights
+QWEN25_7B = dict(
+    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+    num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
+)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     return path

@@ -22,18 +22,11 @@ for the wrap-around at the window's or the dataset's start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 NO_PARTNER = -1
-
-
-def completion_keys(completions: Iterable[Sequence[int]]) -> np.ndarray:
-    """One integer per completion, equal exactly when the token sequences are equal."""
-    seen: dict[bytes, int] = {}
-    keys = [seen.setdefault(np.asarray(completion, dtype=np.int64).tobytes(), len(seen)) for completion in completions]
-    return np.asarray(keys, dtype=np.int64)
 
 
 def _next_different(keys: np.ndarray) -> np.ndarray:
@@ -71,7 +64,8 @@ def kl_partner_array(keys: np.ndarray, window: int) -> np.ndarray:
 
 
 def arrow_completion_keys(column) -> np.ndarray:
-    """`completion_keys` of an Arrow list column (a ChunkedArray), without making Python lists of tokens."""
+    """One integer per completion of an Arrow list column (a ChunkedArray), equal exactly when the token
+    sequences are equal, without making Python lists of tokens."""
     seen: dict[bytes, int] = {}
     keys = []
     for chunk in column.chunks:
@@ -106,5 +100,8 @@ def with_kl_completions(dataset, window: int):
 
 def kl_partners(completions: Sequence[Sequence[int]], window: int) -> list[int | None]:
     """For each example, the index whose completion it borrows, or None if none differs."""
-    partners = kl_partner_array(completion_keys(completions), window)
+    import pyarrow as pa
+
+    column = pa.chunked_array([pa.array([list(completion) for completion in completions], type=pa.list_(pa.int64()))])
+    partners = kl_partner_array(arrow_completion_keys(column), window)
     return [None if partner == NO_PARTNER else int(partner) for partner in partners.tolist()]

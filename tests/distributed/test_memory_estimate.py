@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import REPO_ROOT, run_axolotl
+from helpers import QWEN25_7B, REPO_ROOT, run_axolotl
 
 from kto_plugin.distributed.memory_estimate import (
     GIB,
@@ -17,12 +17,6 @@ from kto_plugin.distributed.memory_estimate import (
 EXAMPLES = REPO_ROOT / "yaml_examples"
 
 # Qwen/Qwen2.5-7B-Instruct's config.json (the architecture numbers that set the size).
-QWEN25_7B = dict(
-    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-    num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
-)
-
-
 def test_counts_match_the_real_model_and_peft(tiny_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM

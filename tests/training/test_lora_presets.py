@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers import base_config, load_config
+from helpers import QWEN25_7B, base_config, load_config
 
 from kto_plugin.training.lora_presets import (
     SEVEN_B_BELOW,
@@ -24,18 +24,16 @@ def test_auto_picks_by_size_at_the_boundaries(parameters, name):
     assert preset_for_parameters(parameters).name == name
 
 
-def write_config_only(folder, hidden, layers, intermediate, heads, kv_heads, vocab=152_064):
+def write_config_only(folder, **shape):
     """A Qwen2 config of a real size, with no weights: enough to count parameters."""
     from transformers import Qwen2Config
 
-    Qwen2Config(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=intermediate,
-                num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=vocab,
-                tie_word_embeddings=False).save_pretrained(folder)
+    Qwen2Config(**shape).save_pretrained(folder)
     return str(folder)
 
 
 def test_a_7b_and_a_72b_config_are_counted_without_weights(tmp_path):
-    seven = write_config_only(tmp_path / "7b", 3584, 28, 18944, 28, 4)  # Qwen2-7B's shape
+    seven = write_config_only(tmp_path / "7b", **QWEN25_7B)
     count, modules = count_parameters_from_config(seven)
     assert 7.0e9 < count < 8.0e9
     assert {"q_proj", "k_proj", "v_proj"} <= modules
@@ -43,7 +41,9 @@ def test_a_7b_and_a_72b_config_are_counted_without_weights(tmp_path):
     apply_lora_preset(cfg)
     assert cfg == {**cfg, "adapter": "lora", "lora_r": 64, "lora_alpha": 128, "lora_target_linear": True}
 
-    seventy = write_config_only(tmp_path / "72b", 8192, 80, 29568, 64, 8)  # Qwen2-72B's shape
+    seventy = write_config_only(tmp_path / "72b", **{**QWEN25_7B, "hidden_size": 8192, "num_hidden_layers": 80,
+                                                      "intermediate_size": 29568, "num_attention_heads": 64,
+                                                      "num_key_value_heads": 8})  # Qwen2-72B's shape
     cfg = {"base_model": seventy, "kto_lora_preset": "auto"}
     apply_lora_preset(cfg)
     assert (cfg["lora_r"], cfg["lora_alpha"], cfg["lora_target_modules"]) == (128, 256, ["q_proj", "k_proj", "v_proj"])
