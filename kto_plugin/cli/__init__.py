@@ -2,6 +2,7 @@
 
 One module per command group; this file holds the click group and adds their commands:
 - `embedded`: make-tiny-model, sample-data;
+- `data_tools`: check, clean;
 - `training`: summary;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
@@ -16,17 +17,19 @@ from __future__ import annotations
 
 import click
 
-from kto_plugin.cli import distributed, embedded, evaluation, training
+from kto_plugin.cli import data_tools, distributed, embedded, evaluation, training
 
 
 @click.group()
 def kto():
-    """KTO plugin tools: the embedded tiny model, sample data, run summaries, evaluation, multi-GPU."""
+    """KTO plugin tools: the embedded tiny model, sample data, data checks and cleaning, run summaries, evaluation, multi-GPU."""
 
 
 for command in (
     embedded.make_tiny_model,
     embedded.sample_data,
+    data_tools.check,
+    data_tools.clean,
     training.summary,
     evaluation.make_eval_tasks,
     evaluation.eval_run,

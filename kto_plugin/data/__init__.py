@@ -7,7 +7,13 @@
 - `lengths`: token counts and truncation that keeps the completion and the end of the prompt;
 - `loading`: the plugin's `load_datasets` hook (report line, train/validation split);
 - `prepared`: the prepared rows saved under `dataset_prepared_path` and loaded by later runs;
-- `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader.
+- `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader;
+- `feedback_files`: raw rows of a file with line numbers, written back atomically in the same format;
+- `feedback_examples`: rows as located examples, bad rows kept with their reason (for check and clean);
+- `low_information`: "ok" / "好的" responses (the shipped `low_information.txt`, `--min-chars`, `--pattern`);
+- `row_checks`: what `axolotl kto check` finds (duplicates, conflicting labels, lengths, ...);
+- `check_html`: the self-contained HTML page of a check (histograms, problem rows);
+- `cleaning`: what `axolotl kto clean` keeps, removes and sets aside for review.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
 """

@@ -199,3 +199,16 @@ def format_of_type(dataset_type: Any) -> DatasetFormat | None:
             )
         return FORMATS[name]
     return None
+
+
+def detect_format(columns) -> DatasetFormat:
+    """The plugin format whose required fields are all among `columns` (a file's field names)."""
+    present = set(columns)
+    for fmt in FORMATS.values():
+        if set(fmt.fields.values()) - {fmt.fields[role] for role in fmt.optional} <= present:
+            return fmt
+    expected = "; ".join(
+        f"{name}: {', '.join(column for role, column in fmt.fields.items() if role not in fmt.optional)}"
+        for name, fmt in FORMATS.items()
+    )
+    raise ValueError(f"the rows have fields {sorted(present)}, which match no format ({expected}); pass --type")

@@ -1,0 +1,283 @@
+"""`axolotl kto check` and `axolotl kto clean`: look at feedback data before training on it.
+
+Exit codes of `check`: 0 clean, 1 problems that would hurt training, 2 unreadable input.
+Without a config or `--tokenizer`, token lengths are counted with the embedded tiny
+model's tokenizer (a byte-level BPE trained on the sample sets, ChatML template): a
+stand-in, close for English and Chinese text but not your model's exact counts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kto_plugin.data.formats import FORMATS
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+FALLBACK_TOKENIZER = "the embedded tiny model's tokenizer (byte-level BPE, ChatML; a stand-in: pass a config or --tokenizer for your model's counts)"
+DEFAULT_SEQUENCE_LEN = 2048
+
+
+def _fail_unreadable(message: str):
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def low_information_options(command):
+    command = click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
+                           help="Also low-information: a response this regular expression matches whole "
+                                "(case-insensitive; repeatable).")(command)
+    command = click.option("--min-chars", type=int, default=0, show_default=True,
+                           help="Also low-information: a response with fewer characters than this "
+                                "(punctuation, spaces and emoji not counted; 0: off).")(command)
+    return click.option("--type", "format_name", type=click.Choice(sorted(FORMATS)), default=None,
+                        help="Row format of the files (default: detected from their field names).")(command)
+
+
+def _rules(min_chars: int, patterns: tuple[str, ...]):
+    from kto_plugin.data.low_information import LowInformationRules
+
+    try:
+        return LowInformationRules(min_chars=min_chars, patterns=tuple(patterns))
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _tokenizer(path: Path | None):
+    """(tokenizer, its name for the report): a local tokenizer folder, else the embedded stand-in."""
+    from transformers import AutoTokenizer
+
+    from kto_plugin.embedded.cache import tiny_model_dir
+    from kto_plugin.embedded.tiny_model import CHATML_TEMPLATE, build_tokenizer
+
+    if path is not None:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        name = str(path)
+        if not getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = CHATML_TEMPLATE
+            name += " (no chat template of its own: ChatML used)"
+        return tokenizer, name
+    cached = tiny_model_dir()
+    if (cached / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(str(cached)), FALLBACK_TOKENIZER
+    return build_tokenizer(), FALLBACK_TOKENIZER
+
+
+def _read_config(path: Path):
+    """(cfg, tokenizer, its name, sequence_len) through Axolotl's own loader."""
+    from axolotl.cli.config import load_cfg
+    from axolotl.loaders import load_tokenizer
+
+    cfg = load_cfg(str(path))
+    tokenizer = load_tokenizer(cfg)
+    from kto_plugin.data.rendering import require_chat_template
+
+    require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
+    return cfg, tokenizer, f"{cfg.tokenizer_config or cfg.base_model} (from {path})", cfg.sequence_len
+
+
+def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_len, rules, progress=True):
+    """The DataCheckReport of files or of one config's `datasets:`."""
+    from kto_plugin.data.feedback_examples import examples_from_config, examples_from_file
+    from kto_plugin.data.row_checks import check_examples
+    from kto_plugin.training.class_weights import auto_weights
+
+    configs = [path for path in inputs if path.suffix.lower() in CONFIG_SUFFIXES]
+    if configs and len(inputs) > 1:
+        raise click.UsageError("pass either one Axolotl config or data files, not both")
+    if configs:
+        cfg, tokenizer, tokenizer_name, config_len = _read_config(configs[0])
+        sources, rows_read, examples, unusable = examples_from_config(cfg, progress)
+        sequence_len = sequence_len or config_len
+    else:
+        tokenizer, tokenizer_name = _tokenizer(tokenizer_path)
+        sources, rows_read, examples, unusable = [], 0, [], []
+        for path in inputs:
+            feedback, _, found, bad = examples_from_file(path, format_name, progress)
+            sources.append(str(path))
+            rows_read += len(feedback.rows)
+            examples.extend(found)
+            unusable.extend(bad)
+        sequence_len = sequence_len or DEFAULT_SEQUENCE_LEN
+    report = check_examples(sources, tokenizer, tokenizer_name, sequence_len, rows_read, examples, unusable,
+                            rules, progress)
+    if report.desirable and report.undesirable:
+        desirable_weight, undesirable_weight = auto_weights(report.desirable, report.undesirable)
+        report.auto_weights = {"desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight}
+    return report
+
+
+def print_check_report(report, rows_per_kind: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from kto_plugin.data.row_checks import FINDING_KINDS
+
+    console = Console()
+    rows = Table(title=f"KTO data: {report.rows_read} rows read, {report.examples} examples")
+    for column in ("source", "desirable", "undesirable", "unusable"):
+        rows.add_column(column, justify="left" if column == "source" else "right")
+    counts = report.counts()
+    for source, by_label in report.per_source.items():
+        rows.add_row(source, *(str(by_label[name]) for name in ("desirable", "undesirable", "unusable")))
+    rows.add_row("all", str(report.desirable), str(report.undesirable), str(counts.get("unusable", 0)), style="bold")
+    console.print(rows)
+    if report.auto_weights:
+        weights = report.auto_weights
+        console.print(f"kto_auto_weights: true would pick desirable weight {weights['desirable_weight']:.3g}, "
+                      f"undesirable weight {weights['undesirable_weight']:.3g}")
+    if report.prompts:
+        console.print("prompts: " + ", ".join(f"{key} {value}" for key, value in report.prompts.items()))
+    lengths = Table(title=f"Token lengths ({report.tokenizer}); sequence_len {report.sequence_len}")
+    for column in ("tokens", "examples", "min", "median", "p90", "p99", "max"):
+        lengths.add_column(column, justify="left" if column == "tokens" else "right")
+    for name, by_label in report.length_summary().items():
+        for label, stats in by_label.items():
+            if stats.get("count"):
+                lengths.add_row(f"{name} ({label})", *(str(stats[key]) for key in ("count", "min", "median", "p90", "p99", "max")))
+    console.print(lengths)
+    problems = Table(title="Problems")
+    for column in ("problem", "rows", "hurts training", "clean"):
+        problems.add_column(column, justify="right" if column == "rows" else "left")
+    for kind, (title, hurts, action) in FINDING_KINDS.items():
+        count = counts.get(kind, 0)
+        problems.add_row(title, str(count), "yes" if hurts else "no", action, style="bold red" if count and hurts else None)
+    console.print(problems)
+    for kind, (title, _, _) in FINDING_KINDS.items():
+        found = [finding for finding in report.findings if finding.kind == kind]
+        if not found:
+            continue
+        table = Table(title=f"{title}: {len(found)}" + (f" (first {rows_per_kind})" if len(found) > rows_per_kind else ""),
+                      show_lines=False)
+        for column in ("where", "label", "response", "why"):
+            table.add_column(column, overflow="fold")
+        for finding in found[:rows_per_kind]:
+            table.add_row(finding.where, finding.label, finding.response[:60], finding.detail)
+        console.print(table)
+    if report.hurts_training():
+        console.print("[bold red]Problems found that would hurt training[/]: `axolotl kto clean DATA -o OUT` "
+                      "removes duplicates and low-information rows and sets conflicting labels aside.")
+    else:
+        console.print("[bold green]Clean[/]: nothing found that would hurt training.")
+
+
+@click.command("check")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@low_information_options
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Local tokenizer folder for token counts (default: the config's, else the embedded stand-in).")
+@click.option("--sequence-len", type=int, default=None,
+              help=f"Window to check lengths against (default: the config's sequence_len, else {DEFAULT_SEQUENCE_LEN}).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
+              help="Also write the report as JSON, every problem row included, to this file ('-': standard "
+                   "output instead of the tables; `axolotl` prints its logo there first, so machines should use a file).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML page: length histograms and the problem rows.")
+@click.option("--rows", "rows_per_kind", type=int, default=5, show_default=True,
+              help="Problem rows shown per kind in the terminal.")
+def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len, json_path, html_path, rows_per_kind):
+    """Report on feedback data: DATA files (.jsonl .json .parquet .csv, saved datasets) or one Axolotl CONFIG.
+
+    Rows per label and source, token lengths, rows over sequence_len, duplicates, conflicting
+    labels, low-information responses, one-class prompts and the class weights
+    kto_auto_weights would pick. Exit code 0 clean, 1 problems that would hurt training,
+    2 unreadable input.
+    """
+    from kto_plugin.data.feedback_files import UnreadableDataError
+    from kto_plugin.data.sources import DataFileError
+
+    rules = _rules(min_chars, patterns)
+    try:
+        report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True)
+    except (UnreadableDataError, DataFileError, FileNotFoundError, UnicodeDecodeError) as err:
+        _fail_unreadable(str(err))
+    except ValueError as err:  # fields that match no format
+        _fail_unreadable(str(err))
+    to_stdout = json_path is not None and str(json_path) == "-"
+    if to_stdout:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print_check_report(report, rows_per_kind)
+    if json_path is not None and not to_stdout:
+        from kto_plugin.data.feedback_files import write_text_atomically
+
+        write_text_atomically(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str) + "\n", json_path)
+        click.echo(f"JSON report written to {json_path}")
+    if html_path is not None:
+        from kto_plugin.data.check_html import render_check_html
+
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(render_check_html(report), encoding="utf-8")
+        click.echo(f"HTML report written to {html_path}", err=to_stdout)
+    sys.exit(1 if report.hurts_training() else 0)
+
+
+def _beside(out: Path, tag: str, suffix: str | None = None) -> Path:
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return out.with_name(f"{stem}.{tag}{out.suffix if suffix is None else suffix}")
+
+
+@click.command("clean")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+              help="Where the kept rows go, in DATA's format and field names.")
+@low_information_options
+@click.option("--review", "review_path", type=click.Path(path_type=Path), default=None,
+              help="Where rows set aside for a person go: conflicting labels, unusable rows (default: OUT with .review).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON report of every removed or set-aside row (default: OUT with .clean-report.json).")
+@click.option("--keep-normalised-duplicates", is_flag=True,
+              help="Remove only exact duplicates, keep rows that differ in case or spacing.")
+@click.option("--force", is_flag=True, help="Replace OUT, the review file and the report if they exist.")
+def clean(data, out, format_name, min_chars, patterns, review_path, report_path, keep_normalised_duplicates, force):
+    """Write DATA without low-information responses and duplicates; conflicting labels go to a review file.
+
+    DATA is never modified. Every output is written atomically (a hidden temporary file
+    renamed into place), so an interrupted clean leaves no partial file.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from kto_plugin.data.cleaning import clean_report, plan_clean
+    from kto_plugin.data.feedback_examples import examples_from_file
+    from kto_plugin.data.feedback_files import UnreadableDataError, write_feedback_rows, write_text_atomically
+    from kto_plugin.data.row_checks import FINDING_KINDS
+
+    rules = _rules(min_chars, patterns)
+    review_path = review_path or _beside(out, "review")
+    report_path = report_path or _beside(out, "clean-report", ".json")
+    if data.exists() and out.exists() and out.resolve() == data.resolve():
+        raise click.UsageError("OUT is DATA: clean never modifies its input; write to another path")
+    existing = [path for path in (out, review_path, report_path) if path.exists()]
+    if existing and not force:
+        raise click.UsageError(f"{', '.join(map(str, existing))} already exist(s): pass --force to replace")
+    try:
+        feedback, fmt, examples, unusable = examples_from_file(data, format_name)
+    except (UnreadableDataError, FileNotFoundError, ValueError) as err:
+        _fail_unreadable(str(err))
+    plan = plan_clean(len(feedback.rows), examples, unusable, rules, keep_normalised_duplicates)
+    review_rows = plan.indices("review")
+    paths = {"input": str(data), "output": str(out), "review_file": str(review_path) if review_rows else None,
+             "format": fmt.name}
+    report = clean_report(plan, feedback.rows, paths)
+    report_text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    write_text_atomically(report_text + "\n", report_path)
+    if review_rows:
+        write_feedback_rows((feedback.rows[i] for i in review_rows), feedback.kind, review_path, force=True)
+    write_feedback_rows((feedback.rows[i] for i in plan.keep), feedback.kind, out, force=force)
+
+    table = Table(title=f"clean {data} -> {out}")
+    table.add_column("rows")
+    table.add_column("count", justify="right")
+    table.add_row("read", str(plan.rows_read))
+    table.add_row("kept", str(len(plan.keep)), style="bold green")
+    for action in ("removed", "review"):
+        for kind, count in sorted(plan.counts(action).items()):
+            where = "removed" if action == "removed" else f"to review ({review_path})"
+            table.add_row(f"{where}: {FINDING_KINDS[kind][0]}", str(count))
+    Console().print(table)
+    click.echo(f"report of every removed or set-aside row: {report_path}")
+
