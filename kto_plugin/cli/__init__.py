@@ -3,6 +3,7 @@
 One module per command group; this file holds the click group and adds their commands:
 - `embedded`: make-tiny-model, sample-data;
 - `data_tools`: check, clean;
+- `suitability`: try;
 - `training`: summary;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import click
 
-from kto_plugin.cli import data_tools, distributed, embedded, evaluation, training
+from kto_plugin.cli import data_tools, distributed, embedded, evaluation, suitability, training
 
 
 @click.group()
@@ -30,6 +31,7 @@ for command in (
     embedded.sample_data,
     data_tools.check,
     data_tools.clean,
+    suitability.try_config,
     training.summary,
     evaluation.make_eval_tasks,
     evaluation.eval_run,

@@ -149,7 +149,7 @@ def _axolotl_type_rows(dataset, dataset_type, cfg, index, locate: RowLocator, re
     return rows
 
 
-def _fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report: SplitReport) -> Rows:
+def fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report: SplitReport) -> Rows:
     """Apply `excess_length_strategy` (truncate by default, drop, raise) to the rows."""
     if not rows.prompt:
         return rows
@@ -193,7 +193,7 @@ def load_split(cfg, tokenizer, entries: list, split: str) -> tuple[Any, SplitRep
             rows = _plugin_format_rows(dataset, fmt, entry, tokenizer, locate, report)
         else:
             rows = _axolotl_type_rows(dataset, entry.get("type"), cfg, index, locate, report)
-        rows = _fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
+        rows = fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
         for name in ("prompt", "completion", "label", "where"):
             getattr(all_rows, name).extend(getattr(rows, name))
     report.examples = len(all_rows.label)

@@ -4,7 +4,9 @@
 - `task_utils`: the rule scorers lm-eval loads beside a task YAML (copied there as `utils.py`,
   so it imports nothing of the plugin);
 - `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
-- `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals.
+- `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
+- `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
+- `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
 """
