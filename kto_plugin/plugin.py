@@ -102,7 +102,8 @@ class KTOPlugin(BasePlugin):
         if reference_cache_on(cfg):
             cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
         KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache,
-                                   group_by_length=cfg.kto_group_by_length)
+                                   group_by_length=cfg.kto_group_by_length,
+                                   continue_adapter=cfg.lora_model_dir if cfg.adapter else None)
 
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.

@@ -41,20 +41,48 @@ def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_m
     return per_token.sum(-1)
 
 
+def continue_saved_adapter(adapter_dir: str | None, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Train the adapter in `lora_model_dir` further instead of a fresh one.
+
+    For `rl: kto` (and dpo, ipo) Axolotl hands TRL only the LoRA *config*, and TRL wraps the
+    model in a new adapter: `lora_model_dir` is silently ignored. Here the saved adapter is
+    loaded trainable and TRL gets the PEFT model with no config. TRL's reference is then the
+    base model with the adapter switched off, not the model the adapter came from.
+    """
+    if not adapter_dir or kwargs.get("peft_config") is None:
+        return args, kwargs
+    from peft import PeftModel
+
+    model = args[0] if args else kwargs["model"]
+    if isinstance(model, PeftModel):
+        return args, kwargs
+    LOG.info(f"KTO: training the adapter in lora_model_dir {adapter_dir} further (Axolotl would start a fresh one "
+             "for rl: kto); the reference model is the base with the adapter switched off")
+    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+    kwargs = {**kwargs, "peft_config": None}
+    if args:
+        return (model, *args[1:]), kwargs
+    return args, {**kwargs, "model": model}
+
+
 class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
     # The plugin sets these from `kto_chunked_logps` and `kto_ref_cache` before the trainer is built
     # (TRL's reference pass runs inside __init__).
     chunked_logps = False
     reference_cache = None
     group_by_length = False
+    continue_adapter = None  # `lora_model_dir` of an adapter run
 
     @classmethod
-    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None, group_by_length: bool = False) -> None:
+    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None, group_by_length: bool = False,
+                  continue_adapter: str | None = None) -> None:
         cls.chunked_logps = chunked_logps
         cls.reference_cache = reference_cache
         cls.group_by_length = group_by_length
+        cls.continue_adapter = continue_adapter
 
     def __init__(self, *args, **kwargs):
+        args, kwargs = continue_saved_adapter(self.continue_adapter, args, kwargs)
         training_args = kwargs["args"]
         self.kl_window = (
             training_args.per_device_train_batch_size
