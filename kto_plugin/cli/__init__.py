@@ -4,6 +4,7 @@ One module per command group; this file holds the click group and adds their com
 - `embedded`: make-tiny-model, sample-data;
 - `data_tools`: check, clean;
 - `suitability`: try;
+- `pipeline`: pipeline (SFT -> KTO -> DPO);
 - `training`: summary;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import click
 
-from kto_plugin.cli import data_tools, distributed, embedded, evaluation, suitability, training
+from kto_plugin.cli import data_tools, distributed, embedded, evaluation, pipeline, suitability, training
 
 
 @click.group()
@@ -32,6 +33,7 @@ for command in (
     data_tools.check,
     data_tools.clean,
     suitability.try_config,
+    pipeline.pipeline,
     training.summary,
     evaluation.make_eval_tasks,
     evaluation.eval_run,

@@ -6,7 +6,8 @@
 - `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
-- `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict.
+- `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict;
+- `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
 """

@@ -1,0 +1,177 @@
+"""`axolotl kto pipeline`: SFT, then KTO, then a small DPO polish, each a real `axolotl train`, scored after each stage.
+
+The stage configs live in one folder (`yaml_examples/pipeline/`); two routes hand a stage's
+result to the next:
+
+- merged: each stage's adapter is merged (`axolotl merge-lora`) and the next stage's
+  `base_model` is the merged folder, so KTO's reference model is the SFT model;
+- adapter: the KTO stage keeps training the SFT stage's adapter on the base weights
+  (`lora_model_dir`, which the plugin loads trainable); its reference is then the base.
+  Axolotl's DPO ignores `lora_model_dir`, so the KTO adapter is merged before DPO.
+
+After each stage the model (its `base_model` plus the adapter it saved) is scored on the
+held-out rows (`held_out_probe`): preference accuracy on same-prompt pairs, the mean
+log-likelihood of accepted and of rejected answers, and the rule shares of greedy answers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe
+
+
+@dataclass
+class Stage:
+    name: str
+    config: str  # file in the pipeline folder
+    overrides: dict = field(default_factory=dict)  # CLI overrides of config keys
+    merge_after: bool = False
+
+    def settings(self, folder: Path) -> dict:
+        cfg = yaml.safe_load((folder / self.config).read_text(encoding="utf-8"))
+        return {**cfg, **self.overrides}
+
+
+ROUTES = {
+    "merged": [
+        Stage("sft", "sft.yaml", merge_after=True),
+        Stage("kto", "kto.yaml", merge_after=True),
+        Stage("dpo", "dpo.yaml"),
+    ],
+    "adapter": [
+        Stage("sft", "sft.yaml"),
+        Stage("kto", "kto-on-adapter.yaml", merge_after=True),
+        Stage("dpo", "dpo.yaml", overrides={"base_model": "./outputs/pipeline/kto-on-adapter/merged",
+                                            "output_dir": "./outputs/pipeline/dpo-after-adapter"}),
+    ],
+}
+
+
+def _cli_overrides(overrides: dict) -> list[str]:
+    return [f"--{key.replace('_', '-')}={value}" for key, value in overrides.items()]
+
+
+def run_axolotl(args: list[str], log_path: Path) -> None:
+    """One `axolotl` command in a subprocess, its output in `log_path`; raises with the log's tail on failure."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "axolotl.cli.main", *args]
+    with open(log_path, "w", encoding="utf-8") as log:
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code:
+        tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-25:])
+        raise RuntimeError(f"`axolotl {' '.join(args)}` failed (exit {code}); log: {log_path}\n{tail}")
+
+
+def train_stage(folder: Path, stage: Stage, max_steps: int | None, logs: Path) -> dict:
+    """Train one stage (and merge its adapter when the next stage needs weights); return its settings."""
+    config = str(folder / stage.config)
+    overrides = dict(stage.overrides)
+    if max_steps:
+        overrides["max_steps"] = max_steps
+    run_axolotl(["train", config, *_cli_overrides(overrides)], logs / f"{stage.name}-{Path(stage.config).stem}.log")
+    settings = stage.settings(folder)
+    if stage.merge_after:
+        merge = {"lora_model_dir": settings["output_dir"]} if settings.get("lora_model_dir") else {}
+        run_axolotl(["merge-lora", config, *_cli_overrides({**stage.overrides, **merge})],
+                    logs / f"{stage.name}-merge.log")
+    return settings
+
+
+def load_stage_model(settings: dict):
+    """The stage's result: its base_model with the adapter it saved in output_dir."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(settings["base_model"])
+    if (Path(settings["output_dir"]) / "adapter_config.json").exists():
+        model = PeftModel.from_pretrained(model, settings["output_dir"])
+    return model
+
+
+def held_out_rows(path: Path, tokenizer) -> HeldOutSet:
+    """The held-out file (any format `check` reads), rendered with the tokenizer's chat template."""
+    from kto_plugin.data.feedback_examples import examples_from_file, prompt_preview
+    from kto_plugin.data.rendering import render_example
+
+    _, _, examples, _ = examples_from_file(path, progress=False)
+    held_out = HeldOutSet()
+    for example in examples:
+        prompt, completion = render_example(tokenizer, example.prompt, example.completion)
+        held_out.prompts.append(prompt)
+        held_out.completions.append(completion)
+        held_out.labels.append(example.label)
+        held_out.previews.append(prompt_preview(example))
+    return held_out
+
+
+def score(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int) -> dict:
+    measured = probe(model, tokenizer, held_out, max_new_tokens)
+    logps = measured["logps"]
+
+    def mean(label: bool) -> float:
+        values = [logp for logp, is_accepted in zip(logps, held_out.labels) if is_accepted == label]
+        return sum(values) / max(len(values), 1)
+
+    return {"preference_accuracy": measured["preference_accuracy"], "logp_accepted": mean(True),
+            "logp_rejected": mean(False), "rules": measured["rules"], "answers": measured["answers"]}
+
+
+def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int | None = None,
+                 max_new_tokens: int = 32, progress=print) -> dict:
+    """Every stage of `route` in order, each scored on the held-out rows; the base model first."""
+    import gc
+
+    from transformers import AutoTokenizer
+
+    from kto_plugin.embedded.tiny_model import build_tiny_model
+
+    stages = ROUTES[route]
+    logs = Path(stages[0].settings(folder)["output_dir"]).parent / "logs" / route
+    base = Path(stages[0].settings(folder)["base_model"])
+    if not (base / "config.json").exists():
+        progress(f"making the embedded tiny model in {base}")
+        build_tiny_model(base)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    held_out = held_out_rows(held_out_path, tokenizer)
+    results = {"route": route, "held_out": str(held_out_path), "held_out_rows": len(held_out.labels),
+               "held_out_pairs": len(held_out.pairs()), "stages": []}
+    from transformers import AutoModelForCausalLM
+
+    progress(f"scoring the base model {base} on {len(held_out.labels)} held-out rows")
+    base_model = AutoModelForCausalLM.from_pretrained(str(base))
+    results["stages"].append({"stage": "base", "model": str(base), **score(base_model, tokenizer, held_out, max_new_tokens)})
+    del base_model
+    for stage in stages:
+        progress(f"stage {stage.name}: axolotl train {folder / stage.config} (log in {logs})")
+        settings = train_stage(folder, stage, max_steps, logs)
+        model = load_stage_model(settings)
+        results["stages"].append({"stage": stage.name, "config": str(folder / stage.config),
+                                  "model": f"{settings['base_model']} + {settings['output_dir']}",
+                                  **score(model, tokenizer, held_out, max_new_tokens)})
+        del model
+        gc.collect()
+    return results
+
+
+def changes(results: dict) -> list[str]:
+    """One line per stage: what it changed against the stage before."""
+    lines = []
+    stages = results["stages"]
+    for before, after in zip(stages, stages[1:]):
+        parts = []
+        if before["preference_accuracy"] is not None:
+            parts.append(f"preference accuracy {before['preference_accuracy']:.2f} -> {after['preference_accuracy']:.2f}")
+        gap_before = before["logp_accepted"] - before["logp_rejected"]
+        gap_after = after["logp_accepted"] - after["logp_rejected"]
+        parts.append(f"log p(accepted) - log p(rejected) {gap_before:+.2f} -> {gap_after:+.2f}")
+        moved = [f"{rule.replace('_', ' ')} {before['rules'][rule]:.2f} -> {after['rules'][rule]:.2f}"
+                 for rule in after["rules"] if abs(after["rules"][rule] - before["rules"][rule]) >= 0.01]
+        parts.append("answers: " + (", ".join(moved) if moved else "rule shares unchanged"))
+        lines.append(f"{after['stage']}: " + "; ".join(parts))
+    return lines
