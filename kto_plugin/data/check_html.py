@@ -51,7 +51,7 @@ def length_histograms_svg(report: DataCheckReport) -> str:
             axis.annotate(f"sequence_len {report.sequence_len}", (report.sequence_len, 0.95),
                           xycoords=("data", "axes fraction"), ha="right", fontsize=8, color="#57606a")
         elif name == "total" and pooled:
-            title += f" (all within sequence_len {report.sequence_len})" if max(pooled) <= report.sequence_len else ""
+            title = f"prompt + response (all <= sequence_len {report.sequence_len})" if max(pooled) <= report.sequence_len else title
         axis.set_title(title, fontsize=10)
         axis.set_xlabel("tokens")
         axis.set_ylabel("examples")
