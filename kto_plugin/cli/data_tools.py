@@ -249,8 +249,9 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
     rules = _rules(min_chars, patterns)
     review_path = review_path or _beside(out, "review")
     report_path = report_path or _beside(out, "clean-report", ".json")
-    if data.exists() and out.exists() and out.resolve() == data.resolve():
-        raise click.UsageError("OUT is DATA: clean never modifies its input; write to another path")
+    for path in (out, review_path, report_path):
+        if data.exists() and path.exists() and path.resolve() == data.resolve():
+            raise click.UsageError(f"{path} is DATA: clean never modifies its input; write to another path")
     existing = [path for path in (out, review_path, report_path) if path.exists()]
     if existing and not force:
         raise click.UsageError(f"{', '.join(map(str, existing))} already exist(s): pass --force to replace")

@@ -140,7 +140,7 @@ def measure_lengths(examples: list[FeedbackExample], tokenizer, progress: bool =
             completions.append(example.completion)
             continue
         prompt, completion = render_example(tokenizer, example.prompt, example.completion)
-        prompts.append(rendered_prompts.setdefault(prompt, prompt))
+        prompts.append(rendered_prompts.setdefault(prompt, prompt))  # one string object per distinct prompt
         completions.append(completion)
     return token_counts(tokenizer, prompts), token_counts(tokenizer, completions)
 
