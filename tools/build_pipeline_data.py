@@ -1,7 +1,8 @@
 """Build yaml_examples/pipeline/data/ from the shipped sample sets (run from the repository root).
 
-- heldout.jsonl: every row of 8 prompts (4 English, 4 Chinese, drawn with seed 0), never trained
-  on by any stage; `axolotl kto pipeline` scores each stage on them;
+- heldout.jsonl: every row of the 8 prompts of `kto_plugin.embedded.samples.held_out_queries`
+  (4 English, 4 Chinese), never trained on by any stage nor by the warm model;
+  `axolotl kto pipeline` scores each stage on them;
 - sft.jsonl: the accepted rows of the other prompts as chat `messages` (Axolotl's `chat_template` type);
 - kto.jsonl: all rows of the other prompts (the plugin's `query_response` format);
 - dpo.jsonl: a small paired set for Axolotl's `chatml.prompt_pairs` DPO type: for each other prompt
@@ -14,12 +15,12 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
+
+from kto_plugin.embedded.samples import held_out_queries
 
 SAMPLES = Path("kto_plugin/embedded/sample_data")
 OUT = Path("yaml_examples/pipeline/data")
-HELD_OUT_PER_LANGUAGE = 4
 PAIRS_PER_PROMPT = 2
 
 
@@ -28,12 +29,10 @@ def write(path: Path, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    rng = random.Random(0)
+    held = held_out_queries()
     held_out, sft, kto, dpo = [], [], [], []
     for language in ("en", "zh"):
         rows = [json.loads(line) for line in (SAMPLES / f"kto-sample-{language}.jsonl").read_text(encoding="utf-8").splitlines()]
-        prompts = sorted({row["query"] for row in rows})
-        held = set(rng.sample(prompts, HELD_OUT_PER_LANGUAGE))
         by_prompt: dict[str, dict[bool, list[dict]]] = {}
         for row in rows:
             if row["query"] in held:

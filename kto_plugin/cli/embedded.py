@@ -14,11 +14,27 @@ from kto_plugin.cli.shipped_files import list_show_or_copy
               help="Folder to write to (default: the plugin's cache, used by kto_plugin://tiny-model).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Weight initialisation seed.")
 @click.option("--force", is_flag=True, help="Rebuild even if the folder already holds a model.")
-def make_tiny_model(output: Path | None, seed: int, force: bool):
+@click.option("--warm-up", is_flag=True,
+              help="Make kto_plugin://warm-model instead: a 3.1M-parameter model given a seeded SFT warm-up with "
+                   "`axolotl train` on the sample sets (a few minutes on 2 cores).")
+def make_tiny_model(output: Path | None, seed: int, force: bool, warm_up: bool):
     """Make the embedded tiny causal LM (seeded) and its Chinese-capable tokenizer."""
     from kto_plugin.embedded.cache import tiny_model_dir
     from kto_plugin.embedded.tiny_model import build_tiny_model
 
+    if warm_up:
+        from kto_plugin.embedded.warm_model import RECIPE, build_warm_model, cached_recipe, warm_model_dir
+
+        output = output or warm_model_dir()
+        recipe = {**RECIPE, "seed": seed}
+        if cached_recipe(output) == recipe and not force:
+            click.echo(f"warm model already present: {output} (use --force to rebuild)")
+            return
+        click.echo(f"warming up the embedded model with axolotl train ({recipe['num_epochs']} epochs); "
+                   "a few minutes on 2 cores")
+        build_warm_model(output, recipe)
+        click.echo(f"warm model written to {output}")
+        return
     output = output or tiny_model_dir()
     if (output / "config.json").exists() and not force:
         click.echo(f"tiny model already present: {output} (use --force to rebuild)")

@@ -3,7 +3,8 @@
 - `cache`: the cache folder ($KTO_PLUGIN_CACHE) and where the tiny model lives in it;
 - `samples`: the shipped sample sets in `sample_data/`;
 - `tiny_model`: the seeded tiny Llama and its byte-level BPE tokenizer;
-- `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model` -> paths.
+- `warm_model`: a larger tiny Llama warmed up with `axolotl train` on the sample sets (`kto_plugin://warm-model`);
+- `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model`, `kto_plugin://warm-model` -> paths.
 
 The bottom layer: imports nothing of the plugin but `kto_plugin.log` and `kto_plugin.versions`; anything may import it.
 """

@@ -18,3 +18,20 @@ def sample_dataset_path(name: str) -> Path:
     if name not in names:
         raise ValueError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}")
     return Path(str(_FOLDER / f"{name}.jsonl"))
+
+
+HELD_OUT_PER_SET = 4
+
+
+def held_out_queries() -> frozenset[str]:
+    """The prompts (`query`) nothing trains on in the warm-up and the pipeline: 4 per sample set, drawn with seed 0."""
+    import json
+    import random
+
+    rng = random.Random(0)
+    held = set()
+    for name in ("kto-sample-en", "kto-sample-zh"):
+        lines = sample_dataset_path(name).read_text(encoding="utf-8").splitlines()
+        prompts = sorted({json.loads(line)["query"] for line in lines})
+        held.update(rng.sample(prompts, HELD_OUT_PER_SET))
+    return frozenset(held)

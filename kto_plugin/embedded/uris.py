@@ -19,8 +19,13 @@ def resolve_dataset_uri(value: str) -> str:
 
 
 def resolve_model_uri(value: str) -> str:
-    """`kto_plugin://tiny-model` -> the cached tiny model folder (made if missing)."""
+    """`kto_plugin://tiny-model` / `kto_plugin://warm-model` -> the cached folder (made if missing)."""
+    from kto_plugin.embedded.warm_model import WARM_MODEL_NAME, ensure_warm_model
+
     name = value.removeprefix(URI_PREFIX)
-    if name != TINY_MODEL_NAME:
-        raise ValueError(f"unknown model {value!r}: the only embedded model is {URI_PREFIX}{TINY_MODEL_NAME}")
-    return str(ensure_tiny_model())
+    if name == TINY_MODEL_NAME:
+        return str(ensure_tiny_model())
+    if name == WARM_MODEL_NAME:
+        return str(ensure_warm_model())
+    raise ValueError(f"unknown model {value!r}: the embedded models are {URI_PREFIX}{TINY_MODEL_NAME} "
+                     f"(random weights) and {URI_PREFIX}{WARM_MODEL_NAME} (warmed up on the sample sets)")

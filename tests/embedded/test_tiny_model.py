@@ -71,3 +71,33 @@ def test_sample_data_command_prints_and_copies(tmp_path):
     assert copy.read_bytes() == sample_dataset_path("kto-sample-en").read_bytes()
     unknown = runner.invoke(kto, ["sample-data", "kto-sample-fr"])
     assert unknown.exit_code != 0 and "kto-sample-zh" in unknown.output
+
+
+def test_held_out_prompts_are_fixed_and_left_out_of_the_warm_up():
+    from kto_plugin.embedded.samples import held_out_queries
+    from kto_plugin.embedded.warm_model import warm_up_rows
+
+    held = held_out_queries()
+    assert len(held) == 8 and held == held_out_queries()
+    assert sum(any("\u4e00" <= char <= "\u9fff" for char in query) for query in held) == 4
+    rows = warm_up_rows()
+    user_turns = {message["content"] for row in rows for message in row["messages"] if message["role"] == "user"}
+    assert not held & user_turns
+    assert 400 < len(rows) < 534  # accepted and rejected rows of the other prompts
+    pipeline_held_out = Path(__file__).resolve().parents[2] / "yaml_examples" / "pipeline" / "data" / "heldout.jsonl"
+    assert {json.loads(line)["query"] for line in pipeline_held_out.read_text(encoding="utf-8").splitlines()} == held
+
+
+def test_warm_up_is_reproducible(tmp_path, plugin_cache):
+    """Two warm-ups with one (shortened) recipe give the same weights, and the cache keeps the recipe."""
+    from kto_plugin.embedded.warm_model import build_warm_model, cached_recipe
+
+    short = {"hidden_size": 64, "num_layers": 2, "num_epochs": 1, "micro_batch_size": 32}
+    first = build_warm_model(tmp_path / "a", short)
+    second = build_warm_model(tmp_path / "b", short)
+    assert digest(first)["model.safetensors"] == digest(second)["model.safetensors"]
+    assert cached_recipe(first)["num_epochs"] == 1
+    from kto_plugin.embedded.tiny_model import build_tiny_model
+
+    untrained = build_tiny_model(tmp_path / "untrained", hidden_size=64, num_layers=2)
+    assert digest(untrained)["model.safetensors"] != digest(first)["model.safetensors"]  # the warm-up trained it
