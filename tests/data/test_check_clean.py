@@ -317,3 +317,24 @@ def test_sigint_during_a_real_clean_leaves_no_partial_output(tmp_path, plugin_ca
     assert process.returncode != 0
     assert not out.exists()
     assert not [path.name for path in out.parent.iterdir() if path.name.startswith(".big.jsonl")]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.jsonl", '{"query": "a", "response": "b", "label": true}\n{oops\n', "line 2: not valid JSON"),
+    ("empty.jsonl", "", "has no rows"),
+    ("odd.jsonl", '{"question": "a", "answer": "b"}\n', "match no format"),
+])
+def test_clean_unreadable_input_exits_2_and_writes_nothing(tmp_path, plugin_cache, name, content, message):
+    data = tmp_path / name
+    data.write_text(content, encoding="utf-8")
+    out = tmp_path / "out" / "clean.jsonl"
+    result = CliRunner().invoke(kto, ["clean", str(data), "-o", str(out)])
+    assert result.exit_code == 2 and message in result.output
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_clean_a_folder_that_is_not_a_dataset_exits_2(tmp_path, plugin_cache):
+    (tmp_path / "folder").mkdir()
+    result = CliRunner().invoke(kto, ["clean", str(tmp_path / "folder"), "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 2 and "not a saved dataset" in result.output
+    assert not (tmp_path / "out.jsonl").exists()
