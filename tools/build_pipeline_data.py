@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kto_plugin.embedded.samples import held_out_queries
+from kto_plugin.embedded.samples import chat_messages, held_out_queries
 
 SAMPLES = Path("kto_plugin/embedded/sample_data")
 OUT = Path("yaml_examples/pipeline/data")
@@ -41,11 +41,7 @@ def main() -> None:
             kto.append(row)
             by_prompt.setdefault(row["query"], {True: [], False: []})[bool(row["label"])].append(row)
             if row["label"]:
-                messages = [{"role": "system", "content": row["system"]}] if row.get("system") else []
-                for query, response in row.get("history") or []:
-                    messages += [{"role": "user", "content": query}, {"role": "assistant", "content": response}]
-                messages += [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": row["response"]}]
-                sft.append({"messages": messages})
+                sft.append({"messages": chat_messages(row)})
         for prompt, groups in by_prompt.items():
             accepted = [row for row in groups[True] if not row.get("history")]
             rejected = [row for row in groups[False] if not row.get("history")]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from kto_plugin.data.feedback_examples import FeedbackExample, UnusableRow
 from kto_plugin.data.low_information import LowInformationRules
-from kto_plugin.data.row_checks import FINDING_KINDS, Finding, label_findings
+from kto_plugin.data.row_checks import FINDING_KINDS, Finding, content_findings
 
 REVIEW_KINDS = ("unusable", "conflicting_labels")
 DUPLICATE_KINDS = ("exact_duplicate", "normalised_duplicate")
@@ -50,17 +50,7 @@ class CleanPlan:
 def plan_clean(rows_read: int, examples: list[FeedbackExample], unusable: list[UnusableRow],
                rules: LowInformationRules | None = None, keep_normalised_duplicates: bool = False) -> CleanPlan:
     """Decide every row of one file: keep, remove (with the reason) or set aside for review."""
-    rules = rules or LowInformationRules()
-    findings: list[Finding] = [
-        Finding("unusable", row.where, row.source, row.row_index, "-", "", "", row.reason) for row in unusable
-    ]
-    found, _ = label_findings(examples)
-    findings.extend(found)
-    for example in examples:
-        reason = rules.reason(example.completion)
-        if reason:
-            findings.append(Finding("low_information", example.where, example.source, example.row_index,
-                                    "", "", "", reason))
+    findings = content_findings(examples, unusable, rules or LowInformationRules())
     by_row: dict[int, list[Finding]] = defaultdict(list)
     for finding in findings:
         if keep_normalised_duplicates and finding.kind == "normalised_duplicate":

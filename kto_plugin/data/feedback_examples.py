@@ -132,21 +132,14 @@ def examples_from_config(cfg: Any, progress: bool = True):
 
 def _axolotl_type_examples(dataset, dataset_type, cfg, index, locate):
     """Examples from one of Axolotl's own KTO types: their transform renders the prompt."""
-    from axolotl.prompt_strategies.kto import load as load_kto
+    from kto_plugin.data.loading import format_with_axolotl_type, missing_formatted_columns
 
-    strategy = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
-    if strategy:
-        transform = load_kto(strategy, cfg, dataset_idx=index)
-        if transform is None:
-            raise ValueError(f"unknown KTO dataset type {dataset_type!r} for {locate.source}")
-        transform, map_kwargs = transform if isinstance(transform, tuple) else (transform, {})
-        dataset = dataset.map(transform, desc=f"Formatting {locate.source}", **map_kwargs)
     examples, unusable = [], []
-    for position, row in enumerate(dataset):
-        missing = [name for name in ("prompt", "completion", "label") if name not in row]
+    for position, row in enumerate(format_with_axolotl_type(dataset, dataset_type, cfg, index, locate.source)):
         try:
-            if missing:
-                raise ValueError(f"missing {missing} after formatting with type {dataset_type!r}")
+            problem = missing_formatted_columns(row, dataset_type)
+            if problem:
+                raise ValueError(problem)
             label = parse_label(row["label"])
         except ValueError as err:
             unusable.append(UnusableRow(locate.source, locate(position), position, str(err)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from kto_plugin.data.sources import DataFileError
+from kto_plugin.data.sources import DataFileError, is_json_array_file, iter_json_lines, load_json_array
 
 KINDS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 READABLE = "a .jsonl, .json, .parquet or .csv file, or a folder saved with Dataset.save_to_disk"
@@ -64,31 +64,8 @@ def feedback_kind(path: Path) -> str:
     return kind
 
 
-def _json_lines(path: Path, handle) -> tuple[list[dict], list[int]]:
-    rows, numbers = [], []
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UnreadableDataError(
-                f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}): {line.strip()[:80]!r}"
-            ) from None
-        if not isinstance(row, dict):
-            raise UnreadableDataError(
-                f"{path} line {number}: each line must be a JSON object, got {type(row).__name__}"
-            )
-        rows.append(row)
-        numbers.append(number)
-    return rows, numbers
-
-
 def _json_array(path: Path, handle) -> list[dict]:
-    try:
-        rows = json.load(handle)
-    except json.JSONDecodeError as err:
-        raise UnreadableDataError(f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})") from None
+    rows = load_json_array(path, handle)
     bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
     if bad is not None:
         raise UnreadableDataError(f"{path} row {bad + 1}: each element must be a JSON object, got {type(rows[bad]).__name__}")
@@ -102,15 +79,13 @@ def read_feedback_file(path: Path) -> FeedbackFile:
     if kind in ("jsonl", "json"):
         with open(path, encoding="utf-8") as handle:
             try:
-                start = handle.read(4096).lstrip()
+                if is_json_array_file(path, handle):
+                    feedback = FeedbackFile(path, "json", _json_array(path, handle))
+                else:
+                    numbered = list(iter_json_lines(path, handle))
+                    feedback = FeedbackFile(path, "jsonl", [row for _, row in numbered], [n for n, _ in numbered])
             except UnicodeDecodeError as err:
                 raise UnreadableDataError(f"{path}: not UTF-8 text ({err.reason})") from None
-            handle.seek(0)
-            if kind == "json" and start.startswith("["):
-                feedback = FeedbackFile(path, "json", _json_array(path, handle))
-            else:
-                rows, numbers = _json_lines(path, handle)
-                feedback = FeedbackFile(path, "jsonl", rows, numbers)
     else:
         feedback = FeedbackFile(path, kind, _read_with_datasets(path, kind))
     if not feedback.rows:

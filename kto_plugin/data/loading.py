@@ -118,29 +118,38 @@ def _plugin_format_rows(dataset, fmt, entry, tokenizer, locate: RowLocator, repo
     return rows
 
 
-def _axolotl_type_rows(dataset, dataset_type, cfg, index, locate: RowLocator, report: SplitReport) -> Rows:
-    """Rows from one of Axolotl's own KTO types (`chatml.intel`, `llama3.ultra`, a dict ...)."""
+def format_with_axolotl_type(dataset, dataset_type, cfg, index: int, source: str):
+    """The rows formatted by one of Axolotl's own KTO types (`chatml.intel`, `llama3.ultra`, a dict ...):
+    prompt (already rendered), completion and label columns."""
     from axolotl.prompt_strategies.kto import load as load_kto
 
     strategy = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
-    if strategy:
-        transform = load_kto(strategy, cfg, dataset_idx=index)
-        if transform is None:
-            raise ValueError(f"unknown KTO dataset type {dataset_type!r} for {locate.source}")
-        if isinstance(transform, tuple):
-            transform, map_kwargs = transform
-        else:
-            map_kwargs = {}
-        dataset = dataset.map(transform, desc=f"Formatting {locate.source}", **map_kwargs)
+    if not strategy:
+        return dataset
+    transform = load_kto(strategy, cfg, dataset_idx=index)
+    if transform is None:
+        raise ValueError(f"unknown KTO dataset type {dataset_type!r} for {source}")
+    transform, map_kwargs = transform if isinstance(transform, tuple) else (transform, {})
+    return dataset.map(transform, desc=f"Formatting {source}", **map_kwargs)
+
+
+def missing_formatted_columns(row: dict, dataset_type) -> str | None:
+    """What a row formatted by an Axolotl type lacks of prompt / completion / label, said for an error."""
+    missing = [name for name in ("prompt", "completion", "label") if name not in row]
+    if not missing:
+        return None
+    return f"missing {missing} after formatting with type {dataset_type!r}; the row has {sorted(row)}"
+
+
+def _axolotl_type_rows(dataset, dataset_type, cfg, index, locate: RowLocator, report: SplitReport) -> Rows:
+    """Rows from one of Axolotl's own KTO types."""
+    dataset = format_with_axolotl_type(dataset, dataset_type, cfg, index, locate.source)
     rows = Rows()
     for position, row in enumerate(dataset):
         where = locate(position)
-        missing = [name for name in ("prompt", "completion", "label") if name not in row]
-        if missing:
-            raise DataRowError(
-                f"{where}: missing {missing} after formatting with type {dataset_type!r}; "
-                f"the row has {sorted(row)}"
-            )
+        problem = missing_formatted_columns(row, dataset_type)
+        if problem:
+            raise DataRowError(f"{where}: {problem}")
         label = _checked_label(row["label"], where)
         if not str(row["completion"] or "").strip():
             report.removed[EMPTY_RESPONSE] += 1

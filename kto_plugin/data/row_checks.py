@@ -150,7 +150,7 @@ def _finding(kind: str, example: FeedbackExample, detail: str) -> Finding:
                    prompt_preview(example), " ".join(example.completion.split())[:120], detail)
 
 
-def label_findings(examples: list[FeedbackExample]) -> tuple[list[Finding], set[int]]:
+def _label_findings(examples: list[FeedbackExample]) -> list[Finding]:
     """Conflicting labels first, then duplicates among the rest (the first occurrence is kept)."""
     findings: list[Finding] = []
     groups: dict[str, list[int]] = defaultdict(list)
@@ -178,7 +178,20 @@ def label_findings(examples: list[FeedbackExample]) -> tuple[list[Finding], set[
         else:
             seen_exact[exact] = example.where
             seen_normalised.setdefault(normalised, example.where)
-    return findings, conflicted
+    return findings
+
+
+def content_findings(examples: list[FeedbackExample], unusable: list[UnusableRow],
+                     rules: LowInformationRules) -> list[Finding]:
+    """What the rows themselves say, no tokenizer needed: unusable rows, conflicting labels,
+    duplicates and low-information responses (what `clean` acts on)."""
+    findings = [Finding("unusable", row.where, row.source, row.row_index, "-", "", "", row.reason) for row in unusable]
+    findings.extend(_label_findings(examples))
+    for example in examples:
+        reason = rules.reason(example.completion)
+        if reason:
+            findings.append(_finding("low_information", example, reason))
+    return findings
 
 
 def _length_findings(examples, prompt_tokens, completion_tokens, sequence_len) -> list[Finding]:
@@ -226,17 +239,11 @@ def check_examples(inputs: list[str], tokenizer, tokenizer_name: str, sequence_l
         per_source[example.source][LABEL_NAMES[example.label]] += 1
     for row in unusable:
         per_source[row.source]["unusable"] += 1
-        report.findings.append(Finding("unusable", row.where, row.source, row.row_index, "-", "", "", row.reason))
     report.per_source = {source: {name: counts.get(name, 0) for name in ("desirable", "undesirable", "unusable")}
                          for source, counts in per_source.items()}
+    report.findings.extend(content_findings(examples, unusable, rules))
     if not examples:
         return report
-    label_findings_, _ = label_findings(examples)
-    report.findings.extend(label_findings_)
-    for example in examples:
-        reason = rules.reason(example.completion)
-        if reason:
-            report.findings.append(_finding("low_information", example, reason))
     prompt_tokens, completion_tokens = measure_lengths(examples, tokenizer, progress)
     report.findings.extend(_length_findings(examples, prompt_tokens, completion_tokens, sequence_len))
     report.lengths = {name: {"desirable": [], "undesirable": []} for name in ("prompt", "completion", "total")}

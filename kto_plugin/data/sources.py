@@ -40,28 +40,11 @@ def resolve_entry_path(entry: dict) -> None:
         entry["path"] = resolve_dataset_uri(entry["path"])
 
 
-def check_json_file(path: Path) -> list[int]:
-    """Parse a local .jsonl/.json file; return the line number of each row.
+def iter_json_lines(path: Path, lines):
+    """(line number, row) of each non-blank line of a JSON Lines file, read a line at a time.
 
-    Raises DataFileError naming the file and line of the first malformed line.
+    Raises DataFileError naming the file and line of the first malformed line or non-object row.
     """
-    with open(path, encoding="utf-8") as handle:
-        if path.suffix == ".json" and handle.read(4096).lstrip().startswith("["):
-            handle.seek(0)
-            try:
-                rows = json.load(handle)
-            except json.JSONDecodeError as err:
-                raise DataFileError(
-                    f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
-                ) from err
-            return list(range(1, len(rows) + 1))
-        handle.seek(0)
-        return _jsonl_line_numbers(path, handle)
-
-
-def _jsonl_line_numbers(path: Path, lines) -> list[int]:
-    """Line numbers of the rows of a JSON Lines file, read a line at a time."""
-    line_numbers = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -71,13 +54,40 @@ def _jsonl_line_numbers(path: Path, lines) -> list[int]:
             raise DataFileError(
                 f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}): "
                 f"{line.strip()[:80]!r}"
-            ) from err
+            ) from None
         if not isinstance(row, dict):
             raise DataFileError(
                 f"{path} line {number}: each line must be a JSON object, got {type(row).__name__}"
             )
-        line_numbers.append(number)
-    return line_numbers
+        yield number, row
+
+
+def load_json_array(path: Path, handle) -> list:
+    """The elements of a file holding one JSON array; DataFileError with the line of a syntax error."""
+    try:
+        return json.load(handle)
+    except json.JSONDecodeError as err:
+        raise DataFileError(
+            f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
+        ) from None
+
+
+def is_json_array_file(path: Path, handle) -> bool:
+    """A `.json` file whose text starts with `[` (else it is read as JSON Lines); the handle is rewound."""
+    start = handle.read(4096).lstrip()
+    handle.seek(0)
+    return path.suffix.lower() == ".json" and start.startswith("[")
+
+
+def check_json_file(path: Path) -> list[int]:
+    """Parse a local .jsonl/.json file; return the line number of each row.
+
+    Raises DataFileError naming the file and line of the first malformed line.
+    """
+    with open(path, encoding="utf-8") as handle:
+        if is_json_array_file(path, handle):
+            return list(range(1, len(load_json_array(path, handle)) + 1))
+        return [number for number, _ in iter_json_lines(path, handle)]
 
 
 def _local_json_file(entry: dict) -> Path | None:

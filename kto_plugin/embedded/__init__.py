@@ -6,5 +6,5 @@
 - `warm_model`: a larger tiny Llama warmed up with `axolotl train` on the sample sets (`kto_plugin://warm-model`);
 - `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model`, `kto_plugin://warm-model` -> paths.
 
-The bottom layer: imports nothing of the plugin but `kto_plugin.log` and `kto_plugin.versions`; anything may import it.
+The bottom layer: imports nothing of the plugin but `kto_plugin.log`, `kto_plugin.versions` and `kto_plugin.axolotl_command`; anything may import it.
 """

@@ -35,3 +35,11 @@ def held_out_queries() -> frozenset[str]:
         prompts = sorted({json.loads(line)["query"] for line in lines})
         held.update(rng.sample(prompts, HELD_OUT_PER_SET))
     return frozenset(held)
+
+
+def chat_messages(row: dict) -> list[dict[str, str]]:
+    """A sample row (system?, history?, query, response) as one chat conversation ending with the response."""
+    messages = [{"role": "system", "content": row["system"]}] if row.get("system") else []
+    for query, response in row.get("history") or []:
+        messages += [{"role": "user", "content": query}, {"role": "assistant", "content": response}]
+    return messages + [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": row["response"]}]

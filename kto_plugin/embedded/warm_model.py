@@ -19,15 +19,14 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
+from kto_plugin.axolotl_command import run_axolotl_logged
 from kto_plugin.embedded.cache import cache_dir
-from kto_plugin.embedded.samples import held_out_queries, sample_dataset_names, sample_dataset_path
+from kto_plugin.embedded.samples import chat_messages, held_out_queries, sample_dataset_names, sample_dataset_path
 from kto_plugin.embedded.tiny_model import build_tiny_model
 
 LOG = logging.getLogger(__name__)
@@ -55,13 +54,8 @@ def warm_up_rows() -> list[dict]:
     for name in sample_dataset_names():
         for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if row["query"] in held_out:
-                continue
-            messages = [{"role": "system", "content": row["system"]}] if row.get("system") else []
-            for query, response in row.get("history") or []:
-                messages += [{"role": "user", "content": query}, {"role": "assistant", "content": response}]
-            messages += [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": row["response"]}]
-            rows.append({"messages": messages})
+            if row["query"] not in held_out:
+                rows.append({"messages": chat_messages(row)})
     return rows
 
 
@@ -108,12 +102,7 @@ def build_warm_model(output_dir: Path, recipe: dict | None = None) -> Path:
         config.write_text(yaml.safe_dump(warm_up_config(recipe, base, data, trained), allow_unicode=True), encoding="utf-8")
         log = work / "warm-up.log"
         LOG.info("warming up the embedded model with axolotl train (log: %s)", log)
-        with open(log, "w", encoding="utf-8") as handle:
-            code = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "train", str(config)],
-                                  stdout=handle, stderr=subprocess.STDOUT, env={**os.environ}).returncode
-        if code:
-            tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-30:])
-            raise RuntimeError(f"the warm-up `axolotl train` failed (exit {code}):\n{tail}")
+        run_axolotl_logged(["train", str(config)], log)
         result = work / "result"
         result.mkdir()
         for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",

@@ -9,5 +9,5 @@
 - `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict;
 - `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each.
 
-May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
+May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.axolotl_command`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
 """

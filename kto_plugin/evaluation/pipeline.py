@@ -16,14 +16,13 @@ log-likelihood of accepted and of rejected answers, and the rule shares of greed
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe
+from kto_plugin.axolotl_command import run_axolotl_logged
+from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe, render_examples
 
 
 @dataclass
@@ -57,28 +56,17 @@ def _cli_overrides(overrides: dict) -> list[str]:
     return [f"--{key.replace('_', '-')}={value}" for key, value in overrides.items()]
 
 
-def run_axolotl(args: list[str], log_path: Path) -> None:
-    """One `axolotl` command in a subprocess, its output in `log_path`; raises with the log's tail on failure."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "axolotl.cli.main", *args]
-    with open(log_path, "w", encoding="utf-8") as log:
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
-    if code:
-        tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-25:])
-        raise RuntimeError(f"`axolotl {' '.join(args)}` failed (exit {code}); log: {log_path}\n{tail}")
-
-
 def train_stage(folder: Path, stage: Stage, max_steps: int | None, logs: Path) -> dict:
     """Train one stage (and merge its adapter when the next stage needs weights); return its settings."""
     config = str(folder / stage.config)
     overrides = dict(stage.overrides)
     if max_steps:
         overrides["max_steps"] = max_steps
-    run_axolotl(["train", config, *_cli_overrides(overrides)], logs / f"{stage.name}-{Path(stage.config).stem}.log")
+    run_axolotl_logged(["train", config, *_cli_overrides(overrides)], logs / f"{stage.name}-{Path(stage.config).stem}.log")
     settings = stage.settings(folder)
     if stage.merge_after:
         merge = {"lora_model_dir": settings["output_dir"]} if settings.get("lora_model_dir") else {}
-        run_axolotl(["merge-lora", config, *_cli_overrides({**stage.overrides, **merge})],
+        run_axolotl_logged(["merge-lora", config, *_cli_overrides({**stage.overrides, **merge})],
                     logs / f"{stage.name}-merge.log")
     return settings
 
@@ -96,18 +84,10 @@ def load_stage_model(settings: dict):
 
 def held_out_rows(path: Path, tokenizer) -> HeldOutSet:
     """The held-out file (any format `check` reads), rendered with the tokenizer's chat template."""
-    from kto_plugin.data.feedback_examples import examples_from_file, prompt_preview
-    from kto_plugin.data.rendering import render_example
+    from kto_plugin.data.feedback_examples import examples_from_file
 
     _, _, examples, _ = examples_from_file(path, progress=False)
-    held_out = HeldOutSet()
-    for example in examples:
-        prompt, completion = render_example(tokenizer, example.prompt, example.completion)
-        held_out.prompts.append(prompt)
-        held_out.completions.append(completion)
-        held_out.labels.append(example.label)
-        held_out.previews.append(prompt_preview(example))
-    return held_out
+    return render_examples(examples, tokenizer)
 
 
 def score(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int) -> dict:

@@ -17,21 +17,18 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe, reward_accuracy_and_margin
+from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe, render_examples, reward_accuracy_and_margin
 
 LEARNS, DOES_NOT_LEARN = 0.6, 0.5
 
 
 @dataclass
 class TrySample:
-    train_prompts: list[str] = field(default_factory=list)
-    train_completions: list[str] = field(default_factory=list)
-    train_labels: list[bool] = field(default_factory=list)
-    held_out: HeldOutSet = field(default_factory=HeldOutSet)
-    available: dict = field(default_factory=dict)
+    train: HeldOutSet  # the rendered training rows
+    held_out: HeldOutSet
 
 
 def pick_sample(examples, per_label: int = 50, held_out_share: float = 0.2, seed: int = 42) -> tuple[list, list]:
@@ -60,28 +57,7 @@ def pick_sample(examples, per_label: int = 50, held_out_share: float = 0.2, seed
 
 def render_sample(train, held_out, tokenizer, sequence_len: int) -> TrySample:
     """Render both sets with the chat template and fit them to `sequence_len` as training does."""
-    from kto_plugin.data.feedback_examples import prompt_preview
-    from kto_plugin.data.loading import Rows, SplitReport, fit_lengths
-    from kto_plugin.data.rendering import render_example
-
-    def rows_of(examples) -> Rows:
-        rows = Rows()
-        for example in examples:
-            if isinstance(example.prompt, str):
-                prompt, completion = example.prompt, example.completion
-            else:
-                prompt, completion = render_example(tokenizer, example.prompt, example.completion)
-            rows.add(prompt, completion, example.label, example.where)
-        return rows
-
-    sample = TrySample()
-    fitted_train = fit_lengths(rows_of(train), tokenizer, sequence_len, "truncate", SplitReport("try"))
-    fitted_held_out = fit_lengths(rows_of(held_out), tokenizer, sequence_len, "truncate", SplitReport("try held-out"))
-    sample.train_prompts, sample.train_completions, sample.train_labels = (
-        fitted_train.prompt, fitted_train.completion, fitted_train.label)
-    sample.held_out = HeldOutSet(fitted_held_out.prompt, fitted_held_out.completion, fitted_held_out.label,
-                                 [prompt_preview(example) for example in held_out])
-    return sample
+    return TrySample(render_examples(train, tokenizer, sequence_len), render_examples(held_out, tokenizer, sequence_len))
 
 
 def brief_training_config(cfg, output_dir: Path, epochs: float):
@@ -112,8 +88,8 @@ def train_briefly(cfg, sample: TrySample):
     from axolotl.train import train
     from datasets import Dataset
 
-    dataset = Dataset.from_dict({"prompt": sample.train_prompts, "completion": sample.train_completions,
-                                 "label": sample.train_labels})
+    dataset = Dataset.from_dict({"prompt": sample.train.prompts, "completion": sample.train.completions,
+                                 "label": sample.train.labels})
     steps = int(math.ceil(len(dataset) * cfg.num_epochs / cfg.batch_size))
     model, _, _ = train(cfg=cfg, dataset_meta=TrainDatasetMeta(train_dataset=dataset, eval_dataset=None,
                                                                 total_num_steps=steps))
@@ -178,7 +154,7 @@ def run_try(config_path: Path, per_label: int = 50, held_out_share: float = 0.2,
     reward_accuracy, reward_margin = reward_accuracy_and_margin(before["logps"], after["logps"], sample.held_out.labels)
     result = {
         "config": str(config_path), "rows_read": rows_read, "unusable_rows": len(unusable),
-        "train_examples": len(sample.train_labels), "train_accepted": sum(sample.train_labels),
+        "train_examples": len(sample.train.labels), "train_accepted": sum(sample.train.labels),
         "held_out_examples": len(sample.held_out.labels), "held_out_accepted": sum(sample.held_out.labels),
         "held_out_pairs": len(sample.held_out.pairs()), "epochs": epochs, "output_dir": str(output_dir),
         "before": {key: before[key] for key in ("preference_accuracy", "rules")},
