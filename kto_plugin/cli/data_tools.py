@@ -120,10 +120,8 @@ def print_check_report(report, rows_per_kind: int) -> None:
     rows = Table(title=f"KTO data: {report.rows_read} rows read, {report.examples} examples")
     for column in ("source", "desirable", "undesirable", "unusable"):
         rows.add_column(column, justify="left" if column == "source" else "right")
-    counts = report.counts()
-    for source, by_label in report.per_source.items():
-        rows.add_row(source, *(str(by_label[name]) for name in ("desirable", "undesirable", "unusable")))
-    rows.add_row("all", str(report.desirable), str(report.undesirable), str(counts.get("unusable", 0)), style="bold")
+    for row in report.source_rows():
+        rows.add_row(*map(str, row), style="bold" if row[0] == "all" else None)
     console.print(rows)
     if report.auto_weights:
         weights = report.auto_weights
@@ -134,22 +132,19 @@ def print_check_report(report, rows_per_kind: int) -> None:
     lengths = Table(title=f"Token lengths ({report.tokenizer}); sequence_len {report.sequence_len}")
     for column in ("tokens", "examples", "min", "median", "p90", "p99", "max"):
         lengths.add_column(column, justify="left" if column == "tokens" else "right")
-    for name, by_label in report.length_summary().items():
-        for label, stats in by_label.items():
-            if stats.get("count"):
-                lengths.add_row(f"{name} ({label})", *(str(stats[key]) for key in ("count", "min", "median", "p90", "p99", "max")))
+    for row in report.length_rows():
+        lengths.add_row(*map(str, row))
     console.print(lengths)
     problems = Table(title="Problems")
     for column in ("problem", "rows", "hurts training", "clean"):
         problems.add_column(column, justify="right" if column == "rows" else "left")
+    counts = report.counts()
     for kind, (title, hurts, action) in FINDING_KINDS.items():
         count = counts.get(kind, 0)
         problems.add_row(title, str(count), "yes" if hurts else "no", action, style="bold red" if count and hurts else None)
     console.print(problems)
-    for kind, (title, _, _) in FINDING_KINDS.items():
-        found = [finding for finding in report.findings if finding.kind == kind]
-        if not found:
-            continue
+    for kind, found in report.findings_by_kind().items():
+        title = FINDING_KINDS[kind][0]
         table = Table(title=f"{title}: {len(found)}" + (f" (first {rows_per_kind})" if len(found) > rows_per_kind else ""),
                       show_lines=False)
         for column in ("where", "label", "response", "why"):
@@ -158,10 +153,10 @@ def print_check_report(report, rows_per_kind: int) -> None:
             table.add_row(finding.where, finding.label, finding.response[:60], finding.detail)
         console.print(table)
     if report.hurts_training():
-        console.print("[bold red]Problems found that would hurt training[/]: `axolotl kto clean DATA -o OUT` "
+        console.print(f"[bold red]{report.verdict()}[/]. `axolotl kto clean DATA -o OUT` "
                       "removes duplicates and low-information rows and sets conflicting labels aside.")
     else:
-        console.print("[bold green]Clean[/]: nothing found that would hurt training.")
+        console.print(f"[bold green]{report.verdict()}[/]")
 
 
 @click.command("check")
@@ -186,15 +181,12 @@ def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len
     kto_auto_weights would pick. Exit code 0 clean, 1 problems that would hurt training,
     2 unreadable input.
     """
-    from kto_plugin.data.feedback_files import UnreadableDataError
-    from kto_plugin.data.sources import DataFileError
+    from kto_plugin.data.feedback_files import write_text_atomically
 
     rules = _rules(min_chars, patterns)
     try:
         report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True)
-    except (UnreadableDataError, DataFileError, FileNotFoundError, UnicodeDecodeError) as err:
-        _fail_unreadable(str(err))
-    except ValueError as err:  # fields that match no format
+    except (FileNotFoundError, ValueError) as err:  # unreadable files (DataFileError), fields that match no format
         _fail_unreadable(str(err))
     to_stdout = json_path is not None and str(json_path) == "-"
     if to_stdout:
@@ -202,15 +194,12 @@ def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len
     else:
         print_check_report(report, rows_per_kind)
     if json_path is not None and not to_stdout:
-        from kto_plugin.data.feedback_files import write_text_atomically
-
         write_text_atomically(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str) + "\n", json_path)
         click.echo(f"JSON report written to {json_path}")
     if html_path is not None:
         from kto_plugin.data.check_html import render_check_html
 
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(render_check_html(report), encoding="utf-8")
+        write_text_atomically(render_check_html(report), html_path)
         click.echo(f"HTML report written to {html_path}", err=to_stdout)
     sys.exit(1 if report.hurts_training() else 0)
 
@@ -243,7 +232,7 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
 
     from kto_plugin.data.cleaning import clean_report, plan_clean
     from kto_plugin.data.feedback_examples import examples_from_file
-    from kto_plugin.data.feedback_files import UnreadableDataError, write_feedback_rows, write_text_atomically
+    from kto_plugin.data.feedback_files import write_feedback_rows, write_text_atomically
     from kto_plugin.data.row_checks import FINDING_KINDS
 
     rules = _rules(min_chars, patterns)
@@ -257,7 +246,7 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
         raise click.UsageError(f"{', '.join(map(str, existing))} already exist(s): pass --force to replace")
     try:
         feedback, fmt, examples, unusable = examples_from_file(data, format_name)
-    except (UnreadableDataError, FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:  # unreadable files (DataFileError), fields that match no format
         _fail_unreadable(str(err))
     plan = plan_clean(len(feedback.rows), examples, unusable, rules, keep_normalised_duplicates)
     review_rows = plan.indices("review")

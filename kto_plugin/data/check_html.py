@@ -66,12 +66,7 @@ def length_histograms_svg(report: DataCheckReport) -> str:
 
 def render_check_html(report: DataCheckReport, max_rows_per_kind: int = 500) -> str:
     counts = report.counts()
-    rows_table = _table(
-        ["source", "desirable", "undesirable", "unusable"],
-        [[source, c["desirable"], c["undesirable"], c["unusable"]] for source, c in report.per_source.items()]
-        + [["all", report.desirable, report.undesirable, counts.get("unusable", 0)]],
-        numeric={1, 2, 3},
-    )
+    rows_table = _table(["source", "desirable", "undesirable", "unusable"], report.source_rows(), numeric={1, 2, 3})
     weights = report.auto_weights
     weights_text = (
         f"<code>kto_auto_weights: true</code> would pick desirable weight {weights['desirable_weight']:.3g} and "
@@ -79,14 +74,7 @@ def render_check_html(report: DataCheckReport, max_rows_per_kind: int = 500) -> 
     )
     mix = report.prompts
     prompt_mix = ", ".join(f"{html.escape(str(key))}: {value}" for key, value in mix.items()) if mix else ""
-    summary = report.length_summary()
-    length_rows = []
-    for name, by_label in summary.items():
-        for label, stats in by_label.items():
-            if stats.get("count"):
-                length_rows.append([f"{name} ({label})", stats["count"], stats["min"], stats["median"],
-                                    stats["p90"], stats["p99"], stats["max"]])
-    lengths_table = _table(["tokens", "examples", "min", "median", "p90", "p99", "max"], length_rows,
+    lengths_table = _table(["tokens", "examples", "min", "median", "p90", "p99", "max"], report.length_rows(),
                            numeric={1, 2, 3, 4, 5, 6})
     plots = length_histograms_svg(report) if report.examples else ""
     problems_table = _table(
@@ -96,26 +84,19 @@ def render_check_html(report: DataCheckReport, max_rows_per_kind: int = 500) -> 
         numeric={1},
     )
     sections = []
-    for kind, (title, _, _) in FINDING_KINDS.items():
-        found = [finding for finding in report.findings if finding.kind == kind]
-        if not found:
-            continue
+    for kind, found in report.findings_by_kind().items():
+        title = FINDING_KINDS[kind][0]
         shown = found[:max_rows_per_kind]
         more = f" (first {len(shown)} of {len(found)}; --json lists all)" if len(found) > len(shown) else ""
         table = _table(["where", "label", "prompt", "response", "why"],
                        [[f.where, f.label, f.prompt, f.response, f.detail] for f in shown])
         sections.append(f"<details open><summary>{html.escape(title)}: {len(found)}{more}</summary>{table}</details>")
-    if report.hurts_training():
-        verdict = "Problems found that would hurt training: " + ", ".join(
-            f"{FINDING_KINDS[kind][0]} ({count})" for kind, count in counts.items() if FINDING_KINDS[kind][1])
-        verdict_class = "problems"
-    else:
-        verdict, verdict_class = "Clean: nothing found that would hurt training.", "clean"
+    verdict_class = "problems" if report.hurts_training() else "clean"
     template = Template(files("kto_plugin.data").joinpath("check_report.html").read_text(encoding="utf-8"))
     return template.substitute(
         title=html.escape(", ".join(report.inputs)), inputs=html.escape(", ".join(report.inputs)),
         tokenizer=html.escape(report.tokenizer), sequence_len=report.sequence_len,
-        verdict=html.escape(verdict), verdict_class=verdict_class, rows_table=rows_table,
+        verdict=html.escape(report.verdict()), verdict_class=verdict_class, rows_table=rows_table,
         weights=weights_text, prompt_mix=prompt_mix, lengths_table=lengths_table, plots=plots,
         problems_table=problems_table, problem_rows="\n".join(sections),
     )

@@ -98,6 +98,30 @@ class DataCheckReport:
                 summary[name][label] = describe(values)
         return summary
 
+    def source_rows(self) -> list[list]:
+        """[source, desirable, undesirable, unusable] per source, then the "all" row."""
+        rows = [[source, c["desirable"], c["undesirable"], c["unusable"]] for source, c in self.per_source.items()]
+        return rows + [["all", self.desirable, self.undesirable, self.counts().get("unusable", 0)]]
+
+    def length_rows(self) -> list[list]:
+        """["prompt (desirable)", count, min, median, p90, p99, max] for every field and label with examples."""
+        return [[f"{name} ({label})", *(stats[key] for key in ("count", "min", "median", "p90", "p99", "max"))]
+                for name, by_label in self.length_summary().items()
+                for label, stats in by_label.items() if stats.get("count")]
+
+    def findings_by_kind(self) -> dict[str, list[Finding]]:
+        """The findings grouped by kind, in FINDING_KINDS order, kinds with none left out."""
+        grouped: dict[str, list[Finding]] = {kind: [] for kind in FINDING_KINDS}
+        for finding in self.findings:
+            grouped[finding.kind].append(finding)
+        return {kind: found for kind, found in grouped.items() if found}
+
+    def verdict(self) -> str:
+        if not self.hurts_training():
+            return "Clean: nothing found that would hurt training."
+        return "Problems found that would hurt training: " + ", ".join(
+            f"{FINDING_KINDS[kind][0]} ({count})" for kind, count in self.counts().items() if FINDING_KINDS[kind][1])
+
     def to_json(self) -> dict:
         counts = self.counts()
         return {

@@ -18,6 +18,7 @@ Three measures, each on examples whose prompts were never trained on:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kto_plugin.evaluation.task_utils import RULES, score_answer
 
@@ -50,6 +51,21 @@ class HeldOutSet:
         for prompt, preview in zip(self.prompts, self.previews or self.prompts):
             first.setdefault(prompt, preview)
         return list(first.values())
+
+
+def load_model(base_model: str, adapter_dir: str | Path | None = None):
+    """A base model (a folder or a `kto_plugin://` name), with the LoRA adapter in `adapter_dir` when it holds one."""
+    from transformers import AutoModelForCausalLM
+
+    from kto_plugin.embedded.uris import is_plugin_uri, resolve_model_uri
+
+    from kto_plugin.evaluation.harness import attach_adapter
+
+    base_model = resolve_model_uri(base_model) if is_plugin_uri(base_model) else str(base_model)
+    model = AutoModelForCausalLM.from_pretrained(base_model)
+    if adapter_dir is not None and (Path(adapter_dir) / "adapter_config.json").exists():
+        model = attach_adapter(model, Path(adapter_dir), base_model)
+    return model
 
 
 def render_examples(examples, tokenizer, sequence_len: int | None = None) -> HeldOutSet:

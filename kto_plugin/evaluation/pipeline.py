@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from kto_plugin.axolotl_command import run_axolotl_logged
-from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe, render_examples
+from kto_plugin.evaluation.held_out_probe import HeldOutSet, load_model, probe, render_examples
 
 
 @dataclass
@@ -71,17 +71,6 @@ def train_stage(folder: Path, stage: Stage, max_steps: int | None, logs: Path) -
     return settings
 
 
-def load_stage_model(settings: dict):
-    """The stage's result: its base_model with the adapter it saved in output_dir."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(settings["base_model"])
-    if (Path(settings["output_dir"]) / "adapter_config.json").exists():
-        model = PeftModel.from_pretrained(model, settings["output_dir"])
-    return model
-
-
 def held_out_rows(path: Path, tokenizer) -> HeldOutSet:
     """The held-out file (any format `check` reads), rendered with the tokenizer's chat template."""
     from kto_plugin.data.feedback_examples import examples_from_file
@@ -112,8 +101,9 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
     from kto_plugin.embedded.tiny_model import build_tiny_model
 
     stages = ROUTES[route]
-    logs = Path(stages[0].settings(folder)["output_dir"]).parent / "logs" / route
-    base = Path(stages[0].settings(folder)["base_model"])
+    first = stages[0].settings(folder)
+    logs = Path(first["output_dir"]).parent / "logs" / route
+    base = Path(first["base_model"])
     if not (base / "config.json").exists():
         progress(f"making the embedded tiny model in {base}")
         build_tiny_model(base)
@@ -121,16 +111,14 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
     held_out = held_out_rows(held_out_path, tokenizer)
     results = {"route": route, "held_out": str(held_out_path), "held_out_rows": len(held_out.labels),
                "held_out_pairs": len(held_out.pairs()), "stages": []}
-    from transformers import AutoModelForCausalLM
-
     progress(f"scoring the base model {base} on {len(held_out.labels)} held-out rows")
-    base_model = AutoModelForCausalLM.from_pretrained(str(base))
+    base_model = load_model(str(base))
     results["stages"].append({"stage": "base", "model": str(base), **score(base_model, tokenizer, held_out, max_new_tokens)})
     del base_model
     for stage in stages:
         progress(f"stage {stage.name}: axolotl train {folder / stage.config} (log in {logs})")
         settings = train_stage(folder, stage, max_steps, logs)
-        model = load_stage_model(settings)
+        model = load_model(settings["base_model"], settings["output_dir"])  # the stage's base and its adapter
         results["stages"].append({"stage": stage.name, "config": str(folder / stage.config),
                                   "model": f"{settings['base_model']} + {settings['output_dir']}",
                                   **score(model, tokenizer, held_out, max_new_tokens)})

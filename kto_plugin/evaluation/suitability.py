@@ -20,7 +20,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from kto_plugin.evaluation.held_out_probe import HeldOutSet, probe, render_examples, reward_accuracy_and_margin
+from kto_plugin.evaluation.held_out_probe import (
+    HeldOutSet,
+    load_model,
+    probe,
+    render_examples,
+    reward_accuracy_and_margin,
+)
 
 LEARNS, DOES_NOT_LEARN = 0.6, 0.5
 
@@ -96,15 +102,6 @@ def train_briefly(cfg, sample: TrySample):
     return model
 
 
-def load_base_model(cfg):
-    from transformers import AutoModelForCausalLM
-
-    from kto_plugin.embedded.uris import is_plugin_uri, resolve_model_uri
-
-    name = resolve_model_uri(cfg.base_model) if is_plugin_uri(cfg.base_model) else str(cfg.base_model)
-    return AutoModelForCausalLM.from_pretrained(name)
-
-
 def verdict(result: dict) -> tuple[str, str]:
     """("learns" | "inconclusive" | "does not learn", the sentence with the numbers behind it)."""
     accuracy, margin = result["reward_accuracy"], result["reward_margin"]
@@ -144,7 +141,7 @@ def run_try(config_path: Path, per_label: int = 50, held_out_share: float = 0.2,
                          f"of {len(examples)} examples")
     train, held_out = pick_sample(examples, per_label, held_out_share, seed)
     sample = render_sample(train, held_out, tokenizer, cfg.sequence_len)
-    base = load_base_model(cfg)
+    base = load_model(cfg.base_model)
     before = probe(base, tokenizer, sample.held_out, max_new_tokens, desc="before")
     del base
     gc.collect()
