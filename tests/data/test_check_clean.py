@@ -168,6 +168,8 @@ def test_check_html_is_self_contained_and_lists_problem_rows(tmp_path, plugin_ca
     assert f"{data} line 11" in html and "invalid label" in html
     for loads_something in ("<script", "<link", "src=", 'href="http', "url(http", "@import"):
         assert loads_something not in html
+    invoke("check", str(data), "--html", str(tmp_path / "again.html"))
+    assert (tmp_path / "again.html").read_text(encoding="utf-8") == html  # the same data gives the same page
 
 
 def test_check_a_config_reads_its_datasets_with_its_tokenizer(tmp_path, tiny_model):
