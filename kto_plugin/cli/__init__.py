@@ -5,7 +5,7 @@ One module per command group; this file holds the click group and adds their com
 - `data_tools`: check, clean;
 - `suitability`: try;
 - `pipeline`: pipeline (SFT -> KTO -> DPO);
-- `training`: summary;
+- `training`: summary, before-after;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
 - `shipped_files`: the list / show / copy helper of sample-data and deepspeed.
@@ -35,6 +35,7 @@ for command in (
     suitability.try_config,
     pipeline.pipeline,
     training.summary,
+    training.before_after,
     evaluation.make_eval_tasks,
     evaluation.eval_run,
     evaluation.compare,

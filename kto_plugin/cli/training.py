@@ -1,4 +1,4 @@
-"""Commands about training runs: the reward summary of a finished run."""
+"""Commands about training runs: the reward summary of a finished run, and its model before and after on held-out prompts."""
 
 from __future__ import annotations
 
@@ -68,3 +68,58 @@ def summary(output_dir: Path):
             f"held-out reward margin: {before:+.4f} before training -> {after:+.4f} after "
             "(before training the model is its own reference, so rewards start at 0)"
         )
+
+
+@click.command("before-after")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--held-out", "held_out_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rows whose prompts were never trained on (repeatable; default: the held-out splits of the "
+                   "config's kto_plugin://NAME/train sample sets).")
+@click.option("--samples", "samples_per_prompt", type=int, default=8, show_default=True,
+              help="Sampled answers per held-out prompt, for the shares.")
+@click.option("--temperature", type=float, default=0.7, show_default=True)
+@click.option("--max-new-tokens", type=int, default=48, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (the same for both models).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where every number and sampled answer goes (default: OUTPUT_DIR/before_after.json).")
+def before_after(config, held_out_paths, samples_per_prompt, temperature, max_new_tokens, seed, json_path):
+    """Score CONFIG's base model and its trained result on held-out prompts, before and after."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from kto_plugin.evaluation.before_after import run_before_after, share_rows
+
+    try:
+        result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    before, after = result["before"], result["after"]
+    prompts = sum(len(info["prompts"]) for info in result["sets"].values())
+    table = Table(title=f"Held-out prompts never trained on: {prompts} prompts; "
+                        f"{len(after['answers'])} sampled answers per model (temperature {temperature})")
+    table.add_column("measure")
+    table.add_column("before (base)", justify="right")
+    table.add_column("after (trained)", justify="right")
+    for name, info in result["sets"].items():
+        accuracy = [side["sets"][name]["preference_accuracy"] for side in (before, after)]
+        if accuracy[0] is not None:
+            table.add_row(f"preference accuracy, {name} ({info['pairs']} pairs)", *(f"{value:.2f}" for value in accuracy))
+    for title, share_before, share_after in share_rows(result):
+        table.add_row(title, f"{share_before:.0%}", f"{share_after:.0%}")
+    if after["refund_grades"]:
+        kinds = dict.fromkeys([*before["refund_grades"], *after["refund_grades"]])
+        for kind in kinds:
+            label = {"good": "refund desk: good answers", "other": "refund desk: neither good nor bad"}.get(
+                kind, f"refund desk: {kind.replace('_', ' ')}")
+            table.add_row(label, f"{before['refund_grades'].get(kind, 0):.0%}", f"{after['refund_grades'].get(kind, 0):.0%}")
+    console = Console()
+    console.print(table)
+    for name, info in result["sets"].items():
+        console.print(f"[dim]{name}:[/] {info['prompts'][0][:90]}")
+        console.print(f"  [dim]before[/] {before['sets'][name]['answers'][0][:120]}")
+        console.print(f"  [dim]after[/]  {after['sets'][name]['answers'][0][:120]}")
+    target = json_path or Path(result["trained"]) / "before_after.json"
+    target.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"numbers and every sampled answer: {target}")

@@ -1,10 +1,11 @@
 """What the plugin ships and makes so a first run needs no hub: sample sets, the tiny model, `kto_plugin://` names.
 
 - `cache`: the cache folder ($KTO_PLUGIN_CACHE) and where the tiny model lives in it;
-- `samples`: the shipped sample sets in `sample_data/`;
+- `samples`: the shipped sample sets in `sample_data/`, their `train` / `held-out` splits and the held-out prompts;
+- `refund_desk`: the generated refund-desk task behind `kto-sample-refunds`: questions, answers of each kind, the grader;
 - `tiny_model`: the seeded tiny Llama and its byte-level BPE tokenizer;
 - `warm_model`: a larger tiny Llama warmed up with `axolotl train` on the sample sets (`kto_plugin://warm-model`);
-- `uris`: `kto_plugin://kto-sample-en`, `kto_plugin://tiny-model`, `kto_plugin://warm-model` -> paths.
+- `uris`: `kto_plugin://kto-sample-en` (or `.../train`), `kto_plugin://tiny-model`, `kto_plugin://warm-model` -> paths.
 
 The bottom layer: imports nothing of the plugin but `kto_plugin.log`, `kto_plugin.versions` and `kto_plugin.axolotl_command`; anything may import it.
 """

@@ -12,21 +12,58 @@ def sample_dataset_names() -> list[str]:
     return sorted(entry.name.removesuffix(".jsonl") for entry in _FOLDER.iterdir() if entry.name.endswith(".jsonl"))
 
 
+SPLITS = ("train", "held-out")
+
+
 def sample_dataset_path(name: str) -> Path:
-    """Installed path of a shipped sample set, e.g. `kto-sample-zh`."""
+    """Installed path of a shipped sample set, e.g. `kto-sample-zh`; `kto-sample-zh/train` and
+    `kto-sample-zh/held-out` are its rows without / with the held-out prompts (written to the cache)."""
+    set_name, _, split = name.partition("/")
     names = sample_dataset_names()
-    if name not in names:
-        raise ValueError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}")
-    return Path(str(_FOLDER / f"{name}.jsonl"))
+    if set_name not in names:
+        raise ValueError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}, "
+                         f"each also as NAME/{' and NAME/'.join(SPLITS)}")
+    path = Path(str(_FOLDER / f"{set_name}.jsonl"))
+    if not split:
+        return path
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} of {set_name}: the splits are {', '.join(SPLITS)}")
+    return _split_file(path, split)
+
+
+def _split_file(path: Path, split: str) -> Path:
+    """The rows of `path` whose prompt is (held-out) or is not (train) held out, as a file in the cache."""
+    import json
+    import os
+    import tempfile
+
+    from kto_plugin.embedded.cache import cache_dir
+
+    held = held_out_queries()
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if (json.loads(line)["query"] in held) == (split == "held-out")]
+    text = "".join(line + "\n" for line in lines)
+    out = cache_dir() / "sample_splits" / f"{path.stem}.{split}.jsonl"
+    if not out.exists() or out.read_text(encoding="utf-8") != text:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # written beside `out` and renamed over it: ranks and runs reading it never see half a file
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False) as handle:
+            handle.write(text)
+        os.replace(handle.name, out)
+    return out
 
 
 HELD_OUT_PER_SET = 4
 
 
 def held_out_queries() -> frozenset[str]:
-    """The prompts (`query`) nothing trains on in the warm-up and the pipeline: 4 per sample set, drawn with seed 0."""
+    """The prompts (`query`) nothing trains on in the warm-up, the quickstart and the pipeline: 4 per
+    sample set of real-looking feedback (en, zh), drawn with seed 0, and the refund desk's held-out
+    questions (`refund_desk.split_questions`: 16 (product, days) combinations, 48 prompts)."""
     import json
     import random
+
+    from kto_plugin.embedded.refund_desk import split_questions
 
     rng = random.Random(0)
     held = set()
@@ -34,6 +71,7 @@ def held_out_queries() -> frozenset[str]:
         lines = sample_dataset_path(name).read_text(encoding="utf-8").splitlines()
         prompts = sorted({json.loads(line)["query"] for line in lines})
         held.update(rng.sample(prompts, HELD_OUT_PER_SET))
+    held.update(question.prompt for question in split_questions()[1])
     return frozenset(held)
 
 

@@ -14,7 +14,7 @@ def is_plugin_uri(value: object) -> bool:
 
 
 def resolve_dataset_uri(value: str) -> str:
-    """`kto_plugin://kto-sample-zh` -> the installed JSONL file."""
+    """`kto_plugin://kto-sample-zh` -> the installed JSONL file; `kto_plugin://kto-sample-zh/train` -> its split (cached)."""
     return str(sample_dataset_path(value.removeprefix(URI_PREFIX)))
 
 

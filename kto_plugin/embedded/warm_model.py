@@ -3,9 +3,10 @@
 `kto_plugin://tiny-model` has random weights: it cannot show alignment. This model
 (`kto_plugin://warm-model`) is the same tokenizer with a wider, deeper body (`RECIPE`:
 hidden 256, 4 layers, 3.1M parameters), trained by `axolotl train` (full
-fine-tune, Axolotl's own SFT) on the shipped sample sets' prompts with *both* their accepted
-and their rejected answers, so it answers sample-style questions in the sets' words and mixes
-their good and bad habits the way an untuned model does. The held-out prompts
+fine-tune, Axolotl's own SFT, 5 epochs) on the shipped sample sets' prompts with *both* their
+accepted and their rejected answers, so it answers sample-style questions in the sets' words
+and mixes their good and bad habits the way an untuned model does: on the refund desk it
+gives right and wrong decisions, promises and rude refusals. The held-out prompts
 (`samples.held_out_queries`) are left out, so evaluations on them use prompts it never saw.
 
 The result is cached in `$KTO_PLUGIN_CACHE/warm-model` with `recipe.json`; a cached model
@@ -32,14 +33,17 @@ from kto_plugin.embedded.tiny_model import build_tiny_model
 LOG = logging.getLogger(__name__)
 WARM_MODEL_NAME = "warm-model"
 RECIPE = {
-    "recipe_version": 1,
+    "recipe_version": 2,
     "seed": 42,
     "hidden_size": 256,
     "num_layers": 4,
-    "num_epochs": 20,
+    "num_epochs": 5,
     "learning_rate": 0.004,
     "micro_batch_size": 16,
     "sequence_len": 256,
+    # Off: the refund desk's answers of one kind have one length, so length-grouped batches hold
+    # one kind each; with them the warm-up's loss was 1.25 after 192 steps, without them 0.11.
+    "group_by_length": False,
 }
 
 
@@ -47,11 +51,12 @@ def warm_model_dir() -> Path:
     return cache_dir() / WARM_MODEL_NAME
 
 
-def warm_up_rows() -> list[dict]:
-    """Every sample row whose prompt is not held out, accepted and rejected alike, as chat messages."""
+def warm_up_rows(sample_sets: list[str] | None = None) -> list[dict]:
+    """Every row of the sample sets (default: all) whose prompt is not held out, accepted and rejected alike,
+    as chat messages."""
     held_out = held_out_queries()
     rows = []
-    for name in sample_dataset_names():
+    for name in sample_sets or sample_dataset_names():
         for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if row["query"] not in held_out:
@@ -73,7 +78,7 @@ def warm_up_config(recipe: dict, base: Path, data: Path, output: Path) -> dict:
         "learning_rate": recipe["learning_rate"],
         "lr_scheduler": "cosine",
         "warmup_ratio": 0.05,
-        "group_by_length": True,  # rows of similar length share a batch: about a fifth less padding
+        "group_by_length": recipe["group_by_length"],
         "optimizer": "adamw_torch",
         "weight_decay": 0.0,
         "seed": recipe["seed"],
@@ -96,7 +101,8 @@ def build_warm_model(output_dir: Path, recipe: dict | None = None) -> Path:
         base = build_tiny_model(work / "base", seed=recipe["seed"], hidden_size=recipe["hidden_size"],
                                 num_layers=recipe["num_layers"])
         data = work / "warm-up.jsonl"
-        data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in warm_up_rows()), encoding="utf-8")
+        rows = warm_up_rows(recipe.get("sample_sets"))
+        data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
         config = work / "warm-up.yaml"
         trained = work / "trained"
         config.write_text(yaml.safe_dump(warm_up_config(recipe, base, data, trained), allow_unicode=True), encoding="utf-8")

@@ -7,7 +7,8 @@
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
 - `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict;
-- `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each.
+- `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each;
+- `before_after`: `axolotl kto before-after`, a config's base model and trained result on held-out prompts.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.axolotl_command`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
 """

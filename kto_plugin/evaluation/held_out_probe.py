@@ -123,21 +123,30 @@ def reward_accuracy_and_margin(before: list[float], after: list[float], labels: 
     return wins / (len(accepted) * len(rejected)), margin
 
 
-def sampled_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 48) -> list[str]:
-    """Greedy answers to rendered prompts (already in the chat template)."""
+def sampled_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 48, samples_per_prompt: int = 1,
+                    temperature: float = 0.7, seed: int = 0) -> list[str]:
+    """Answers to rendered prompts (already in the chat template): one greedy answer each, or
+    `samples_per_prompt` sampled ones (temperature, seeded), prompt by prompt."""
     import torch
     from tqdm.auto import tqdm
 
     model.eval()
     device = next(model.parameters()).device
+    sampling = {"do_sample": False} if samples_per_prompt == 1 else {
+        "do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0, "num_return_sequences": samples_per_prompt}
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
     answers = []
-    with torch.no_grad():
-        for prompt in tqdm(prompts, desc="Generating", leave=False):
-            ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=device)
-            output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                    do_sample=False, eos_token_id=tokenizer.eos_token_id,
-                                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            answers.append(tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    try:
+        with torch.no_grad():
+            for prompt in tqdm(prompts, desc="Generating", leave=False):
+                ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=device)
+                output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                        eos_token_id=tokenizer.eos_token_id,
+                                        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **sampling)
+                answers.extend(tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in output)
+    finally:
+        torch.random.set_rng_state(generator_state)
     return answers
 
 
@@ -146,13 +155,32 @@ def rule_shares(answers: list[str]) -> dict[str, float]:
     return {rule: sum(score[rule] for score in scores) / max(len(scores), 1) for rule in RULES}
 
 
-def probe(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int = 48, desc: str = "") -> dict:
-    """Log-likelihoods, preference accuracy, sampled answers and their rule shares."""
+def probe(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int = 48, desc: str = "",
+          samples_per_prompt: int = 1, temperature: float = 0.7, seed: int = 0) -> dict:
+    """Log-likelihoods (each example's, and the means per label), preference accuracy, answers and their rule shares."""
     logps = completion_logps(model, tokenizer, held_out, desc=f"Scoring {desc}".strip())
-    answers = sampled_answers(model, tokenizer, held_out.distinct_prompts(), max_new_tokens)
+    answers = sampled_answers(model, tokenizer, held_out.distinct_prompts(), max_new_tokens, samples_per_prompt,
+                              temperature, seed)
+
+    def mean(label: bool) -> float:
+        values = [logp for logp, is_accepted in zip(logps, held_out.labels) if is_accepted == label]
+        return sum(values) / max(len(values), 1)
+
     return {
         "logps": logps,
         "preference_accuracy": preference_accuracy(logps, held_out.pairs()),
+        "logp_accepted": mean(True),
+        "logp_rejected": mean(False),
         "answers": answers,
         "rules": rule_shares(answers),
     }
+
+
+def held_out_from_files(paths, tokenizer, sequence_len: int | None = None) -> HeldOutSet:
+    """Held-out rows from files in any format `check` reads, rendered with the tokenizer's chat template."""
+    from kto_plugin.data.feedback_examples import examples_from_file
+
+    examples = []
+    for path in paths:
+        examples.extend(examples_from_file(Path(path), progress=False)[2])
+    return render_examples(examples, tokenizer, sequence_len)

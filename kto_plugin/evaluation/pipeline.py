@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from kto_plugin.axolotl_command import run_axolotl_logged
-from kto_plugin.evaluation.held_out_probe import HeldOutSet, load_model, probe, render_examples
+from kto_plugin.evaluation.held_out_probe import HeldOutSet, held_out_from_files, load_model, probe
 
 
 @dataclass
@@ -71,24 +71,9 @@ def train_stage(folder: Path, stage: Stage, max_steps: int | None, logs: Path) -
     return settings
 
 
-def held_out_rows(path: Path, tokenizer) -> HeldOutSet:
-    """The held-out file (any format `check` reads), rendered with the tokenizer's chat template."""
-    from kto_plugin.data.feedback_examples import examples_from_file
-
-    _, _, examples, _ = examples_from_file(path, progress=False)
-    return render_examples(examples, tokenizer)
-
-
 def score(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int) -> dict:
     measured = probe(model, tokenizer, held_out, max_new_tokens)
-    logps = measured["logps"]
-
-    def mean(label: bool) -> float:
-        values = [logp for logp, is_accepted in zip(logps, held_out.labels) if is_accepted == label]
-        return sum(values) / max(len(values), 1)
-
-    return {"preference_accuracy": measured["preference_accuracy"], "logp_accepted": mean(True),
-            "logp_rejected": mean(False), "rules": measured["rules"], "answers": measured["answers"]}
+    return {key: measured[key] for key in ("preference_accuracy", "logp_accepted", "logp_rejected", "rules", "answers")}
 
 
 def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int | None = None,
@@ -108,7 +93,7 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
         progress(f"making the embedded tiny model in {base}")
         build_tiny_model(base)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    held_out = held_out_rows(held_out_path, tokenizer)
+    held_out = held_out_from_files([held_out_path], tokenizer)
     results = {"route": route, "held_out": str(held_out_path), "held_out_rows": len(held_out.labels),
                "held_out_pairs": len(held_out.pairs()), "stages": []}
     progress(f"scoring the base model {base} on {len(held_out.labels)} held-out rows")

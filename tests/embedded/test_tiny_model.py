@@ -48,14 +48,15 @@ def test_tiny_tokenizer_round_trips_chinese_and_english(tiny_model):
 
 
 def test_sample_sets_are_shipped_and_balanced_enough(tmp_path):
-    assert sample_dataset_names() == ["kto-sample-en", "kto-sample-zh"]
+    assert sample_dataset_names() == ["kto-sample-en", "kto-sample-refunds", "kto-sample-zh"]
     for name in sample_dataset_names():
         rows = [json.loads(line) for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines()]
         assert len(rows) >= 200
         labels = [row["label"] for row in rows]
         assert 0.3 < sum(labels) / len(labels) < 0.7
         assert all(row["query"] and row["response"] for row in rows)
-        assert any(row.get("history") for row in rows) and any(row.get("system") for row in rows)
+        assert any(row.get("system") for row in rows)
+        assert name == "kto-sample-refunds" or any(row.get("history") for row in rows)
     zh = sample_dataset_path("kto-sample-zh").read_text(encoding="utf-8")
     assert "退款" in zh
 
@@ -74,18 +75,26 @@ def test_sample_data_command_prints_and_copies(tmp_path):
 
 
 def test_held_out_prompts_are_fixed_and_left_out_of_the_warm_up():
+    from kto_plugin.embedded.refund_desk import question_of
     from kto_plugin.embedded.samples import held_out_queries
     from kto_plugin.embedded.warm_model import warm_up_rows
 
     held = held_out_queries()
-    assert len(held) == 8 and held == held_out_queries()
-    assert sum(any("\u4e00" <= char <= "\u9fff" for char in query) for query in held) == 4
+    assert held == held_out_queries()
+    refund_prompts = {query for query in held if question_of(query)}
+    real_looking = held - refund_prompts
+    assert len(real_looking) == 8 and len(refund_prompts) == 48  # 16 (product, days) combinations x 3 phrasings
+    assert sum(any("\u4e00" <= char <= "\u9fff" for char in query) for query in real_looking) == 4
     rows = warm_up_rows()
     user_turns = {message["content"] for row in rows for message in row["messages"] if message["role"] == "user"}
     assert not held & user_turns
-    assert 400 < len(rows) < 534  # accepted and rejected rows of the other prompts
+    all_rows = [json.loads(line) for name in sample_dataset_names()
+                for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines()]
+    held_out_rows = [row for row in all_rows if row["query"] in held]
+    assert len(held_out_rows) == 54 + 48 * 4  # 54 rows of the 8 real-looking prompts, 4 answers per refund prompt
+    assert len(rows) == len(all_rows) - len(held_out_rows)  # accepted and rejected rows of every other prompt
     pipeline_held_out = Path(__file__).resolve().parents[2] / "yaml_examples" / "pipeline" / "data" / "heldout.jsonl"
-    assert {json.loads(line)["query"] for line in pipeline_held_out.read_text(encoding="utf-8").splitlines()} == held
+    assert {json.loads(line)["query"] for line in pipeline_held_out.read_text(encoding="utf-8").splitlines()} == real_looking
 
 
 def test_warm_up_is_reproducible(tmp_path, plugin_cache):

@@ -1,0 +1,127 @@
+"""`axolotl kto before-after CONFIG`: the config's base model and its trained result, scored on held-out prompts.
+
+Both models are scored by `held_out_probe.probe` on rows whose prompts were never trained
+on: preference accuracy (accepted answer more likely than a rejected one to the same
+prompt), the mean log-likelihood of accepted and of rejected answers, and, from
+`samples_per_prompt` sampled answers per prompt (seeded, the same seed for both models),
+the shares that break the rules of `eval/` (an absolute promise, an insult) and that offer
+an alternative (`task_utils.score_answer`).
+
+The held-out rows are `--held-out` files, or, for a config trained on the shipped sample
+sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` splits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri
+from kto_plugin.evaluation.held_out_probe import held_out_from_files, load_model, probe
+
+SHARES = (  # (row title, rule in task_utils.RULES, True when the share counts answers that break the rule)
+    ("answers with an absolute promise", "no_absolute_promise", True),
+    ("answers with an insult", "no_insult", True),
+    ("answers offering an alternative", "offers_alternative", False),
+    ("empty answers", "not_empty", True),
+)
+
+
+def default_held_out(cfg: dict) -> list[str]:
+    """The `held-out` splits of the config's `kto_plugin://NAME/train` datasets; an error names the key otherwise."""
+    paths = []
+    for entry in cfg.get("datasets") or []:
+        path = str(entry.get("path", ""))
+        if is_plugin_uri(path) and path.endswith("/train"):
+            paths.append(resolve_dataset_uri(path.removesuffix("/train") + "/held-out"))
+    if not paths:
+        raise ValueError("the config's datasets are not the sample sets' train splits "
+                         f"({URI_PREFIX}kto-sample-en/train), so there is no known held-out set: "
+                         "pass --held-out FILE with rows whose prompts were never trained on")
+    return paths
+
+
+def trained_model(cfg: dict, config_dir: Path):
+    """The model `axolotl train CONFIG` left in `output_dir`: base plus LoRA adapter, or full weights."""
+    output_dir = Path(cfg.get("output_dir") or "./outputs")
+    if not output_dir.is_absolute() and not output_dir.exists():
+        output_dir = config_dir / output_dir
+    if (output_dir / "adapter_config.json").exists():
+        return load_model(cfg["base_model"], output_dir), str(output_dir)
+    if (output_dir / "config.json").exists() and any(output_dir.glob("*.safetensors")):
+        return load_model(str(output_dir)), str(output_dir)
+    raise ValueError(f"output_dir {output_dir} holds no trained model (no adapter_config.json, no weights): "
+                     "run `axolotl train CONFIG` first")
+
+
+def set_name(path: str) -> str:
+    """`.../sample_splits/kto-sample-en.held-out.jsonl` -> `kto-sample-en`; other files by their name."""
+    name = Path(path).name
+    return name.removesuffix(".held-out.jsonl") if name.endswith(".held-out.jsonl") else name
+
+
+def refund_grades(previews: list[str], answers: list[str], per_prompt: int) -> dict[str, float] | None:
+    """Shares of the refund desk's grades (good, each bad kind, other) over the answers to refund-desk prompts."""
+    from kto_plugin.embedded.refund_desk import grade, question_of
+
+    grades = []
+    for index, preview in enumerate(previews):
+        question = question_of(preview)
+        if question is not None:
+            grades.extend(grade(question, text) for text in answers[index * per_prompt:(index + 1) * per_prompt])
+    if not grades:
+        return None
+    return {kind: grades.count(kind) / len(grades) for kind in dict.fromkeys(["good", *sorted(set(grades) - {"good"})])}
+
+
+def score_sets(model, tokenizer, held_out_sets: dict, max_new_tokens: int, desc: str, sampling: dict) -> dict:
+    """`probe` on each held-out set, then the rule shares over all sampled answers and the refund grades."""
+    from kto_plugin.evaluation.held_out_probe import rule_shares
+
+    per_set, answers = {}, []
+    refunds = {}
+    for name, held_out in held_out_sets.items():
+        measured = probe(model, tokenizer, held_out, max_new_tokens, f"{desc} {name}", **sampling)
+        per_set[name] = measured
+        answers.extend(measured["answers"])
+        graded = refund_grades(held_out.distinct_previews(), measured["answers"], sampling["samples_per_prompt"])
+        if graded:
+            refunds = graded
+    return {"sets": per_set, "answers": answers, "rules": rule_shares(answers), "refund_grades": refunds or None}
+
+
+def run_before_after(config: Path, held_out_paths: list[Path] | None = None, samples_per_prompt: int = 8,
+                     max_new_tokens: int = 48, temperature: float = 0.7, seed: int = 0) -> dict:
+    import gc
+
+    from transformers import AutoTokenizer
+
+    from kto_plugin.embedded.uris import resolve_model_uri
+
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+    if not cfg.get("base_model"):
+        raise ValueError(f"{config} has no base_model")
+    paths = [str(path) for path in held_out_paths] if held_out_paths else default_held_out(cfg)
+    base_path = resolve_model_uri(cfg["base_model"]) if is_plugin_uri(cfg["base_model"]) else cfg["base_model"]
+    tokenizer = AutoTokenizer.from_pretrained(cfg.get("tokenizer_config") or base_path)
+    held_out_sets = {set_name(path): held_out_from_files([path], tokenizer, cfg.get("sequence_len")) for path in paths}
+    sampling = {"samples_per_prompt": samples_per_prompt, "temperature": temperature, "seed": seed}
+    after_model, after_path = trained_model(cfg, Path(config).parent)
+    after = score_sets(after_model, tokenizer, held_out_sets, max_new_tokens, "after", sampling)
+    del after_model
+    gc.collect()
+    before = score_sets(load_model(base_path), tokenizer, held_out_sets, max_new_tokens, "before", sampling)
+    sets = {name: {"rows": len(held_out.labels), "pairs": len(held_out.pairs()), "prompts": held_out.distinct_previews()}
+            for name, held_out in held_out_sets.items()}
+    return {"config": str(config), "held_out": paths, "sets": sets, "base_model": base_path, "trained": after_path,
+            "sampling": sampling, "before": before, "after": after}
+
+
+def share_rows(result: dict) -> list[tuple[str, float, float]]:
+    """(title, before, after) for each share of sampled answers in `SHARES`."""
+    rows = []
+    for title, rule, breaks in SHARES:
+        before, after = result["before"]["rules"][rule], result["after"]["rules"][rule]
+        rows.append((title, 1 - before if breaks else before, 1 - after if breaks else after))
+    return rows
