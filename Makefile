@@ -1,8 +1,9 @@
 # kto-plugin: everything is installed by `make`, nothing by hand.
-#   make quickstart              make the venv, install, train KTO on the embedded defaults, print the margins
+#   make quickstart              make the venv, install, warm up the embedded model, train KTO on it, print before/after
 #   make test                    make the venv if missing, install, run the whole test suite
 #   make PYTHON=python3.12 test  the same on another supported Python (its own venv)
 #   make bench                   time the plugin's KTO beside Axolotl's built-in KTO and SFT (bench/, ~25 min)
+#   make bench-alignment         KTO vs DPO vs SFT (and KTO with few desirable rows / noisy labels) on held-out questions
 #
 # The stack follows the Python: the newest Axolotl that Python supports, pinned by
 # constraints/pyXY.txt (py311: Axolotl 0.19.0; py312: Axolotl 0.21.0). Each stack has its own
@@ -26,7 +27,7 @@ export HF_DATASETS_OFFLINE := 1
 export AXOLOTL_DO_NOT_TRACK := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install quickstart test bench stack clean
+.PHONY: install quickstart test bench bench-alignment stack clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON_BIN) -m venv $(VENV)
@@ -47,15 +48,19 @@ stack:
 	@echo "$(PY_TAG) $(PYTHON_BIN) $(CONSTRAINTS) $(VENV)"
 
 quickstart: install
-	axolotl kto make-tiny-model
+	axolotl kto make-tiny-model --warm-up
 	axolotl train yaml_examples/quickstart.yaml
 	axolotl kto summary outputs/quickstart
+	axolotl kto before-after yaml_examples/quickstart.yaml
 
 test: install
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python -m bench.speed $(BENCH_ARGS)
+
+bench-alignment: install
+	$(BIN)/python -m bench.alignment $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache
