@@ -19,10 +19,12 @@ from click.testing import CliRunner
 from helpers import train_with_axolotl
 
 REPO = Path(__file__).resolve().parents[1]
-SHORT_WARM_UP = {"sample_sets": ["kto-sample-refunds"], "num_epochs": 3}
-KTO_STEPS = 40
-PREFERENCE_GAIN = 0.10
-GOOD_GAIN = 0.0
+SHORT_WARM_UP = {"sample_sets": ["kto-sample-refunds"], "num_epochs": 4}  # 3 left its answers 99% garbled
+KTO_STEPS = 60
+# Seen on Python 3.11 / Axolotl 0.19: preference accuracy 0.43 -> 0.86, good answers 16% -> 36%,
+# promises and rude refusals 22% -> 0%. The thresholds leave room for other stacks and float noise.
+PREFERENCE_GAIN = 0.20
+GOOD_GAIN = 0.05
 
 
 @pytest.fixture(scope="module")

@@ -177,7 +177,7 @@ def test_check_a_config_reads_its_datasets_with_its_tokenizer(tmp_path, tiny_mod
 
     data = write_jsonl(tmp_path / "messy.jsonl", messy_rows())
     config = yaml.safe_load((REPO_ROOT / "yaml_examples" / "quickstart.yaml").read_text(encoding="utf-8"))
-    config.update(datasets=[{"path": str(data), "type": "kto_plugin.query_response"}],
+    config.update(datasets=[{"path": str(data), "type": "kto_plugin.query_response"}], base_model=str(tiny_model),
                   output_dir=str(tmp_path / "out"), dataset_prepared_path=str(tmp_path / "prepared"), sequence_len=40)
     config_path = tmp_path / "kto.yaml"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
