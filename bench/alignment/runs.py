@@ -1,0 +1,59 @@
+"""The Axolotl config of each alignment-bench variant, and one real `axolotl train` run of it.
+
+All variants start from the same base (the embedded warm model by default), train a LoRA
+adapter with the same rank, learning rate, epochs, batch, seed and row order (shuffled, not
+grouped by length), and differ only in the objective and in how the feedback budget is
+presented (`data.variant_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from bench.alignment.data import variant_rows
+from kto_plugin.axolotl_command import run_axolotl_logged
+
+DEFAULTS = {"learning_rate": 0.002, "num_epochs": 2, "rl_beta": 0.1, "micro_batch_size": 4,
+            "gradient_accumulation_steps": 2}
+
+
+def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
+    common = {
+        "base_model": base_model, "sequence_len": 256, "seed": seed, "val_set_size": 0,
+        "adapter": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "lora_target_linear": True,
+        "lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False,
+        "num_epochs": settings["num_epochs"], "micro_batch_size": settings["micro_batch_size"],
+        "gradient_accumulation_steps": settings["gradient_accumulation_steps"],
+        "learning_rate": settings["learning_rate"], "lr_scheduler": "cosine", "warmup_ratio": 0.1,
+        "optimizer": "adamw_torch", "weight_decay": 0.0, "bf16": False, "fp16": False, "tf32": False,
+        "logging_steps": 10, "save_strategy": "no", "output_dir": str(output_dir),
+        "dataset_prepared_path": str(output_dir / "prepared"),
+    }
+    if variant.startswith("kto"):
+        return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
+                "kto_auto_weights": variant == "kto-few-desirable",
+                # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a
+                # length, so length-grouped micro-batches would hold one kind each
+                "kto_group_by_length": False,
+                "datasets": [{"path": str(data), "type": "kto_plugin.query_response"}]}
+    if variant == "dpo":
+        return {**common, "rl": "dpo", "rl_beta": settings["rl_beta"],
+                "datasets": [{"path": str(data), "type": "chatml.prompt_pairs"}]}
+    return {**common, "chat_template": "tokenizer_default", "train_on_inputs": False,
+            "datasets": [{"path": str(data), "type": "chat_template", "field_messages": "messages"}]}
+
+
+def train_variant(variant: str, rows: list[dict], base_model: str, work: Path, seed: int, settings: dict) -> Path:
+    """Write the variant's rows and config under `work`, run `axolotl train`, return the output folder."""
+    folder = work / f"{variant}-seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "train.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in variant_rows(variant, rows, seed)), encoding="utf-8")
+    config = folder / "config.yaml"
+    output = folder / "model"
+    config.write_text(yaml.safe_dump(variant_config(variant, base_model, data, output, seed, settings)), encoding="utf-8")
+    run_axolotl_logged(["train", str(config)], folder / "train.log")
+    return output
