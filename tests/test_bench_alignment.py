@@ -1,0 +1,58 @@
+"""bench/alignment's rows and configs: every variant sees the seed's one feedback budget, changed only as it says.
+
+(The bench itself, 15 `axolotl train` runs, is a command, not a test: `python -m bench.alignment`.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.alignment.data import FEW_DESIRABLE_KEPT, FLIPPED_SHARE, budget, variant_rows
+from bench.alignment.runs import DEFAULTS, variant_config
+from kto_plugin.embedded.refund_desk import grade, question_of, split_questions
+
+
+def test_the_budget_is_two_good_and_two_bad_answers_per_training_question():
+    rows = budget(0)
+    train, held_out = split_questions()
+    assert len(rows) == 4 * len(train) and sum(row["label"] for row in rows) == 2 * len(train)
+    assert not {row["query"] for row in rows} & {question.prompt for question in held_out}
+    assert all((grade(question_of(row["query"]), row["response"]) == "good") == row["label"] for row in rows)
+    assert budget(0) == rows and budget(1) != rows  # seeded
+
+
+def test_each_variant_changes_the_budget_only_as_it_says():
+    rows = budget(0)
+    desirable = [row for row in rows if row["label"]]
+    assert variant_rows("kto", rows, 0) == rows
+
+    few = variant_rows("kto-few-desirable", rows, 0)
+    kept = [row for row in few if row["label"]]
+    assert [row for row in few if not row["label"]] == [row for row in rows if not row["label"]]
+    assert abs(len(kept) / len(desirable) - FEW_DESIRABLE_KEPT) < 0.05 and all(row in desirable for row in kept)
+
+    noisy = variant_rows("kto-noisy", rows, 0)
+    flipped = sum(a["label"] != b["label"] for a, b in zip(rows, noisy))
+    assert flipped == round(FLIPPED_SHARE * len(rows))
+    assert [(a["query"], a["response"]) for a in rows] == [(b["query"], b["response"]) for b in noisy]
+
+    pairs = variant_rows("dpo", rows, 0)
+    assert len(pairs) == len(desirable)
+    assert sorted(pair["chosen"] for pair in pairs) == sorted(row["response"] for row in desirable)
+    assert sorted(pair["rejected"] for pair in pairs) == sorted(row["response"] for row in rows if not row["label"])
+
+    sft = variant_rows("sft", rows, 0)
+    assert [row["messages"][-1]["content"] for row in sft] == [row["response"] for row in desirable]
+    with pytest.raises(ValueError, match="kto, dpo"):
+        variant_rows("ppo", rows, 0)
+
+
+def test_variant_configs_differ_in_the_objective_only(tmp_path):
+    configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)
+               for variant in ("kto", "kto-few-desirable", "dpo", "sft")}
+    shared = {"learning_rate", "num_epochs", "micro_batch_size", "gradient_accumulation_steps", "lora_r", "seed"}
+    for config in configs.values():
+        assert {key: config[key] for key in shared} == {key: configs["kto"][key] for key in shared}
+    assert configs["kto"]["rl"] == "kto" and configs["dpo"]["rl"] == "dpo" and "rl" not in configs["sft"]
+    assert configs["kto-few-desirable"]["kto_auto_weights"] and not configs["kto"]["kto_auto_weights"]
+    assert configs["kto"]["kto_group_by_length"] is False  # data order, as DPO and SFT read it
