@@ -35,6 +35,8 @@ def _load(base_model: str, adapter: Path | None):
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True)
 @click.option("--epochs", "num_epochs", type=float, default=DEFAULTS["num_epochs"], show_default=True)
 @click.option("--beta", "rl_beta", type=float, default=DEFAULTS["rl_beta"], show_default=True)
+@click.option("--desirable-weight", "kto_desirable_weight", type=float, default=DEFAULTS["kto_desirable_weight"],
+              show_default=True, help="KTO's lambda_D for the variants without kto_auto_weights.")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
               show_default=True, help="Scratch folder for data, configs, logs and models (models removed after scoring).")
@@ -42,7 +44,8 @@ def _load(base_model: str, adapter: Path | None):
               help="Results file (default: bench/results/alignment-pyXY-axolotlV-DATE.json).")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot file (default: beside the JSON, same name, .png).")
-def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, samples, work, json_path, png_path):
+def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, samples, work, json_path,
+         png_path):
     """Compare KTO (binary labels), DPO (pairs), KTO with 90% of the desirable rows removed, KTO with 20%
     of the labels flipped, and SFT on the desirable rows, from one feedback budget per seed."""
     import axolotl
@@ -58,7 +61,8 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, sample
     seed_list = [int(seed) for seed in seeds.split(",")]
     base = resolve_model_uri(base_model or "kto_plugin://warm-model") if not base_model or base_model.startswith(
         "kto_plugin://") else base_model
-    settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta}
+    settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta,
+                "kto_desirable_weight": kto_desirable_weight}
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
     today = datetime.date.today().isoformat()

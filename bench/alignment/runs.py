@@ -17,7 +17,7 @@ from bench.alignment.data import variant_rows
 from kto_plugin.axolotl_command import run_axolotl_logged
 
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 2, "rl_beta": 0.1, "micro_batch_size": 4,
-            "gradient_accumulation_steps": 2}
+            "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
@@ -35,6 +35,7 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
     if variant.startswith("kto"):
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
                 "kto_auto_weights": variant == "kto-few-desirable",
+                **({} if variant == "kto-few-desirable" else {"kto_desirable_weight": settings["kto_desirable_weight"]}),
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a
                 # length, so length-grouped micro-batches would hold one kind each
                 "kto_group_by_length": False,
