@@ -304,7 +304,8 @@ def test_sigint_during_a_real_clean_leaves_no_partial_output(tmp_path, plugin_ca
     data = write_jsonl(tmp_path / "big.jsonl", rows)
     out = tmp_path / "out" / "big.jsonl"
     out.parent.mkdir()
-    code = ("import sys; from kto_plugin.cli import kto; "
+    # SIGINT back to Python's handler: a shell starts background jobs with SIGINT ignored, and children inherit that
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from kto_plugin.cli import kto; "
             f"sys.argv = ['kto', 'clean', {str(data)!r}, '-o', {str(out)!r}]; kto()")
     process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
