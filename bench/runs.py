@@ -23,7 +23,9 @@ TIMER = "bench.step_timer.StepTimerPlugin"
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 # The plugin's speed switches, each turned off in a run of its own (filled as they land).
-OPTIMIZATION_KEYS: dict[str, object] = {"kto_chunked_logps": False, "kto_ref_cache": "off", "kto_group_by_length": False}
+OPTIMIZATION_KEYS: dict[str, object] = {
+    "kto_chunked_logps": False, "kto_ref_cache": "off", "kto_group_by_length": False, "kto_padding_free": False,
+}
 
 
 @dataclass

@@ -55,6 +55,16 @@ class KTOPluginArgs(BaseModel):
             "fixed order that the KL pairing follows. `false`: the rows in the order the data stage left them."
         ),
     )
+    kto_padding_free: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "Pack the rows of each micro-batch into one sequence, position ids restarting at each row, so no layer "
+            "computes padding (flash-attention's variable-length kernel on a GPU, a block-diagonal mask with sdpa or "
+            "eager). Same numbers as padded batches. `auto`: on where a check on two tiny rows shows the model keeps "
+            "packed rows apart, else off with a log line; `true`: the same check, an error where it fails; `false`: "
+            "padded batches. `sample_packing: true` in a KTO config means this (Axolotl refuses sample packing for RL)."
+        ),
+    )
     kto_ref_cache: Literal["auto", "off"] = Field(
         default="auto",
         description=(

@@ -29,6 +29,24 @@ def reference_cache_on(cfg) -> bool:
     return cfg.kto_ref_cache == "auto" and zero_stage(cfg.deepspeed) != 3
 
 
+def sample_packing_as_padding_free(cfg) -> None:
+    """`sample_packing: true` on a KTO run becomes `kto_padding_free: true` (Axolotl's validator refuses packing for RL).
+
+    KTO needs one log-prob per row, so rows are packed within a micro-batch, not across them
+    (training/padding_free.py); `micro_batch_size` keeps its meaning.
+    """
+    if not cfg.get("sample_packing"):
+        return
+    if cfg.get("kto_padding_free") is False:
+        raise ValueError("`sample_packing: true` and `kto_padding_free: false` contradict each other: for KTO, packing "
+                         "is the plugin's padding-free micro-batches. Remove one of the two keys.")
+    cfg["sample_packing"] = False
+    cfg.pop("eval_sample_packing", None)
+    cfg["kto_padding_free"] = True
+    LOG.info("KTO: `sample_packing: true` -> `kto_padding_free: true`: each micro-batch's rows packed into one sequence "
+             "(Axolotl packs across rows, which a per-row KTO loss cannot use, and refuses it for RL)")
+
+
 class KTOPlugin(BasePlugin):
     """KTO preference alignment for Axolotl: data formats and checks, the plugin's loss, beta schedules."""
 
@@ -64,6 +82,7 @@ class KTOPlugin(BasePlugin):
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 cfg[key] = resolve_model_uri(cfg[key])
+        sample_packing_as_padding_free(cfg)
         if cfg.get("kto_lora_preset"):
             from kto_plugin.training.lora_presets import apply_lora_preset
 
@@ -103,7 +122,8 @@ class KTOPlugin(BasePlugin):
             cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
         KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache,
                                    group_by_length=cfg.kto_group_by_length,
-                                   continue_adapter=cfg.lora_model_dir if cfg.adapter else None)
+                                   continue_adapter=cfg.lora_model_dir if cfg.adapter else None,
+                                   padding_free=cfg.kto_padding_free)
 
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.

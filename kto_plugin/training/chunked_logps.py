@@ -82,19 +82,33 @@ class _TokenLogps(torch.autograd.Function):
                 None, None)
 
 
+def completion_targets(completion_mask: torch.Tensor, row_ids: torch.Tensor | None = None):
+    """(which positions t-1 predict a completion token t, the row each such token's log-prob is summed into).
+
+    Position t-1 predicts token t, so the targets are `[:, 1:]` where the completion mask is set. A padded
+    batch sums into its own rows; a packed one (`training/padding_free.py`) into `row_ids`.
+    """
+    selected = completion_mask[:, 1:].bool()
+    if row_ids is None:
+        row_ids = torch.arange(completion_mask.shape[0], device=completion_mask.device)[:, None].expand_as(completion_mask)
+    return selected, row_ids[:, 1:][selected]
+
+
 def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torch.nn.Module,
                                  input_ids: torch.Tensor, completion_mask: torch.Tensor,
-                                 chunk_tokens: int | None = None) -> torch.Tensor:
-    """Sum over each sequence's completion tokens of log p(token | prefix), from the body's last hidden states."""
+                                 chunk_tokens: int | None = None, row_ids: torch.Tensor | None = None,
+                                 rows: int | None = None) -> torch.Tensor:
+    """Sum over each sequence's completion tokens of log p(token | prefix), from the body's last hidden states.
+
+    `row_ids` and `rows`: a packed sequence's row of each token and the number of rows (else one per batch row).
+    """
     weight, bias = output_layer.weight, getattr(output_layer, "bias", None)
     chunk_tokens = chunk_tokens or chunk_tokens_for(weight.shape[0])
-    batch, _ = input_ids.shape
-    # position t-1 predicts token t: hidden at [:, :-1] with targets at [:, 1:] where the target is a completion token
-    selected = completion_mask[:, 1:].bool()
-    rows = torch.arange(batch, device=input_ids.device)[:, None].expand_as(selected)[selected]
+    selected, target_rows = completion_targets(completion_mask, row_ids)
     token_logps = _TokenLogps.apply(hidden_states[:, :-1][selected], weight, bias, input_ids[:, 1:][selected],
                                     chunk_tokens)
-    return torch.zeros(batch, dtype=token_logps.dtype, device=token_logps.device).index_add(0, rows, token_logps)
+    rows = input_ids.shape[0] if rows is None else rows
+    return torch.zeros(rows, dtype=token_logps.dtype, device=token_logps.device).index_add(0, target_rows, token_logps)
 
 
 def output_layer_and_body(model):
@@ -133,7 +147,8 @@ def _capture_last_hidden_state(body: torch.nn.Module):
 
 
 def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor, completion_mask: torch.Tensor,
-                             parts, chunk_tokens: int | None = None):
+                             parts, chunk_tokens: int | None = None, row_ids: torch.Tensor | None = None,
+                             rows: int | None = None):
     """(per-sequence completion log-probs, the model's outputs) with the output layer on completion tokens only.
 
     The model is called through its wrappers as usual (so DDP and DeepSpeed see a normal forward),
@@ -142,4 +157,6 @@ def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor,
     head, body = parts
     with _capture_last_hidden_state(body) as captured:
         outputs = model(**model_kwargs, logits_to_keep=1)
-    return completion_logps_from_hidden(captured["hidden"], head, input_ids, completion_mask, chunk_tokens), outputs
+    logps = completion_logps_from_hidden(captured["hidden"], head, input_ids, completion_mask, chunk_tokens,
+                                         row_ids=row_ids, rows=rows)
+    return logps, outputs

@@ -18,10 +18,11 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import selective_log_softmax
 
 from kto_plugin.log import get_logger
-from kto_plugin.training.chunked_logps import chunked_completion_logps, output_layer_and_body
+from kto_plugin.training.chunked_logps import chunked_completion_logps, completion_targets, output_layer_and_body
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.length_grouping import grouped_by_length
 from kto_plugin.training.loss import kl_reference_point, kto_loss
+from kto_plugin.training.padding_free import attention_implementation, model_keeps_packed_rows_apart, pack_if_possible
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
@@ -34,11 +35,14 @@ NON_MODEL_KEYS = {
 }
 
 
-def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
-    """Sum over completion tokens of log p(token | prefix), one value per sequence."""
+def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mask: torch.Tensor,
+                     row_ids: torch.Tensor | None = None, rows: int | None = None) -> torch.Tensor:
+    """Sum over completion tokens of log p(token | prefix), one value per sequence (per packed row with `row_ids`)."""
     per_token = selective_log_softmax(logits[:, :-1, :], input_ids[:, 1:])
-    per_token = per_token.masked_fill(completion_mask[:, 1:] == 0, 0.0)
-    return per_token.sum(-1)
+    if row_ids is None:
+        return per_token.masked_fill(completion_mask[:, 1:] == 0, 0.0).sum(-1)
+    selected, target_rows = completion_targets(completion_mask, row_ids)
+    return torch.zeros(rows, dtype=per_token.dtype, device=per_token.device).index_add(0, target_rows, per_token[selected])
 
 
 def continue_saved_adapter(adapter_dir: str | None, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -72,14 +76,17 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
     reference_cache = None
     group_by_length = False
     continue_adapter = None  # `lora_model_dir` of an adapter run
+    padding_free: bool | str = False  # `kto_padding_free`: True, False or "auto"
+    _packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
     @classmethod
     def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None, group_by_length: bool = False,
-                  continue_adapter: str | None = None) -> None:
+                  continue_adapter: str | None = None, padding_free: bool | str = False) -> None:
         cls.chunked_logps = chunked_logps
         cls.reference_cache = reference_cache
         cls.group_by_length = group_by_length
         cls.continue_adapter = continue_adapter
+        cls.padding_free = padding_free
 
     def __init__(self, *args, **kwargs):
         args, kwargs = continue_saved_adapter(self.continue_adapter, args, kwargs)
@@ -149,14 +156,41 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             LOG.info("KTO: completion log-probs from the last hidden states, the output layer on completion tokens "
                      "only, in chunks (kto_chunked_logps)")
 
+    def _packs_rows(self, model) -> bool:
+        """Whether `kto_padding_free` packs micro-batches for this model: checked once on two tiny rows."""
+        if not self.padding_free:
+            return False
+        if self._packing_checked is None:
+            self._packing_checked = model_keeps_packed_rows_apart(model)
+            implementation = attention_implementation(model)
+            if self._packing_checked:
+                LOG.info(f"KTO: padding-free micro-batches (kto_padding_free), attention {implementation}: each "
+                         "micro-batch's rows packed into one sequence, position ids restarting at each row")
+            elif self.padding_free == "auto":
+                LOG.info(f"KTO: padding-free micro-batches off: this model ({implementation} attention) does not keep "
+                         "packed rows apart, so micro-batches stay padded (kto_padding_free: auto)")
+            else:
+                raise ValueError(
+                    f"`kto_padding_free: true`, but this model ({implementation} attention) does not keep packed rows "
+                    "apart: its attention would mix rows. Set `kto_padding_free: auto` or `false`."
+                )
+        return self._packing_checked
+
     def _sequence_logps(self, model, model_kwargs, batch, prefix: str = "", full_logits: bool = False):
-        """(per-sequence completion log-probs, the model's outputs), in chunks where that path can run."""
+        """(per-sequence completion log-probs, the model's outputs): packed and in chunks where those paths run."""
         input_ids, completion_mask = batch[f"{prefix}input_ids"], batch[f"{prefix}completion_mask"]
+        packed = None
+        if not full_logits and self._packs_rows(model):
+            packed = pack_if_possible(model_kwargs, completion_mask, attention_implementation(model))
+        rows = {}
+        if packed is not None:
+            model_kwargs, input_ids, completion_mask = packed.model_kwargs(model_kwargs), packed.input_ids, packed.completion_mask
+            rows = {"row_ids": packed.row_ids, "rows": packed.rows}
         parts = None if full_logits or not self.chunked_logps else output_layer_and_body(model)
         if parts is not None:
-            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, parts)
+            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, parts, **rows)
         outputs = model(**model_kwargs)
-        return completion_logps(outputs.logits, input_ids, completion_mask), outputs
+        return completion_logps(outputs.logits, input_ids, completion_mask, **rows), outputs
 
     def _compute_kl_logps(self, model, batch):
         """The KL pairs' completion log-probs (no gradient); TRL's own where the chunked path is off."""

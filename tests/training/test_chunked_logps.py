@@ -112,16 +112,18 @@ def test_chunked_forward_keeps_the_models_outputs_small():
     assert outputs.logits.shape == (2, 1, 97) and logps.shape == (2,)
 
 
-def test_training_runs_match_with_and_without_chunking(tmp_path, tiny_model):
+def test_training_runs_match_with_and_without_chunking_and_packing(tmp_path, tiny_model):
+    """A real run with the defaults (chunked log-probs, padding-free micro-batches) against the plain path."""
     runs = {}
     for chunked in (True, False):
         config = with_lora(base_config(
             tmp_path / str(chunked), [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
-            max_steps=3, kto_chunked_logps=chunked,
+            max_steps=3, kto_chunked_logps=chunked, **({} if chunked else {"kto_padding_free": False}),
         ))
         (tmp_path / str(chunked)).mkdir()
         result = train_with_axolotl(tmp_path / str(chunked), "run", config)
         assert ("output layer on completion tokens only" in result.stdout + result.stderr) is chunked
+        assert ("padding-free micro-batches (kto_padding_free)" in result.stdout + result.stderr) is chunked
         runs[chunked] = [r for r in read_metrics_file(tmp_path / str(chunked) / "out") if "loss" in r and "train_loss" not in r]
     assert len(runs[True]) == len(runs[False]) == 3
     for fast, plain in zip(runs[True], runs[False]):
