@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from kto_plugin.data.arrow_rows import ArrowRowsWriter
 from kto_plugin.data.formats import DroppedRow, MissingFieldError, format_of_type
 from kto_plugin.data.labels import InvalidLabelError, parse_label
 from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
@@ -105,14 +107,22 @@ def render_row(fmt, row: dict, fields: dict, tokenizer, where: str, removed: Cou
     return rendered
 
 
-def _plugin_format_rows(dataset, fmt, entry, tokenizer, locate: RowLocator, report: SplitReport) -> Rows:
-    try:
-        fields = fmt.field_settings(entry)
-    except ValueError as err:
-        raise ValueError(f"{locate.source}: {err}") from None
+ROW_BATCH = 2048  # rows read, rendered, fitted and written at a time
+
+
+def row_batches(dataset, size: int = ROW_BATCH):
+    """(index of the first row, list of row dicts) for each batch of `size` rows of a `datasets.Dataset`."""
+    for start in range(0, len(dataset), size):
+        columns = dataset[start:start + size]
+        names = list(columns)
+        yield start, [dict(zip(names, values)) for values in zip(*(columns[name] for name in names))]
+
+
+def _plugin_format_rows(batch: list[dict], start: int, fmt, fields: dict, tokenizer, locate: RowLocator,
+                        report: SplitReport) -> Rows:
     rows = Rows()
-    for index, row in enumerate(tqdm(dataset, desc=f"Reading {locate.source}", leave=False)):
-        where = locate(index)
+    for offset, row in enumerate(batch):
+        where = locate(start + offset)
         for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, report.removed):
             rows.add(prompt, completion, label, where)
     return rows
@@ -141,12 +151,11 @@ def missing_formatted_columns(row: dict, dataset_type) -> str | None:
     return f"missing {missing} after formatting with type {dataset_type!r}; the row has {sorted(row)}"
 
 
-def _axolotl_type_rows(dataset, dataset_type, cfg, index, locate: RowLocator, report: SplitReport) -> Rows:
-    """Rows from one of Axolotl's own KTO types."""
-    dataset = format_with_axolotl_type(dataset, dataset_type, cfg, index, locate.source)
+def _axolotl_type_rows(batch: list[dict], start: int, dataset_type, locate: RowLocator, report: SplitReport) -> Rows:
+    """Rows already formatted by one of Axolotl's own KTO types (`format_with_axolotl_type`)."""
     rows = Rows()
-    for position, row in enumerate(dataset):
-        where = locate(position)
+    for offset, row in enumerate(batch):
+        where = locate(start + offset)
         problem = missing_formatted_columns(row, dataset_type)
         if problem:
             raise DataRowError(f"{where}: {problem}")
@@ -184,35 +193,48 @@ def fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report:
     return fitted
 
 
-def load_split(cfg, tokenizer, entries: list, split: str) -> tuple[Any, SplitReport]:
-    """Read all entries of one split into a `datasets.Dataset` of prompt/completion/label."""
-    from datasets import Dataset
+def _entry_examples(cfg, tokenizer, entry: dict, index: int, strategy: str, report: SplitReport):
+    """The fitted Rows of one `datasets:` entry, a batch of ROW_BATCH rows at a time."""
+    dataset, locate = load_entry_rows(entry, cfg)
+    report.sources.append(locate.source)
+    report.rows_read += len(dataset)
+    fmt = format_of_type(entry.get("type"))
+    if fmt is None:
+        dataset = format_with_axolotl_type(dataset, entry.get("type"), cfg, index, locate.source)
+    else:
+        try:
+            fields = fmt.field_settings(entry)
+        except ValueError as err:
+            raise ValueError(f"{locate.source}: {err}") from None
+    with tqdm(total=len(dataset), desc=f"Reading {locate.source}", unit=" rows", leave=False) as progress:
+        for start, batch in row_batches(dataset, ROW_BATCH):
+            if fmt is None:
+                rows = _axolotl_type_rows(batch, start, entry.get("type"), locate, report)
+            else:
+                rows = _plugin_format_rows(batch, start, fmt, fields, tokenizer, locate, report)
+            yield fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
+            progress.update(len(batch))
 
+
+def load_split(cfg, tokenizer, entries: list, split: str, scratch: Path) -> tuple[Any, SplitReport]:
+    """Read all entries of one split into a `datasets.Dataset` of prompt/completion/label.
+
+    Rows are read, rendered, fitted and written to `scratch/SPLIT.arrow` a batch at a time
+    (`data/arrow_rows.py`); the dataset returned is memory-mapped from that file.
+    """
     strategy = (cfg.excess_length_strategy or "truncate").lower()
     report = SplitReport(split)
-    all_rows = Rows()
     split_key = "datasets" if split == "train" else "test_datasets"
-    for index, entry in enumerate(entries):
-        entry = entry_with_fields(cfg, split_key, index, entry)
-        dataset, locate = load_entry_rows(entry, cfg)
-        report.sources.append(locate.source)
-        report.rows_read += len(dataset)
-        fmt = format_of_type(entry.get("type"))
-        if fmt is not None:
-            rows = _plugin_format_rows(dataset, fmt, entry, tokenizer, locate, report)
-        else:
-            rows = _axolotl_type_rows(dataset, entry.get("type"), cfg, index, locate, report)
-        rows = fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
-        for name in ("prompt", "completion", "label", "where"):
-            getattr(all_rows, name).extend(getattr(rows, name))
-    report.examples = len(all_rows.label)
-    report.desirable = sum(all_rows.label)
+    with ArrowRowsWriter(scratch / f"{split}.arrow") as writer:
+        for index, entry in enumerate(entries):
+            entry = entry_with_fields(cfg, split_key, index, entry)
+            for rows in _entry_examples(cfg, tokenizer, entry, index, strategy, report):
+                writer.write(rows.prompt, rows.completion, rows.label)
+                report.examples += len(rows.label)
+                report.desirable += sum(rows.label)
     LOG.info(report.line(cfg.sequence_len))
     _check_not_empty(report, cfg.sequence_len)
-    dataset = Dataset.from_dict(
-        {"prompt": all_rows.prompt, "completion": all_rows.completion, "label": all_rows.label}
-    )
-    return dataset, report
+    return writer.dataset(), report
 
 
 def _check_not_empty(report: SplitReport, sequence_len: int) -> None:
@@ -244,17 +266,20 @@ def warn_if_one_class(examples: int, desirable: int) -> None:
         )
 
 
-def prepare_splits(cfg, tokenizer) -> tuple[dict, dict]:
-    """({"train": Dataset, "test": Dataset}, report) from the config's entries: read, checked, rendered, fitted, split."""
+def prepare_splits(cfg, tokenizer, scratch: Path) -> tuple[dict, dict]:
+    """({"train": Dataset, "test": Dataset}, report) from the config's entries: read, checked, rendered, fitted, split.
+
+    The rows are written to Arrow files in `scratch` as they are prepared (see `load_split`).
+    """
     from axolotl.utils.data.shared import create_train_validation_split
 
-    train_dataset, train_report = load_split(cfg, tokenizer, cfg.datasets, "train")
+    train_dataset, train_report = load_split(cfg, tokenizer, cfg.datasets, "train", scratch)
     lines = {"train": train_report.line(cfg.sequence_len)}
     if cfg.shuffle_merged_datasets is not False:
         train_dataset = train_dataset.shuffle(seed=cfg.seed or 42)
     splits = {"train": train_dataset}
     if cfg.test_datasets:
-        splits["test"], test_report = load_split(cfg, tokenizer, cfg.test_datasets, "test")
+        splits["test"], test_report = load_split(cfg, tokenizer, cfg.test_datasets, "test", scratch)
         lines["test"] = test_report.line(cfg.sequence_len)
     elif cfg.val_set_size:
         splits["train"], splits["test"] = create_train_validation_split(train_dataset, cfg, cfg.val_set_size)
@@ -275,7 +300,8 @@ def load_kto_datasets(cfg, preprocess: bool = False):
 
     tokenizer = load_tokenizer(cfg)
     require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
-    splits, report = load_or_prepare(cfg, tokenizer, lambda: prepare_splits(cfg, tokenizer), rebuild=preprocess)
+    splits, report = load_or_prepare(cfg, tokenizer, lambda scratch: prepare_splits(cfg, tokenizer, scratch),
+                                     rebuild=preprocess)
     warn_if_one_class(report["train_examples"], report["train_desirable"])
     train_dataset, eval_dataset = splits["train"], splits.get("test")
     total_num_steps = int(math.ceil(len(train_dataset) * cfg.num_epochs / cfg.batch_size))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,15 @@ def prepared_key(cfg, tokenizer) -> str:
     return hasher.hexdigest()
 
 
-def prepared_folder(cfg, key: str) -> Path:
+def prepared_root(cfg) -> Path:
+    """`dataset_prepared_path`, or Axolotl's default for it."""
     from axolotl.common.const import DEFAULT_DATASET_PREPARED_PATH
 
-    return Path(cfg.dataset_prepared_path or DEFAULT_DATASET_PREPARED_PATH) / f"{FOLDER_PREFIX}{key}"
+    return Path(cfg.dataset_prepared_path or DEFAULT_DATASET_PREPARED_PATH)
+
+
+def prepared_folder(cfg, key: str) -> Path:
+    return prepared_root(cfg) / f"{FOLDER_PREFIX}{key}"
 
 
 def _is_complete(folder: Path) -> bool:
@@ -122,16 +128,19 @@ def save_prepared(folder: Path, splits: dict, report: dict) -> None:
     temporary.rename(folder)
 
 
-def load_or_prepare(cfg, tokenizer, prepare: Callable[[], tuple[dict, dict]], rebuild: bool) -> tuple[dict, dict]:
+def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, dict]], rebuild: bool) -> tuple[dict, dict]:
     """The prepared splits and report: loaded from the prepared folder when its key matches, else prepared and saved.
 
-    `prepare()` returns ({split: Dataset}, report dict). `rebuild` (`axolotl preprocess`)
-    prepares and saves even when a folder exists.
+    `prepare(scratch)` returns ({split: Dataset}, report dict), its rows written to files in the
+    folder `scratch` (`data/arrow_rows.py`). `rebuild` (`axolotl preprocess`) prepares and saves
+    even when a folder exists.
     """
     from filelock import FileLock
 
-    if cfg.skip_prepare_dataset:
-        return prepare()
+    from kto_plugin.data.arrow_rows import scratch_folder
+
+    if cfg.skip_prepare_dataset:  # nothing written under dataset_prepared_path; the rows' file lives until exit
+        return prepare(scratch_folder(Path(tempfile.gettempdir()), keep_until_exit=True))
     folder = prepared_folder(cfg, prepared_key(cfg, tokenizer))
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
@@ -141,8 +150,12 @@ def load_or_prepare(cfg, tokenizer, prepare: Callable[[], tuple[dict, dict]], re
                 LOG.info(f"{line} (prepared earlier)")
             LOG.info(f"KTO data: loaded the prepared rows from {folder} (same data, tokenizer and settings)")
             return loaded
-        splits, report = prepare()
-        save_prepared(folder, splits, report)
+        scratch = scratch_folder(folder.parent, keep_until_exit=False)
+        try:
+            splits, report = prepare(scratch)
+            save_prepared(folder, splits, report)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         LOG.info(f"KTO data: saved the prepared rows to {folder}; runs with the same data and settings load them")
         # Hand out the saved copy: memory-mapped, and the folder where `datasets` caches TRL's tokenization.
         return load_prepared(folder)

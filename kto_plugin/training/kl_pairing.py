@@ -64,16 +64,22 @@ def kl_partner_array(keys: np.ndarray, window: int) -> np.ndarray:
 
 
 def arrow_completion_keys(column) -> np.ndarray:
-    """One integer per completion of an Arrow list column (a ChunkedArray), equal exactly when the token
-    sequences are equal, without making Python lists of tokens."""
-    seen: dict[bytes, int] = {}
-    keys = []
+    """One integer per completion of an Arrow list column (a ChunkedArray), equal when the token sequences
+    are equal: a 64-bit BLAKE2 digest of the tokens, so memory is 8 bytes a row (no Python lists of
+    tokens, no table of the completions). Two different completions share a key with probability about
+    n^2 / 2^65 (1e-8 at a million rows); they would then count as equal, so neither borrows the other."""
+    import hashlib
+
+    keys = np.empty(len(column), dtype=np.int64)
+    row = 0
     for chunk in column.chunks:
         offsets = chunk.offsets.to_numpy()
         values = chunk.values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        keys.extend(seen.setdefault(values[offsets[row]:offsets[row + 1]].tobytes(), len(seen))
-                    for row in range(len(chunk)))
-    return np.asarray(keys, dtype=np.int64)
+        for start, stop in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+            digest = hashlib.blake2b(values[start:stop].tobytes(), digest_size=8).digest()
+            keys[row] = int.from_bytes(digest, "little", signed=True)
+            row += 1
+    return keys
 
 
 def with_kl_completions(dataset, window: int):
@@ -92,7 +98,9 @@ def with_kl_completions(dataset, window: int):
     partners = np.where(unpaired, np.arange(len(partners)), partners)
     kl_column = pc.take(completions, pa.array(partners))
     fingerprint = Hasher.hash((dataset._fingerprint, "kl_completions", int(window)))
-    paired = dataset.remove_columns("KL_completion_ids").add_column(
+    if "KL_completion_ids" in dataset.column_names:
+        dataset = dataset.remove_columns("KL_completion_ids")
+    paired = dataset.add_column(
         "KL_completion_ids", kl_column, new_fingerprint=fingerprint
     )
     return paired, int(unpaired.sum())

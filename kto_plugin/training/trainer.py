@@ -113,7 +113,15 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         set_trl_beta(self, beta)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        calculate_kl = self.calculate_KL
+        if isinstance(dataset, Dataset):
+            # TRL's own KL column (a +1 rotation inside each micro-batch, a pass over every row) would be
+            # replaced below: it is not built.
+            self.calculate_KL = False
+        try:
+            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        finally:
+            self.calculate_KL = calculate_kl
         if not isinstance(dataset, Dataset):
             return dataset
         if dataset_name == "train" and self.group_by_length:

@@ -103,3 +103,23 @@ def test_axolotl_preprocess_then_train_loads_the_prepared_rows(tmp_path, tiny_mo
     assert f"loaded the prepared rows from {tmp_path / 'prepared' / folder}" in log
     # TRL's tokenization of the loaded rows is cached by `datasets` in the prepared folder
     assert list((tmp_path / "prepared" / folder / "train").glob("cache-*.arrow"))
+
+
+def test_rows_are_written_a_batch_at_a_time_and_memory_mapped(tmp_path, tiny_model, monkeypatch):
+    """The data stage never holds a split as Python lists: batches go to an Arrow file, the dataset maps it."""
+    from kto_plugin.data import arrow_rows, loading
+
+    monkeypatch.setattr(loading, "ROW_BATCH", 5)
+    written = []
+    write = arrow_rows.ArrowRowsWriter.write
+    monkeypatch.setattr(arrow_rows.ArrowRowsWriter, "write",
+                        lambda self, prompts, *rest: written.append(len(prompts)) or write(self, prompts, *rest))
+    rows = [{**row, "response": "" if i == 4 else row["response"]} for i, row in enumerate(ROWS)]  # one row removed
+    data = write_jsonl(tmp_path / "feedback.jsonl", rows)
+    meta = load(tmp_path, data, skip_prepare_dataset=True, shuffle_merged_datasets=False)
+    assert written == [4, 5, 2]  # 12 rows in batches of 5, the empty response removed from the first
+    assert meta.train_dataset.cache_files, "the rows should be memory-mapped from a file, not held in memory"
+    kept = [row for row in rows if row["response"]]
+    assert [completion.removesuffix("<|im_end|>") for completion in meta.train_dataset["completion"]] == \
+        [row["response"] for row in kept]
+    assert list(meta.train_dataset["label"]) == [row["label"] for row in kept]

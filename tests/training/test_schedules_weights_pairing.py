@@ -172,3 +172,13 @@ def test_kl_column_is_the_partners_completions_in_a_shuffled_dataset():
 
     alone, unpaired = with_kl_completions(Dataset.from_dict({"completion_ids": [[5]] * 3, "KL_completion_ids": [[0]] * 3}), 2)
     assert unpaired == 3 and alone["KL_completion_ids"] == [[5]] * 3
+
+
+def test_kl_column_is_added_where_trl_built_none():
+    """The trainer keeps TRL from building its own KL column: the plugin's is added to rows without one."""
+    from datasets import Dataset
+
+    from kto_plugin.training.kl_pairing import with_kl_completions
+
+    paired, unpaired = with_kl_completions(Dataset.from_dict({"completion_ids": [[1], [2], [3]], "label": [True] * 3}), 3)
+    assert unpaired == 0 and paired["KL_completion_ids"] == [[2], [3], [1]]
