@@ -92,7 +92,8 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
               help="Train whole epochs instead of --steps; s/step is then the last epoch's time over its steps "
                    "(use 2 or more), and the wall time at each epoch's end is reported. 0: --steps steps.")
 @click.option("--only", default=None,
-              help="Comma-separated run kinds: kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped.")
+              help="Comma-separated run kinds (kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped) or single "
+                   "variants by name (kto-plugin-no-KEY, e.g. kto-plugin-no-kto_padding_free).")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: WORK/speed.json).")
@@ -115,8 +116,8 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
 
     specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64, epochs=epochs)
     if only:
-        kinds = set(only.split(","))
-        specs = [spec for spec in specs if spec.kind in kinds]
+        wanted = set(only.split(","))
+        specs = [spec for spec in specs if spec.kind in wanted or Path(spec.config["output_dir"]).name in wanted]
     results = []
     for spec in specs:
         started = time.perf_counter()

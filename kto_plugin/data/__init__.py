@@ -6,6 +6,7 @@
 - `rendering`: prompt and completion through the tokenizer's chat template;
 - `lengths`: token counts and truncation that keeps the completion and the end of the prompt;
 - `loading`: the plugin's `load_datasets` hook (report line, train/validation split);
+- `arrow_rows`: prepared rows written to an Arrow file a batch at a time, the split memory-mapped from it;
 - `prepared`: the prepared rows saved under `dataset_prepared_path` and loaded by later runs;
 - `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader;
 - `feedback_files`: raw rows of a file with line numbers, written back atomically in the same format;

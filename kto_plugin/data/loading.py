@@ -3,7 +3,9 @@
 Runs before any model is loaded (from the plugin's `load_datasets` hook). Each entry is
 read with Axolotl's own loader, turned into examples by its format (a plugin format or
 one of Axolotl's KTO types), labels are checked, rows are fitted to `sequence_len`, and
-one log line per split says what was kept, truncated and removed, by reason.
+one log line per split says what was kept, truncated and removed, by reason. Rows go through
+that `ROW_BATCH` at a time and are written to an Arrow file as they come (`data/arrow_rows.py`):
+a split never exists as Python lists, whatever its size.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 - `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
 - `loss`: the KTO and APO-zero losses (formula in the docstring);
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
+- `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;
 - `reference_pass`: the reference model's pass before training, through that cache;
 - `length_grouping`: the training order, micro-batches of rows of similar length;
