@@ -93,7 +93,7 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
                    "(use 2 or more), and the wall time at each epoch's end is reported. 0: --steps steps.")
 @click.option("--only", default=None,
               help="Comma-separated run kinds (kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped) or single "
-                   "variants by name (kto-plugin-no-KEY, e.g. kto-plugin-no-kto_padding_free).")
+                   "variants by name (kto-plugin-KEY-VALUE, e.g. kto-plugin-kto_padding_free-true).")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: WORK/speed.json).")

@@ -60,9 +60,10 @@ class KTOPluginArgs(BaseModel):
         description=(
             "Pack the rows of each micro-batch into one sequence, position ids restarting at each row, so no layer "
             "computes padding (flash-attention's variable-length kernel on a GPU, a block-diagonal mask with sdpa or "
-            "eager). Same numbers as padded batches. `auto`: on where a check on two tiny rows shows the model keeps "
-            "packed rows apart, else off with a log line; `true`: the same check, an error where it fails; `false`: "
-            "padded batches. `sample_packing: true` in a KTO config means this (Axolotl refuses sample packing for RL)."
+            "eager). Same numbers as padded batches. `auto`: on with flash-attention (on sdpa/eager the block mask "
+            "measured slower than padding), after a check on two tiny rows that the model keeps packed rows apart; "
+            "`true`: on with any attention, the same check, an error where it fails; `false`: padded batches. "
+            "`sample_packing: true` in a KTO config means `true` (Axolotl refuses sample packing for RL)."
         ),
     )
     kto_ref_cache: Literal["auto", "off"] = Field(

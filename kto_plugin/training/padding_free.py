@@ -17,11 +17,13 @@ the sum over its own completion tokens (an `index_add` by row):
     logp(y_i | x_i) = sum over t in row i, position(t) > 0, t in y_i of  log p(token_t | tokens of row i before t)
 
 Those are the padded path's numbers (tested within 1e-4, gradients included). What it saves: every
-layer runs on real tokens only. What it costs on sdpa/eager: the block mask is N x N for N packed
-tokens (B times the padded mask's size), so a micro-batch whose packed mask would pass
-`MAX_PACKED_MASK_BYTES` stays padded. `auto` checks once, on two tiny rows, that the model really
-keeps packed rows apart (a model whose attention ignores position ids would not) and turns itself
-off with a log line where it does not.
+layer runs on real tokens only. What it costs on sdpa/eager: attention over the whole packed
+sequence under an N x N block mask for N packed tokens, B times the padded batch's attention area;
+on the 2-core CPU that made a step 16% slower at 1,024-token rows (bench/), so `auto` packs only
+with flash-attention, and `true` packs on any implementation. A micro-batch whose packed mask would
+pass `MAX_PACKED_MASK_BYTES` stays padded. Before packing, the model is checked once on two tiny
+rows (`model_keeps_packed_rows_apart`: a model whose attention ignores position ids would mix
+rows); `auto` stays padded with a log line where the check fails, `true` stops with an error.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def model_keeps_packed_rows_apart(model) -> bool:
         with torch.no_grad():
             padded = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
             together = model(**packed.model_kwargs({})).logits
-    except (TypeError, ValueError, RuntimeError):
+    except (TypeError, ValueError, RuntimeError, ImportError):  # a forward that cannot take packed rows
         return False
     finally:
         model.train(was_training)

@@ -22,7 +22,12 @@ from kto_plugin.training.chunked_logps import chunked_completion_logps, completi
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.length_grouping import grouped_by_length
 from kto_plugin.training.loss import kl_reference_point, kto_loss
-from kto_plugin.training.padding_free import attention_implementation, model_keeps_packed_rows_apart, pack_if_possible
+from kto_plugin.training.padding_free import (
+    FLASH_ATTENTION,
+    attention_implementation,
+    model_keeps_packed_rows_apart,
+    pack_if_possible,
+)
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
@@ -169,8 +174,14 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         if not self.padding_free:
             return False
         if self._packing_checked is None:
-            self._packing_checked = model_keeps_packed_rows_apart(model)
             implementation = attention_implementation(model)
+            if self.padding_free == "auto" and implementation not in FLASH_ATTENTION:
+                self._packing_checked = False
+                LOG.info(f"KTO: micro-batches padded (kto_padding_free: auto with {implementation} attention): packed "
+                         "rows would need a block mask over the whole packed sequence, measured slower than padding "
+                         "here; `kto_padding_free: true` packs them anyway")
+                return False
+            self._packing_checked = model_keeps_packed_rows_apart(model)
             if self._packing_checked:
                 LOG.info(f"KTO: padding-free micro-batches (kto_padding_free), attention {implementation}: each "
                          "micro-batch's rows packed into one sequence, position ids restarting at each row")

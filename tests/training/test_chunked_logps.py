@@ -113,12 +113,12 @@ def test_chunked_forward_keeps_the_models_outputs_small():
 
 
 def test_training_runs_match_with_and_without_chunking_and_packing(tmp_path, tiny_model):
-    """A real run with the defaults (chunked log-probs, padding-free micro-batches) against the plain path."""
+    """A real run with chunked log-probs and padding-free micro-batches against the plain path."""
     runs = {}
     for chunked in (True, False):
         config = with_lora(base_config(
             tmp_path / str(chunked), [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
-            max_steps=3, kto_chunked_logps=chunked, **({} if chunked else {"kto_padding_free": False}),
+            max_steps=3, kto_chunked_logps=chunked, kto_padding_free=chunked,
         ))
         (tmp_path / str(chunked)).mkdir()
         result = train_with_axolotl(tmp_path / str(chunked), "run", config)

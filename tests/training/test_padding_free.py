@@ -151,15 +151,36 @@ def test_the_model_check_tells_which_models_keep_packed_rows_apart(attention):
     assert model_keeps_packed_rows_apart(PositionBlindModel(model)) is False
 
 
-def test_auto_turns_itself_off_and_true_refuses_a_model_that_mixes_rows(caplog):
+def test_auto_pads_on_sdpa_and_packs_only_after_the_check(caplog, monkeypatch):
+    from kto_plugin.training import trainer as trainer_module
+
+    batch = kto_batch([3, 5], seed=4)
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    model = tiny_qwen(tied=True)
+    on_sdpa = bare_trainer(model, padding_free="auto")
+    with caplog.at_level(logging.INFO):
+        on_sdpa._sequence_logps(model, kwargs, batch)
+    assert on_sdpa._packing_checked is False  # the block mask measured slower than padding
+    assert "micro-batches padded (kto_padding_free: auto with sdpa attention)" in caplog.text
+
+    # with flash-attention `auto` packs, but only a model that passes the check
+    monkeypatch.setattr(trainer_module, "attention_implementation", lambda _model: "flash_attention_2")
+    packing = bare_trainer(model, padding_free="auto")
+    packing._sequence_logps(model, kwargs, batch)
+    assert packing._packing_checked is True
+    blind = PositionBlindModel(tiny_qwen(tied=True))
+    refused = bare_trainer(blind, padding_free="auto")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        refused._sequence_logps(blind, kwargs, batch)
+    assert refused._packing_checked is False
+    assert "does not keep packed rows apart" in caplog.text
+
+
+def test_true_refuses_a_model_that_mixes_packed_rows():
     model = PositionBlindModel(tiny_qwen(tied=True))
     batch = kto_batch([3, 5], seed=4)
     kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    auto = bare_trainer(model, padding_free="auto")
-    with caplog.at_level(logging.INFO):
-        auto._sequence_logps(model, kwargs, batch)
-    assert auto._packing_checked is False
-    assert "padding-free micro-batches off" in caplog.text
     with pytest.raises(ValueError, match="kto_padding_free: auto"):
         bare_trainer(model, padding_free=True)._sequence_logps(model, kwargs, batch)
 
