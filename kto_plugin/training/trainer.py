@@ -3,7 +3,8 @@
 It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a scheduled beta
 (`set_beta`, driven by `training/beta_schedule.py`), KL pairs across the accumulation
 window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order,
-length-grouped (`training/length_grouping.py`) and followed by the KL pairing, and a KL
+length-grouped (`training/length_grouping.py`) and followed by the KL pairing, micro-batches
+packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and a KL
 estimate reduced over all ranks as a global sum over a global count. A Mixture-of-Experts model's router
 load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). Data loading, reference
 handling (a LoRA reference is the adapter switched off) and logging are TRL's.
