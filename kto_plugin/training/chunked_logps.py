@@ -111,6 +111,14 @@ def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torc
     return torch.zeros(rows, dtype=token_logps.dtype, device=token_logps.device).index_add(0, target_rows, token_logps)
 
 
+def without_distributed_wrappers(model):
+    """The model inside DDP / DeepSpeed engine wrappers (a PEFT model stays as it is)."""
+    inner = model
+    while hasattr(inner, "module") and isinstance(inner.module, torch.nn.Module):
+        inner = inner.module
+    return inner
+
+
 def output_layer_and_body(model):
     """(output layer, body module) of a causal LM under PEFT / DDP / DeepSpeed wrappers, or None where this path cannot run.
 
@@ -118,9 +126,7 @@ def output_layer_and_body(model):
     ZeRO-3 (its weight is gathered only inside its own forward), or the model's forward has
     no `logits_to_keep` to skip the full logits.
     """
-    inner = model
-    while hasattr(inner, "module") and isinstance(inner.module, torch.nn.Module):  # DDP, DeepSpeed engine
-        inner = inner.module
+    inner = without_distributed_wrappers(model)
     if hasattr(inner, "get_base_model"):  # PEFT
         inner = inner.get_base_model()
     head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None

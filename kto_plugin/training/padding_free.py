@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from kto_plugin.training.chunked_logps import without_distributed_wrappers
+
 MAX_PACKED_MASK_BYTES = 64 * 1024**2  # an N x N boolean mask: 8,192 packed tokens
 FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3")
 # Model inputs that have a packed form here; a batch with any other (token_type_ids, pixel_values ...) stays padded.
@@ -71,10 +73,7 @@ def pack_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_
 
 
 def attention_implementation(model) -> str | None:
-    inner = model
-    while hasattr(inner, "module") and isinstance(inner.module, torch.nn.Module):  # DDP, DeepSpeed engine
-        inner = inner.module
-    config = getattr(inner, "config", None)
+    config = getattr(without_distributed_wrappers(model), "config", None)
     return getattr(config, "_attn_implementation", None)
 
 
@@ -99,9 +98,7 @@ def model_keeps_packed_rows_apart(model) -> bool:
 
     Dropout is switched off for the check (eval mode) and the mode restored afterwards.
     """
-    inner = model
-    while hasattr(inner, "module") and isinstance(inner.module, torch.nn.Module):
-        inner = inner.module
+    inner = without_distributed_wrappers(model)
     embeddings = inner.get_input_embeddings() if hasattr(inner, "get_input_embeddings") else None
     if embeddings is None or not hasattr(embeddings, "weight"):
         return False
