@@ -112,7 +112,7 @@ def render_row(fmt, row: dict, fields: dict, tokenizer, where: str, removed: Cou
 ROW_BATCH = 2048  # rows read, rendered, fitted and written at a time
 
 
-def row_batches(dataset, size: int = ROW_BATCH):
+def row_batches(dataset, size: int):
     """(index of the first row, list of row dicts) for each batch of `size` rows of a `datasets.Dataset`."""
     for start in range(0, len(dataset), size):
         columns = dataset[start:start + size]
