@@ -4,6 +4,7 @@
 #   make PYTHON=python3.12 test  the same on another supported Python (its own venv)
 #   make bench                   time the plugin's KTO beside Axolotl's built-in KTO and SFT (bench/, ~25 min)
 #   make bench-alignment         KTO vs DPO vs SFT (and KTO with few desirable rows / noisy labels) on held-out questions
+#   make browser                 Debian's chromium for the studio's browser tests (apt-get; `make test` runs it)
 #
 # The stack follows the Python: the newest Axolotl that Python supports, pinned by
 # constraints/pyXY.txt (py311: Axolotl 0.19.0; py312: Axolotl 0.21.0). Each stack has its own
@@ -27,7 +28,7 @@ export HF_DATASETS_OFFLINE := 1
 export AXOLOTL_DO_NOT_TRACK := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install quickstart test bench bench-alignment stack clean
+.PHONY: install browser quickstart test bench bench-alignment stack clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON_BIN) -m venv $(VENV)
@@ -44,6 +45,23 @@ install: $(VENV)/.installed
 	@ln -sfn $(VENV) .venv
 	@$(BIN)/python -c 'import sys, axolotl, trl, transformers, torch; print(f"stack $(PY_TAG): Python {sys.version.split()[0]}, Axolotl {axolotl.__version__}, TRL {trl.__version__}, transformers {transformers.__version__}, torch {torch.__version__} in $(VENV)")'
 
+# The studio's tests drive a real browser through Playwright, pointed at Debian's chromium
+# (Playwright's own browser download is not reachable from this project's machines).
+# Without root or apt-get this says so, and those tests skip (CI makes a skip a failure).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the studio's browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the studio's browser tests (sudo apt-get)"; \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "no chromium and no apt-get to install it: the studio's browser tests will skip" \
+	       "(install chromium, or point KTO_PLUGIN_CHROMIUM at a Chromium binary)"; \
+	fi
+
 stack:
 	@echo "$(PY_TAG) $(PYTHON_BIN) $(CONSTRAINTS) $(VENV)"
 
@@ -53,7 +71,7 @@ quickstart: install
 	axolotl kto summary outputs/quickstart
 	axolotl kto before-after yaml_examples/quickstart.yaml
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
