@@ -8,6 +8,7 @@ One module per command group; this file holds the click group and adds their com
 - `training`: summary, before-after;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
+- `studio`: studio (the web page; `kto_plugin.studio`);
 - `shipped_files`: the list / show / copy helper of sample-data and deepspeed.
 
 The CLI may import every other package of the plugin; nothing imports the CLI.
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import click
 
-from kto_plugin.cli import data_tools, distributed, embedded, evaluation, pipeline, suitability, training
+from kto_plugin.cli import data_tools, distributed, embedded, evaluation, pipeline, studio, suitability, training
 
 
 @click.group()
 def kto():
-    """KTO plugin tools: the embedded tiny model, sample data, data checks and cleaning, run summaries, evaluation, multi-GPU."""
+    """KTO plugin tools: the embedded tiny model, sample data, data checks and cleaning, run summaries, evaluation, multi-GPU, the studio."""
 
 
 for command in (
@@ -43,5 +44,6 @@ for command in (
     evaluation.chat,
     distributed.deepspeed,
     distributed.memory,
+    studio.studio,
 ):
     kto.add_command(command)

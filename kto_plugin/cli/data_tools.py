@@ -16,9 +16,7 @@ import click
 
 from kto_plugin.data.formats import FORMATS
 
-CONFIG_SUFFIXES = (".yaml", ".yml")
-FALLBACK_TOKENIZER = "the embedded tiny model's tokenizer (byte-level BPE, ChatML; a stand-in: pass a config or --tokenizer for your model's counts)"
-DEFAULT_SEQUENCE_LEN = 2048
+from kto_plugin.training.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
 
 
 def _fail_unreadable(message: str):
@@ -44,70 +42,6 @@ def _rules(min_chars: int, patterns: tuple[str, ...]):
         return LowInformationRules(min_chars=min_chars, patterns=tuple(patterns))
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-
-
-def _tokenizer(path: Path | None):
-    """(tokenizer, its name for the report): a local tokenizer folder, else the embedded stand-in."""
-    from transformers import AutoTokenizer
-
-    from kto_plugin.embedded.cache import tiny_model_dir
-    from kto_plugin.embedded.tiny_model import CHATML_TEMPLATE, build_tokenizer
-
-    if path is not None:
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        name = str(path)
-        if not getattr(tokenizer, "chat_template", None):
-            tokenizer.chat_template = CHATML_TEMPLATE
-            name += " (no chat template of its own: ChatML used)"
-        return tokenizer, name
-    cached = tiny_model_dir()
-    if (cached / "tokenizer.json").exists():
-        return AutoTokenizer.from_pretrained(str(cached)), FALLBACK_TOKENIZER
-    return build_tokenizer(), FALLBACK_TOKENIZER
-
-
-def _read_config(path: Path):
-    """(cfg, tokenizer, its name, sequence_len) through Axolotl's own loader."""
-    from axolotl.cli.config import load_cfg
-    from axolotl.loaders import load_tokenizer
-
-    cfg = load_cfg(str(path))
-    tokenizer = load_tokenizer(cfg)
-    from kto_plugin.data.rendering import require_chat_template
-
-    require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
-    return cfg, tokenizer, f"{cfg.tokenizer_config or cfg.base_model} (from {path})", cfg.sequence_len
-
-
-def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_len, rules, progress=True):
-    """The DataCheckReport of files or of one config's `datasets:`."""
-    from kto_plugin.data.feedback_examples import examples_from_config, examples_from_file
-    from kto_plugin.data.row_checks import check_examples
-    from kto_plugin.training.class_weights import auto_weights
-
-    configs = [path for path in inputs if path.suffix.lower() in CONFIG_SUFFIXES]
-    if configs and len(inputs) > 1:
-        raise click.UsageError("pass either one Axolotl config or data files, not both")
-    if configs:
-        cfg, tokenizer, tokenizer_name, config_len = _read_config(configs[0])
-        sources, rows_read, examples, unusable = examples_from_config(cfg, progress)
-        sequence_len = sequence_len or config_len
-    else:
-        tokenizer, tokenizer_name = _tokenizer(tokenizer_path)
-        sources, rows_read, examples, unusable = [], 0, [], []
-        for path in inputs:
-            feedback, _, found, bad = examples_from_file(path, format_name, progress)
-            sources.append(str(path))
-            rows_read += len(feedback.rows)
-            examples.extend(found)
-            unusable.extend(bad)
-        sequence_len = sequence_len or DEFAULT_SEQUENCE_LEN
-    report = check_examples(sources, tokenizer, tokenizer_name, sequence_len, rows_read, examples, unusable,
-                            rules, progress)
-    if report.desirable and report.undesirable:
-        desirable_weight, undesirable_weight = auto_weights(report.desirable, report.undesirable)
-        report.auto_weights = {"desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight}
-    return report
 
 
 def print_check_report(report, rows_per_kind: int) -> None:
@@ -186,6 +120,8 @@ def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len
     rules = _rules(min_chars, patterns)
     try:
         report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True)
+    except MixedInputsError as err:
+        raise click.UsageError(str(err)) from None
     except (FileNotFoundError, ValueError) as err:  # unreadable files (DataFileError), fields that match no format
         _fail_unreadable(str(err))
     to_stdout = json_path is not None and str(json_path) == "-"

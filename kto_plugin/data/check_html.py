@@ -29,8 +29,8 @@ def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset())
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def length_histograms_svg(report: DataCheckReport) -> str:
-    """Prompt, response and total token lengths, desirable and undesirable overlaid, as inline SVG."""
+def length_histograms_figure(report: DataCheckReport):
+    """Prompt, response and total token lengths, desirable and undesirable overlaid (a matplotlib figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,6 +57,15 @@ def length_histograms_svg(report: DataCheckReport) -> str:
         axis.set_ylabel("examples")
         axis.legend(fontsize=8)
     figure.tight_layout()
+    return figure
+
+
+def length_histograms_svg(report: DataCheckReport) -> str:
+    """The histograms of `length_histograms_figure` as inline SVG."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    figure = length_histograms_figure(report)
     buffer = io.StringIO()
     # no date and a fixed salt for the SVG's element ids: the same data gives the same page
     with matplotlib.rc_context({"svg.hashsalt": "kto-plugin-check"}):

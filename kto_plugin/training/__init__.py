@@ -11,7 +11,8 @@
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check;
 - `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;
-- `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
+- `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`;
+- `data_check`: the report of `axolotl kto check` (files or a config's data) with the weights `kto_auto_weights` would pick.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`, `kto_plugin.distributed`
 (`lora_presets` sizes a model with `memory_estimate`). Never imports evaluation or cli.

@@ -86,7 +86,7 @@ def test_check_finds_every_problem_with_its_line(tmp_path, plugin_cache):
 
 def test_check_length_report_matches_what_truncation_does(tmp_path, plugin_cache):
     """The cut `check` predicts for an over-long row is what the training loader's truncation does."""
-    from kto_plugin.cli.data_tools import _tokenizer
+    from kto_plugin.training.data_check import check_tokenizer
     from kto_plugin.data.lengths import count_tokens, truncate_to_fit
     from kto_plugin.data.rendering import render_example
 
@@ -103,7 +103,7 @@ def test_check_length_report_matches_what_truncation_does(tmp_path, plugin_cache
                 if f["kind"].endswith("truncated")}
     assert findings[f"{data} line 2"]["kind"] == "prompt_truncated"
     assert findings[f"{data} line 3"]["kind"] == "completion_truncated"
-    tokenizer, _ = _tokenizer(None)
+    tokenizer, _ = check_tokenizer(None)
     prompt, completion = render_example(tokenizer, [{"role": "user", "content": "Explain refunds."}], long_answer)
     _, kept_completion = truncate_to_fit(tokenizer, prompt, completion, 64)
     predicted_cut = int(findings[f"{data} line 3"]["detail"].split("the last ")[1].split()[0])

@@ -1,0 +1,96 @@
+"""The studio's page: four tabs (Label, Check, Train, Compare) over one config and the folders it may use."""
+
+from __future__ import annotations
+
+import threading
+from importlib.resources import files
+from pathlib import Path
+
+from kto_plugin.studio.folders import AllowedFolders
+from kto_plugin.studio.label_log import LabelLog
+from kto_plugin.studio.label_queue import LabelQueue, read_unlabelled
+from kto_plugin.studio.run_models import RunModels, generate_for_prompts
+from kto_plugin.studio.train_process import TrainProcess
+
+INTRO = """# KTO studio
+Label answers (accept or reject) into a KTO file, check it, train on it, and compare the base and trained
+models blind. Files are read and written only in: {folders}."""
+
+
+class Studio:
+    """What the page works on: the config, its models and training run, the folders, the label queues."""
+
+    def __init__(self, config: Path | None, folders: AllowedFolders, answers: str = "", labels: str = "labels.jsonl"):
+        self.base_folders = folders
+        self.models = RunModels(config)
+        self.train = TrainProcess()
+        self.labels_default = labels
+        self._last = (answers, labels)
+        self._queues: dict = {}
+        self._logs: dict = {}
+        self._lock = threading.Lock()
+
+    @property
+    def folders(self) -> AllowedFolders:
+        """The named folders, and the config's output_dir (named in the config) once the config loads."""
+        try:
+            return self.base_folders.allow(self.models.output_dir())
+        except (ValueError, FileNotFoundError):
+            return self.base_folders
+
+    def label_defaults(self) -> tuple[str, str]:
+        return self._last
+
+    def label_queue(self, answers_typed: str, labels_typed: str) -> LabelQueue:
+        """The queue of one answers file into one labelled file, shared by every open page."""
+        folders = self.folders
+        if not (answers_typed or "").strip():
+            raise ValueError("name a file of answers to label (or generate answers with the model)")
+        answers = folders.resolve(answers_typed, must_exist=True)
+        labels = folders.resolve(labels_typed or self.labels_default)
+        if labels.suffix != ".jsonl":
+            raise ValueError(f"the labelled file is JSON Lines: name it with .jsonl, not {labels.name}")
+        if labels == answers:
+            raise ValueError("the answers to label and the labelled file must be two files")
+        stat = answers.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._queues.get((answers, labels))
+            if known is None or known[0] != version:
+                log = self._logs.setdefault(labels, LabelLog(labels))
+                known = (version, LabelQueue(answers, read_unlabelled(answers), log))
+                self._queues[(answers, labels)] = known
+            self._last = (answers_typed, labels_typed)
+        return known[1]
+
+    def generate(self, which: str, prompts: list[str], per_prompt: int, settings, progress=None):
+        return generate_for_prompts(self.models, which, prompts, per_prompt, settings, progress)
+
+
+def shortcuts_head() -> str:
+    """The Label tab's keyboard shortcuts, as a <script> for the page's head."""
+    return "<script>\n" + files("kto_plugin.studio").joinpath("shortcuts.js").read_text(encoding="utf-8") + "</script>"
+
+
+def build_app(studio: Studio):
+    import gradio as gr
+
+    from kto_plugin.studio.check_tab import build_check_tab
+    from kto_plugin.studio.compare_tab import build_compare_tab
+    from kto_plugin.studio.label_tab import build_label_tab
+    from kto_plugin.studio.train_tab import build_train_tab
+
+    with gr.Blocks(title="KTO studio") as app:
+        gr.Markdown(INTRO.format(folders=studio.base_folders.describe()))
+        with gr.Tabs():
+            with gr.Tab("Label", id="label", elem_id="tab-label"):
+                on_page_open, open_outputs = build_label_tab(studio)
+            with gr.Tab("Check", id="check", elem_id="tab-check"):
+                build_check_tab(studio, labels_path=open_outputs[1])
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                describe_config, config_line = build_train_tab(studio)
+            with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
+                build_compare_tab(studio)
+        app.load(on_page_open, None, open_outputs)
+        app.load(describe_config, None, config_line)
+    return app

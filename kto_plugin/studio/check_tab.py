@@ -1,0 +1,95 @@
+"""The Check tab: `axolotl kto check` on the labelled file, another data file, or the config's data.
+
+The same report as the command (`training.data_check.run_check`): rows per label and
+source, token lengths with histograms, duplicates, conflicting labels, low-information
+answers and the class weights `kto_auto_weights` would pick; the HTML page of
+`check --html` is written beside the checked file for download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kto_plugin.studio.page_messages import shows_errors
+
+TARGETS = ("the labelled file", "a data file", "the config's datasets")
+FINDING_ROWS_SHOWN = 200
+
+
+def report_tables(report) -> dict:
+    """The report's tables as (header, rows) for the page."""
+    from kto_plugin.data.row_checks import FINDING_KINDS
+
+    counts = report.counts()
+    findings = [
+        [FINDING_KINDS[kind][0], finding.where, finding.label, finding.response[:120], finding.detail]
+        for kind, found in report.findings_by_kind().items() for finding in found
+    ]
+    return {
+        "rows": (["source", "desirable", "undesirable", "unusable"], [list(row) for row in report.source_rows()]),
+        "lengths": (["tokens", "examples", "min", "median", "p90", "p99", "max"],
+                    [list(row) for row in report.length_rows()]),
+        "problems": (["problem", "rows", "hurts training", "what clean does"],
+                     [[title, counts.get(kind, 0), "yes" if hurts else "no", action]
+                      for kind, (title, hurts, action) in FINDING_KINDS.items()]),
+        "findings": (["problem", "where", "label", "response", "why"], findings[:FINDING_ROWS_SHOWN]),
+    }
+
+
+def verdict_text(report, checked: str) -> str:
+    weights = report.auto_weights
+    lines = [f"### {report.verdict()}",
+             f"Checked {checked}: {report.rows_read} rows read, {report.examples} examples; token lengths with "
+             f"{report.tokenizer}, against sequence_len {report.sequence_len}."]
+    if weights:
+        lines.append(f"`kto_auto_weights: true` would pick desirable weight {weights['desirable_weight']:.3g}, "
+                     f"undesirable weight {weights['undesirable_weight']:.3g}.")
+    if report.hurts_training():
+        lines.append("`axolotl kto clean DATA -o OUT` removes duplicates and low-information rows and sets "
+                     "conflicting labels aside.")
+    return "\n\n".join(lines)
+
+
+def build_check_tab(studio, labels_path):
+    """The tab's components, wired; `labels_path` is the Label tab's labelled-file box."""
+    import gradio as gr
+    import pandas as pd
+
+    with gr.Row():
+        target = gr.Radio(list(TARGETS), value=TARGETS[0], label="Check", elem_id="check-target")
+        data_path = gr.Textbox(label="Data file (for 'a data file')", elem_id="check-path")
+        run = gr.Button("Check", variant="primary", elem_id="check-run")
+    verdict = gr.Markdown(elem_id="check-verdict")
+    with gr.Row():
+        rows = gr.Dataframe(label="Rows per source and label", interactive=False)
+        problems = gr.Dataframe(label="Problems", interactive=False)
+    lengths = gr.Dataframe(label="Token lengths", interactive=False)
+    histograms = gr.Plot(label="Token lengths per label", elem_id="check-histograms")
+    findings = gr.Dataframe(label=f"Problem rows (first {FINDING_ROWS_SHOWN}; the HTML report has them all)",
+                            interactive=False, wrap=True)
+    report_file = gr.File(label="HTML report", interactive=False)
+    outputs = [verdict, rows, problems, lengths, histograms, findings, report_file]
+
+    @shows_errors(len(outputs), status_at=0)
+    def on_check(which, typed_path, labels_typed, progress=gr.Progress(track_tqdm=True)):
+        from kto_plugin.data.check_html import length_histograms_figure, render_check_html
+        from kto_plugin.data.feedback_files import write_text_atomically
+        from kto_plugin.data.low_information import LowInformationRules
+        from kto_plugin.training.data_check import run_check
+
+        if which == TARGETS[2]:
+            inputs = (studio.models.config_path(),)
+            beside = studio.models.output_dir() / "check.html"
+        else:
+            typed = (labels_typed or studio.labels_default) if which == TARGETS[0] else typed_path
+            inputs = (studio.folders.resolve(typed, must_exist=True),)
+            beside = inputs[0].with_name(inputs[0].stem + ".check.html")
+        report = run_check(inputs, None, None, None, LowInformationRules(), progress=True)
+        tables = report_tables(report)
+        write_text_atomically(render_check_html(report), beside)
+        frames = [pd.DataFrame(rows_, columns=header) for header, rows_ in tables.values()]
+        figure = length_histograms_figure(report)
+        return (verdict_text(report, ", ".join(map(str, inputs))), frames[0], frames[2], frames[1], figure,
+                frames[3], str(beside))
+
+    run.click(on_check, [target, data_path, labels_path], outputs)

@@ -1,0 +1,116 @@
+"""The labelled file: each decision appended at once under a file lock, flushed and fsynced.
+
+Rows are the plugin's `query_response` format, `{"query", "response", "label"}`, so the file
+trains as it is (`type: kto_plugin.query_response`). Accept writes one row labelled true,
+reject one labelled false; an edited answer writes the original as rejected and the edit as
+accepted. Skips go to a file beside it (`NAME.skipped.jsonl`), so a reopened studio does not
+show them again, and nothing untrainable enters the labelled file.
+
+A decision is keyed by its (prompt, original answer). Before appending, the writer reads
+under the lock whatever other writers (another tab, another process) appended since it last
+looked, and refuses a decision already made: two labellers on one file lose nothing and write
+nothing twice. Each look reads only the new bytes, so a long session stays linear. A last line
+without its newline (a writer killed mid-write) is cut off under the lock: its decision was
+not completed, and the item comes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+VERDICTS = ("accept", "reject", "skip")
+
+
+def item_key(prompt: str, response: str) -> str:
+    return hashlib.blake2b(json.dumps([prompt, response], ensure_ascii=False).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def append_rows_durably(path: Path, rows: list[dict]) -> None:
+    """Append JSON Lines in one write, flushed and fsynced (the caller holds the lock)."""
+    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class Decision:
+    prompt: str
+    response: str
+    verdict: str  # accept | reject | skip
+    edited: str | None = None  # accept with a changed answer: the edit is accepted, the original rejected
+
+    def rows(self) -> list[dict]:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}; expected one of {VERDICTS}")
+        if self.verdict == "skip":
+            return [{"query": self.prompt, "response": self.response}]
+        edited = self.edited is not None and self.edited.strip() and self.edited.strip() != self.response.strip()
+        if self.verdict == "accept" and edited:
+            return [{"query": self.prompt, "response": self.response, "label": False},
+                    {"query": self.prompt, "response": self.edited.strip(), "label": True}]
+        return [{"query": self.prompt, "response": self.response, "label": self.verdict == "accept"}]
+
+
+class LabelLog:
+    """The decisions in a labelled file (and its skip file), kept current with other writers."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.skipped_path = self.path.with_name(self.path.stem + ".skipped.jsonl")
+        self.lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self.decided: set[str] = set()
+        self.counts: Counter = Counter()
+        self.unreadable_lines = 0
+        self._read_up_to = {self.path: 0, self.skipped_path: 0}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self.lock:
+            self._catch_up()
+
+    def record(self, decision: Decision) -> bool:
+        """Append the decision's rows; False (nothing written) when the item was already decided."""
+        rows = decision.rows()
+        with self.lock:
+            self._catch_up()
+            if item_key(decision.prompt, decision.response) in self.decided:
+                return False
+            append_rows_durably(self.skipped_path if decision.verdict == "skip" else self.path, rows)
+            self._catch_up()
+        return True
+
+    def _catch_up(self) -> None:
+        for path, skipped in ((self.path, False), (self.skipped_path, True)):
+            if not path.exists():
+                continue
+            with open(path, "rb+") as handle:
+                handle.seek(self._read_up_to[path])
+                new = handle.read()
+                complete = new.rfind(b"\n") + 1
+                if complete < len(new):  # a line left without its newline by a writer that died mid-write
+                    handle.truncate(self._read_up_to[path] + complete)
+            self._read_up_to[path] += complete
+            for line in new[:complete].splitlines():
+                self._count(line, skipped)
+
+    def _count(self, line: bytes, skipped: bool) -> None:
+        if not line.strip():
+            return
+        try:
+            row = json.loads(line)
+            key = item_key(row["query"], row["response"])
+        except (ValueError, KeyError, TypeError):
+            self.unreadable_lines += 1
+            return
+        self.decided.add(key)
+        self.counts["skipped" if skipped else ("accepted" if row.get("label") is True else "rejected")] += 1

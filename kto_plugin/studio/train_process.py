@@ -1,0 +1,106 @@
+"""`axolotl train CONFIG` as a child process of the studio: one at a time, stoppable, its log in a file.
+
+The child runs in its own process group, so Stop ends it and whatever it launched
+(SIGTERM, then SIGKILL after 10 s). Its output goes to `OUTPUT_DIR/studio-train.log`;
+the page shows the log's tail and plots `OUTPUT_DIR/kto_metrics.jsonl` as the run writes it.
+It runs in the studio's working folder, as `axolotl train` typed there would (relative paths in
+the config mean the same).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+LOG_NAME = "studio-train.log"
+PLOTTED = {  # plot -> {series name: metric key}
+    "loss": {"loss": "loss"},
+    "rewards": {"desirable": "rewards/chosen", "undesirable": "rewards/rejected", "margin": "rewards/margins"},
+    "kl": {"KL estimate (z0)": "kl"},
+    "beta": {"beta": "beta"},
+}
+
+
+class TrainProcess:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.process: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.output_dir: Path | None = None
+        self.started_at = 0.0
+        self.stopped = False
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, config: Path, output_dir: Path) -> str:
+        with self._lock:
+            if self.running():
+                raise RuntimeError(f"a run is already going (pid {self.process.pid}): stop it first")
+            output_dir.mkdir(parents=True, exist_ok=True)
+            self.output_dir, self.log_path = output_dir, output_dir / LOG_NAME
+            env = dict(os.environ)
+            env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's accelerate
+            with open(self.log_path, "w", encoding="utf-8") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "axolotl.cli.main", "train", str(config)],
+                    stdout=log, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True,
+                )
+            self.started_at, self.stopped = time.monotonic(), False
+            return f"started `axolotl train {config}` (pid {self.process.pid}); log: {self.log_path}"
+
+    def stop(self) -> str:
+        with self._lock:
+            if not self.running():
+                return "no run is going"
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            self.stopped = True
+            return f"stopped the run (pid {self.process.pid})"
+
+    def status(self) -> str:
+        if self.process is None:
+            return "no run started yet"
+        seconds = int(time.monotonic() - self.started_at)
+        code = self.process.poll()
+        if code is None:
+            return f"running for {seconds} s (pid {self.process.pid})"
+        if self.stopped:
+            return "stopped"
+        return "finished (exit 0)" if code == 0 else f"failed (exit {code}): see the log"
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+        # a progress bar redraws its line with carriage returns: keep each line's last drawing
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n")[-lines:])
+
+
+def metric_frames(records: list[dict]) -> dict:
+    """{plot: DataFrame(step, value, series)} of the training records (eval records left out)."""
+    import pandas as pd
+
+    frames = {}
+    for plot, series in PLOTTED.items():
+        rows = [
+            {"step": record["step"], "value": float(record[key]), "series": name}
+            for record in records
+            for name, key in series.items()
+            if key in record and isinstance(record[key], (int, float))
+        ]
+        frames[plot] = pd.DataFrame(rows, columns=["step", "value", "series"])
+    return frames
