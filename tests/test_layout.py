@@ -20,6 +20,7 @@ ALLOWED = {
     "data": {"embedded"},
     "training": {"data", "embedded", "distributed"},
     "evaluation": {"data", "training", "embedded"},
+    "studio": {"data", "training", "evaluation", "embedded", "distributed"},
 }
 
 
@@ -52,6 +53,16 @@ def test_nothing_imports_the_cli():
         for path in PACKAGE.rglob("*.py")
         if "cli" not in path.relative_to(PACKAGE).parts
         and any(module.startswith("kto_plugin.cli") for module in plugin_imports(path))
+    ]
+    assert not importers
+
+
+def test_only_the_cli_imports_the_studio():
+    importers = [
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if not {"cli", "studio"} & set(path.relative_to(PACKAGE).parts)
+        and any(module.startswith("kto_plugin.studio") for module in plugin_imports(path))
     ]
     assert not importers
 

@@ -55,12 +55,12 @@ def studio(config: Path | None, host: str, port: int, auth: str | None, folders:
         allowed = AllowedFolders.of(folders or [Path.cwd()])
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--folder") from None
-    if port_in_use(host, port):
-        raise click.ClickException(f"port {port} on {host} is in use (another studio or Gradio app?): "
-                                   "pass --port with a free one")
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
         click.echo(f"Warning: listening on {host} without --auth: anyone who can reach this machine can label, "
                    "train and read the allowed folders. Add --auth USER:PASS.", err=True)
+    if port_in_use(host, port):
+        raise click.ClickException(f"port {port} on {host} is in use (another studio or Gradio app?): "
+                                   "pass --port with a free one")
     app = build_app(Studio(config.resolve() if config else None, allowed, answers, labels))
     click.echo(f"KTO studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port} "
                f"(files in {allowed.describe()}); Ctrl-C stops it")
