@@ -36,10 +36,11 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
 
     console = Console()
     held_out_path = held_out_path or folder / "data" / "heldout.jsonl"
+    trained: dict = {}  # both routes start with the same SFT stage: trained once
     for one_route in (["merged", "adapter"] if route == "both" else [route]):
         try:
             results = run_pipeline(folder, one_route, held_out_path, max_steps, max_new_tokens,
-                                   progress=lambda line: console.print(f"[dim]{line}[/]"))
+                                   progress=lambda line: console.print(f"[dim]{line}[/]"), trained=trained)
         except RuntimeError as err:
             raise click.ClickException(str(err)) from None
         table = Table(title=f"{one_route} route: held-out rows ({results['held_out_rows']} rows, "

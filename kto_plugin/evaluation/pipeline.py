@@ -77,8 +77,12 @@ def score(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int) -> dict:
 
 
 def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int | None = None,
-                 max_new_tokens: int = 32, progress=print) -> dict:
-    """Every stage of `route` in order, each scored on the held-out rows; the base model first."""
+                 max_new_tokens: int = 32, progress=print, trained: dict | None = None) -> dict:
+    """Every stage of `route` in order, each scored on the held-out rows; the base model first.
+
+    `trained`, shared by the routes of one invocation, holds the stages already trained: a
+    stage with the same config and overrides (both routes' SFT) is scored again, not retrained.
+    """
     import gc
 
     from transformers import AutoTokenizer
@@ -101,11 +105,20 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
     results["stages"].append({"stage": "base", "model": str(base), **score(base_model, tokenizer, held_out, max_new_tokens)})
     del base_model
     for stage in stages:
-        progress(f"stage {stage.name}: axolotl train {folder / stage.config} (log in {logs})")
-        settings = train_stage(folder, stage, max_steps, logs)
+        key = (stage.config, tuple(sorted(stage.overrides.items())))
+        earlier = (trained or {}).get(key)
+        if earlier is not None and (earlier["merged"] or not stage.merge_after):
+            progress(f"stage {stage.name}: {folder / stage.config} was trained by the route before; not trained again")
+            settings = earlier["settings"]
+        else:
+            progress(f"stage {stage.name}: axolotl train {folder / stage.config} (log in {logs})")
+            settings = train_stage(folder, stage, max_steps, logs)
+            if trained is not None:
+                trained[key] = {"settings": settings, "merged": stage.merge_after}
         model = load_model(settings["base_model"], settings["output_dir"])  # the stage's base and its adapter
         results["stages"].append({"stage": stage.name, "config": str(folder / stage.config),
                                   "model": f"{settings['base_model']} + {settings['output_dir']}",
+                                  "trained_by_earlier_route": earlier is not None and settings is earlier["settings"],
                                   **score(model, tokenizer, held_out, max_new_tokens)})
         del model
         gc.collect()

@@ -63,6 +63,17 @@ class Studio:
             self._last = (answers_typed, labels_typed)
         return known[1]
 
+    def prompts(self, typed: str, path_typed: str) -> list[str]:
+        """The prompts of a text file in the folders (one per line) if one is named, else those typed in."""
+        from kto_plugin.evaluation.side_by_side import read_prompts
+
+        if path_typed and path_typed.strip():
+            return read_prompts(self.folders.resolve(path_typed, must_exist=True))
+        prompts = [line.strip() for line in (typed or "").splitlines() if line.strip()]
+        if not prompts:
+            raise ValueError("no prompts: type some, one per line, or name a text file of prompts")
+        return prompts
+
     def generate(self, which: str, prompts: list[str], per_prompt: int, settings, progress=None):
         return generate_for_prompts(self.models, which, prompts, per_prompt, settings, progress)
 

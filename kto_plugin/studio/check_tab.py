@@ -8,7 +8,6 @@ answers and the class weights `kto_auto_weights` would pick; the HTML page of
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from kto_plugin.studio.page_messages import shows_errors
 

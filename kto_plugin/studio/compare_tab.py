@@ -31,7 +31,7 @@ def score_table(summary: dict):
 def build_compare_tab(studio):
     import gradio as gr
 
-    from kto_plugin.evaluation.side_by_side import GenerationSettings, read_prompts
+    from kto_plugin.evaluation.side_by_side import GenerationSettings
     from kto_plugin.studio.blind_compare import make_sheet, read_sheet, save_rating, score_sheet
 
     with gr.Row():
@@ -82,12 +82,7 @@ def build_compare_tab(studio):
     @shows_errors(len(shown_outputs), status_at=6)
     def on_make(typed_prompts, prompts_path, typed_folder, temp, max_new, min_new,
                 progress=gr.Progress(track_tqdm=True)):
-        if prompts_path and prompts_path.strip():
-            prompts = read_prompts(studio.folders.resolve(prompts_path, must_exist=True))
-        else:
-            prompts = [line.strip() for line in (typed_prompts or "").splitlines() if line.strip()]
-        if not prompts:
-            raise ValueError("no prompts: type some, one per line, or name a text file of prompts")
+        prompts = studio.prompts(typed_prompts, prompts_path)
         target = sheet_folder(typed_folder)
         settings = GenerationSettings(max_new_tokens=int(max_new), min_new_tokens=int(min_new), temperature=float(temp),
                                       seed=0)

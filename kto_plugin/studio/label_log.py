@@ -68,6 +68,7 @@ class LabelLog:
         self.skipped_path = self.path.with_name(self.path.stem + ".skipped.jsonl")
         self.lock = FileLock(str(self.path) + ".lock", timeout=30)
         self.decided: set[str] = set()
+        self.decided_in_order: list[str] = []  # each key once, as read: lets a queue count what is new since it looked
         self.counts: Counter = Counter()
         self.unreadable_lines = 0
         self._read_up_to = {self.path: 0, self.skipped_path: 0}
@@ -112,5 +113,7 @@ class LabelLog:
         except (ValueError, KeyError, TypeError):
             self.unreadable_lines += 1
             return
-        self.decided.add(key)
+        if key not in self.decided:
+            self.decided.add(key)
+            self.decided_in_order.append(key)
         self.counts["skipped" if skipped else ("accepted" if row.get("label") is True else "rejected")] += 1

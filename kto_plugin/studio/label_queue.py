@@ -26,10 +26,11 @@ class Item:
     prompt: str
     response: str
     where: str
+    key: str = ""  # item_key(prompt, response), computed once
 
-    @property
-    def key(self) -> str:
-        return item_key(self.prompt, self.response)
+    def __post_init__(self):
+        if not self.key:
+            object.__setattr__(self, "key", item_key(self.prompt, self.response))
 
 
 def _first_text(row: dict, names: tuple[str, ...]) -> str | None:
@@ -79,6 +80,9 @@ class LabelQueue:
         self.items = items
         self.log = log
         self._cursor = 0  # every item before it is decided
+        self._keys = {item.key for item in items}
+        self._decided_seen = 0  # how many of log.decided_in_order have been counted
+        self._decided_here = 0  # distinct answers of this source decided so far
 
     def next_item(self) -> Item | None:
         """The first item not decided in the labelled file (by this tab or any other writer)."""
@@ -87,5 +91,12 @@ class LabelQueue:
             self._cursor += 1
         return self.items[self._cursor] if self._cursor < len(self.items) else None
 
+    def distinct(self) -> int:
+        return len(self._keys)
+
     def remaining(self) -> int:
-        return sum(1 for item in self.items[self._cursor:] if item.key not in self.log.decided)
+        """Distinct answers of this source not decided yet (counted from what the log read since last time)."""
+        new = self.log.decided_in_order[self._decided_seen:]
+        self._decided_seen += len(new)
+        self._decided_here += sum(1 for key in new if key in self._keys)
+        return len(self._keys) - self._decided_here

@@ -13,6 +13,7 @@ from kto_plugin.studio.train_process import PLOTTED, metric_frames
 PLOT_TITLES = {"loss": "Loss", "rewards": "Rewards (desirable, undesirable, margin)", "kl": "KL estimate (z0)",
                "beta": "Beta"}
 REFRESH_SECONDS = 2.0
+LOG_LINES = 16  # as many as the box shows, so its last line is the log's last
 
 
 def build_train_tab(studio):
@@ -31,7 +32,8 @@ def build_train_tab(studio):
         plots.update({name: gr.LinePlot(x="step", y="value", color="series", title=PLOT_TITLES[name], height=260,
                                         elem_id=f"train-plot-{name}")
                       for name in list(PLOTTED)[2:]})
-    log = gr.Textbox(label="Log (last 60 lines)", lines=14, max_lines=14, autoscroll=True, elem_id="train-log")
+    log = gr.Textbox(label=f"Log (last {LOG_LINES} lines, all in OUTPUT_DIR/studio-train.log)", lines=LOG_LINES,
+                     max_lines=LOG_LINES, autoscroll=True, elem_id="train-log")
     timer = gr.Timer(REFRESH_SECONDS)
     outputs = [state, log, *plots.values()]
 
@@ -56,7 +58,7 @@ def build_train_tab(studio):
         if folder is not None and (folder / METRICS_FILE).exists():
             records = [record for record in read_metrics(folder) if not any(key.startswith("eval_") for key in record)]
         frames = metric_frames(records)
-        return (f"**{run.status()}**", run.log_tail(), *(frames[name] for name in plots))
+        return (f"**{run.status()}**", run.log_tail(LOG_LINES), *(frames[name] for name in plots))
 
     @shows_errors(1, status_at=0)
     def on_start():

@@ -34,6 +34,8 @@ def test_pipeline_both_routes_on_the_embedded_model(tmp_path, plugin_cache):
         for before, after in zip(report["stages"], report["stages"][1:]):
             assert after["logp_accepted"] != before["logp_accepted"], f"{route}: {after['stage']} changed nothing"
         assert f"{route} route" in result.stdout
+        assert [stage.get("trained_by_earlier_route") for stage in report["stages"][1:]] == (
+            [False, False, False] if route == "merged" else [True, False, False])  # one SFT for both routes
     # merged route: each stage starts from the previous stage's merged weights
     assert (outputs / "sft" / "merged" / "model.safetensors").exists()
     assert (outputs / "kto" / "merged" / "model.safetensors").exists()

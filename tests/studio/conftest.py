@@ -35,6 +35,16 @@ def browser():
         launched.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page (1280 wide), a minute's patience for each step."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    yield opened
+    context.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

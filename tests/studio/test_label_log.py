@@ -68,7 +68,7 @@ def test_the_queue_shows_undecided_answers_in_file_order(tmp_path):
     items = read_unlabelled(source)
     assert [(item.prompt, item.response) for item in items] == [("q1", "a1"), ("q2", "a2"), ("q3", "a3"), ("q1", "a1")]
     queue = LabelQueue(source, items, LabelLog(tmp_path / "labels.jsonl"))
-    assert queue.next_item().prompt == "q1" and queue.remaining() == 4
+    assert queue.next_item().prompt == "q1" and queue.remaining() == 3  # distinct answers: q1's repeat is one
     queue.log.record(Decision("q2", "a2", "skip"))
     queue.log.record(Decision("q1", "a1", "accept"))
     assert queue.next_item().prompt == "q3" and queue.remaining() == 1  # q1's repeat counts as decided

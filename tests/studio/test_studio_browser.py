@@ -20,7 +20,6 @@ ANSWERS = [
     for index in range(1, 13)
 ]
 FIELD = "(document.querySelector('{} textarea') || {{}}).value"  # null-safe: the page may not be drawn yet
-TIMEOUT_MS = 60_000
 
 
 def config(folder: Path, tiny_model: Path, **overrides) -> Path:
@@ -62,15 +61,6 @@ def workspace(tmp_path_factory, tiny_model):
     yield folder, served
     served.app.close()
     served.studio.train.stop()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    yield opened
-    context.close()
 
 
 def text_includes(selector: str, text: str) -> str:

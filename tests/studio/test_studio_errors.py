@@ -11,22 +11,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from conftest import free_port, serve
 from helpers import write_jsonl
-from test_studio_browser import TIMEOUT_MS, config, text_includes
+from test_studio_browser import config, text_includes
 
 from kto_plugin.cli import kto
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    yield opened
-    context.close()
 
 
 def status_after(page, button: str, status: str, expected: str) -> str:
