@@ -87,7 +87,7 @@ class TrainProcess:
             handle.seek(max(0, handle.tell() - 64 * 1024))
             text = handle.read().decode("utf-8", errors="replace")
         # a progress bar redraws its line with carriage returns: keep each line's last drawing
-        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n")[-lines:])
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.rstrip("\n").split("\n")[-lines:])
 
 
 def metric_frames(records: list[dict]) -> dict:

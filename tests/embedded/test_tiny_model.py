@@ -101,7 +101,7 @@ def test_warm_up_is_reproducible(tmp_path, plugin_cache):
     """Two warm-ups with one (shortened) recipe give the same weights, and the cache keeps the recipe."""
     from kto_plugin.embedded.warm_model import build_warm_model, cached_recipe
 
-    short = {"hidden_size": 64, "num_layers": 2, "num_epochs": 1, "micro_batch_size": 32}
+    short = {"hidden_size": 64, "num_layers": 2, "num_epochs": 1, "micro_batch_size": 32, "sample_sets": ["kto-sample-en"]}
     first = build_warm_model(tmp_path / "a", short)
     second = build_warm_model(tmp_path / "b", short)
     assert digest(first)["model.safetensors"] == digest(second)["model.safetensors"]

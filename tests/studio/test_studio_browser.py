@@ -185,3 +185,26 @@ def test_train_tab_runs_axolotl_train_and_plots_its_metrics(workspace, page, scr
                            " return p && p.getAttribute('d').split(/[ML]/).filter(Boolean).length === 4; })()")
     assert "Training completed" in page.input_value("#train-log textarea")
     page.screenshot(path=str(screenshots / "train.png"), full_page=True)
+
+
+def test_answers_generated_by_the_trained_model_are_queued_for_labelling(workspace, page):
+    from kto_plugin.studio.label_queue import read_unlabelled
+
+    folder, served = workspace
+    page.goto(served.url)
+    wait_for_prompt(page, ANSWERS[8]["query"])
+    page.get_by_text("...or generate answers with the config's model").click()
+    page.fill("#label-prompts textarea", "Can I return a kettle?\nWhere is my refund?")
+    page.get_by_role("radio", name="trained").check()
+    page.fill("#label-min-new-tokens input", "4")
+    page.click("#label-generate")
+    wait_for_prompt(page, "Can I return a kettle?")
+    generated = read_unlabelled(folder / "labels.answers.jsonl")
+    assert [item.prompt for item in generated] == ["Can I return a kettle?"] * 2 + ["Where is my refund?"] * 2
+    assert all(item.response for item in generated) and generated[0].response != generated[1].response
+    assert page.input_value("#label-answers-path textarea").endswith("labels.answers.jsonl")
+    assert page.input_value("#label-answer textarea") == generated[0].response
+    page.click("#label-reject")
+    wait_for_prompt(page, "Can I return a kettle?")  # the second answer to the same prompt
+    rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[-1] == {"query": "Can I return a kettle?", "response": generated[0].response, "label": False}
