@@ -34,7 +34,7 @@ class Studio:
     def folders(self) -> AllowedFolders:
         """The named folders, and the config's output_dir (named in the config) once the config loads."""
         try:
-            return self.base_folders.allow(self.models.output_dir())
+            return self.base_folders.allow(self.models.declared_output_dir())
         except (ValueError, FileNotFoundError):
             return self.base_folders
 

@@ -78,7 +78,7 @@ def build_check_tab(studio, labels_path):
 
         if which == TARGETS[2]:
             inputs = (studio.models.config_path(),)
-            beside = studio.models.output_dir() / "check.html"
+            beside = studio.models.declared_output_dir() / "check.html"
         else:
             typed = (labels_typed or studio.labels_default) if which == TARGETS[0] else typed_path
             inputs = (studio.folders.resolve(typed, must_exist=True),)

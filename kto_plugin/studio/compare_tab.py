@@ -68,7 +68,7 @@ def build_compare_tab(studio):
     def sheet_folder(typed: str) -> Path:
         if typed and typed.strip():
             return studio.folders.resolve(typed)
-        return studio.folders.resolve(studio.models.output_dir() / "compare")
+        return studio.folders.resolve(studio.models.declared_output_dir() / "compare")
 
     def show(sheet: Path, index: int, message: str):
         rows = read_sheet(sheet)

@@ -16,10 +16,8 @@ import yaml
 TRAINED_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
 
 
-def load_run_config(path: Path):
-    """The config as `axolotl train` reads it; ValueError naming what to change when it cannot be used."""
-    from axolotl.cli.config import load_cfg
-
+def check_config_yaml(path: Path) -> dict:
+    """The config's keys, read as YAML; ValueError naming what to change when it has no model."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -29,6 +27,14 @@ def load_run_config(path: Path):
         raise ValueError(f"{path} is not an Axolotl config (a YAML mapping of keys)")
     if not raw.get("base_model"):
         raise ValueError(f"{path} has no base_model: add `base_model: <model folder or kto_plugin://tiny-model>`")
+    return raw
+
+
+def load_run_config(path: Path):
+    """The config as `axolotl train` reads it; ValueError naming what to change when it cannot be used."""
+    from axolotl.cli.config import load_cfg
+
+    check_config_yaml(path)
     try:
         return load_cfg(str(path))
     except Exception as err:  # noqa: BLE001 - Axolotl's validation raises many kinds; the page shows the message
@@ -73,6 +79,11 @@ class RunModels:
 
     def output_dir(self) -> Path:
         return Path(self.cfg().output_dir).resolve()
+
+    def declared_output_dir(self) -> Path:
+        """The config's output_dir as written (Axolotl's default `./model-out` if absent), without loading the
+        config through Axolotl, which may first have to make its model (the warm model takes minutes)."""
+        return Path(check_config_yaml(self.config_path()).get("output_dir") or "./model-out").resolve()
 
     def require_trained(self) -> Path:
         output_dir = self.output_dir()

@@ -40,7 +40,7 @@ def build_train_tab(studio):
     def describe_config():
         try:
             return (f"`axolotl train {studio.models.config_path()}`; output_dir "
-                    f"`{studio.models.output_dir()}`")
+                    f"`{studio.models.declared_output_dir()}`")
         except (ValueError, FileNotFoundError) as err:
             return f"**Error:** {err}"
 
@@ -52,7 +52,7 @@ def build_train_tab(studio):
         folder = run.output_dir
         if folder is None:  # nothing started from this studio yet: the config's last run, if any
             try:
-                folder = studio.models.output_dir()
+                folder = studio.models.declared_output_dir()
             except (ValueError, FileNotFoundError):
                 folder = None
         if folder is not None and (folder / METRICS_FILE).exists():
@@ -62,9 +62,8 @@ def build_train_tab(studio):
 
     @shows_errors(1, status_at=0)
     def on_start():
-        config = studio.models.config_path()
-        studio.models.cfg()  # a config Axolotl cannot load says so here, before a process starts
-        return studio.train.start(config, studio.models.output_dir())
+        # no base_model, or no YAML, is said here; what else Axolotl refuses, the run's log says
+        return studio.train.start(studio.models.config_path(), studio.models.declared_output_dir())
 
     start.click(on_start, None, state)
     stop.click(lambda: studio.train.stop(), None, state)
