@@ -91,7 +91,7 @@ def build_app(studio: Studio):
     from kto_plugin.studio.label_tab import build_label_tab
     from kto_plugin.studio.train_tab import build_train_tab
 
-    with gr.Blocks(title="KTO studio") as app:
+    with gr.Blocks(title="KTO studio", analytics_enabled=False) as app:  # nothing sent out of the machine
         gr.Markdown(INTRO.format(folders=studio.base_folders.describe()))
         with gr.Tabs():
             with gr.Tab("Label", id="label", elem_id="tab-label"):

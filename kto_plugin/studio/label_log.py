@@ -67,11 +67,7 @@ class LabelLog:
         self.path = Path(path)
         self.skipped_path = self.path.with_name(self.path.stem + ".skipped.jsonl")
         self.lock = FileLock(str(self.path) + ".lock", timeout=30)
-        self.decided: set[str] = set()
-        self.decided_in_order: list[str] = []  # each key once, as read: lets a queue count what is new since it looked
-        self.counts: Counter = Counter()
-        self.unreadable_lines = 0
-        self._read_up_to = {self.path: 0, self.skipped_path: 0}
+        self._forget()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.refresh()
 
@@ -91,6 +87,8 @@ class LabelLog:
         return True
 
     def _catch_up(self) -> None:
+        if any(path.stat().st_size < offset if path.exists() else offset for path, offset in self._read_up_to.items()):
+            self._forget()  # a file was replaced or cut by hand: read both again from their start
         for path, skipped in ((self.path, False), (self.skipped_path, True)):
             if not path.exists():
                 continue
@@ -103,6 +101,11 @@ class LabelLog:
             self._read_up_to[path] += complete
             for line in new[:complete].splitlines():
                 self._count(line, skipped)
+
+    def _forget(self) -> None:
+        self.generation = getattr(self, "generation", -1) + 1  # readers of decided_in_order start over when it changes
+        self.decided, self.decided_in_order, self.counts, self.unreadable_lines = set(), [], Counter(), 0
+        self._read_up_to = {self.path: 0, self.skipped_path: 0}
 
     def _count(self, line: bytes, skipped: bool) -> None:
         if not line.strip():

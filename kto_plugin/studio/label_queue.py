@@ -83,19 +83,27 @@ class LabelQueue:
         self._keys = {item.key for item in items}
         self._decided_seen = 0  # how many of log.decided_in_order have been counted
         self._decided_here = 0  # distinct answers of this source decided so far
+        self._generation = log.generation
 
     def next_item(self) -> Item | None:
         """The first item not decided in the labelled file (by this tab or any other writer)."""
         self.log.refresh()
+        self._start_over_if_the_log_did()
         while self._cursor < len(self.items) and self.items[self._cursor].key in self.log.decided:
             self._cursor += 1
         return self.items[self._cursor] if self._cursor < len(self.items) else None
+
+    def _start_over_if_the_log_did(self) -> None:
+        """The labelled file was replaced or cut by hand, so the log read it again: so does the queue."""
+        if self._generation != self.log.generation:
+            self._generation, self._cursor, self._decided_seen, self._decided_here = self.log.generation, 0, 0, 0
 
     def distinct(self) -> int:
         return len(self._keys)
 
     def remaining(self) -> int:
         """Distinct answers of this source not decided yet (counted from what the log read since last time)."""
+        self._start_over_if_the_log_did()
         new = self.log.decided_in_order[self._decided_seen:]
         self._decided_seen += len(new)
         self._decided_here += sum(1 for key in new if key in self._keys)

@@ -60,6 +60,18 @@ def test_a_line_cut_short_by_a_dying_writer_is_dropped_and_its_item_comes_back(t
                           {"query": "q2", "response": "a2", "label": False}]
 
 
+def test_a_labelled_file_cut_by_hand_is_read_again(tmp_path):
+    source = write_jsonl(tmp_path / "answers.jsonl", [{"query": f"q{i}", "response": "a"} for i in range(3)])
+    queue = LabelQueue(source, read_unlabelled(source), LabelLog(tmp_path / "labels.jsonl"))
+    for index in range(3):
+        queue.log.record(Decision(f"q{index}", "a", "accept"))
+    assert queue.next_item() is None and queue.remaining() == 0
+    first_line = (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    (tmp_path / "labels.jsonl").write_text(first_line + "\n", encoding="utf-8")  # someone removed two decisions
+    assert queue.next_item().prompt == "q1" and queue.remaining() == 2
+    assert dict(queue.log.counts) == {"accepted": 1}
+
+
 def test_the_queue_shows_undecided_answers_in_file_order(tmp_path):
     source = write_jsonl(tmp_path / "answers.jsonl", [
         {"query": "q1", "response": "a1"}, {"prompt": "q2", "completion": "a2", "label": True},
