@@ -82,9 +82,13 @@ def build_label_tab(studio):
             decision = Decision(item["prompt"], item["response"], verdict, edited if verdict == "accept" else None)
             written = queue.log.record(decision)
             rows = len(decision.rows())
-            message = (f"{verdict}: {rows} row{'s' if rows > 1 else ''} written to {queue.log.path.name}"
-                       + (" (your edit as accepted, the original as rejected)" if rows == 2 else "")
-                       if written else "Someone else labelled that answer already; nothing written twice.")
+            if not written:
+                message = "Someone else labelled that answer already; nothing written twice."
+            elif verdict == "skip":
+                message = f"skipped: noted in {queue.log.skipped_path.name}, not in the labelled file"
+            else:
+                message = (f"{verdict}: {rows} row{'s' if rows > 1 else ''} written to {queue.log.path.name}"
+                           + (" (your edit as accepted, the original as rejected)" if rows == 2 else ""))
             return shown(queue, message)
 
         on_decision.__name__ = f"on_{verdict}"
