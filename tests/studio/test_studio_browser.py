@@ -106,7 +106,7 @@ def test_label_five_with_clicks_and_keys_reload_and_label_two_more(workspace, pa
     assert fmt.name == "query_response" and len(examples) == 7 and not unusable
 
 
-def test_an_edited_answer_goes_in_as_accepted_beside_the_rejected_original(workspace, page):
+def test_an_edited_answer_goes_in_as_accepted_beside_the_rejected_original_and_a_skip_beside_the_file(workspace, page):
     folder, served = workspace
     page.goto(served.url)
     wait_for_prompt(page, ANSWERS[7]["query"])
@@ -118,6 +118,12 @@ def test_an_edited_answer_goes_in_as_accepted_beside_the_rejected_original(works
         {"query": ANSWERS[7]["query"], "response": ANSWERS[7]["response"], "label": False},
         {"query": ANSWERS[7]["query"], "response": "Yes: bring it back within 30 days with the receipt.", "label": True},
     ]
+    page.click("#label-skip")  # a skip is noted beside the labelled file, not in it
+    wait_for_prompt(page, ANSWERS[9]["query"])
+    assert "skipped: noted in labels.skipped.jsonl" in page.inner_text("#label-status")
+    assert len((folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()) == 9
+    assert json.loads((folder / "labels.skipped.jsonl").read_text(encoding="utf-8")) == {
+        "query": ANSWERS[8]["query"], "response": ANSWERS[8]["response"]}
 
 
 def test_check_tab_reports_the_labelled_file(workspace, page, screenshots):
@@ -192,7 +198,7 @@ def test_answers_generated_by_the_trained_model_are_queued_for_labelling(workspa
 
     folder, served = workspace
     page.goto(served.url)
-    wait_for_prompt(page, ANSWERS[8]["query"])
+    wait_for_prompt(page, ANSWERS[9]["query"])
     page.get_by_text("...or generate answers with the config's model").click()
     page.fill("#label-prompts textarea", "Can I return a kettle?\nWhere is my refund?")
     page.get_by_role("radio", name="trained").check()
