@@ -1,10 +1,26 @@
-"""Run an `axolotl` command (train, merge-lora, ...) in a subprocess of this Python, its output in a log file."""
+"""Run an `axolotl` command (train, merge-lora, ...) in a subprocess of this Python, its output in a log file.
+
+`axolotl train` starts its run through `accelerate launch`, found on the PATH: the
+subprocess gets this Python's folder first on its PATH, so the venv's `accelerate` is
+found even when the venv is not activated (`.venv/bin/axolotl kto pipeline`).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+
+def axolotl_command(args: list[str]) -> list[str]:
+    """The command line of `axolotl ARGS` with this Python."""
+    return [sys.executable, "-m", "axolotl.cli.main", *args]
+
+
+def axolotl_environment() -> dict[str, str]:
+    """This process's environment with this Python's folder (the venv's `accelerate`) first on the PATH."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def run_axolotl_logged(args: list[str], log_path: Path) -> None:
@@ -12,8 +28,8 @@ def run_axolotl_logged(args: list[str], log_path: Path) -> None:
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
-        code = subprocess.run([sys.executable, "-m", "axolotl.cli.main", *args],
-                              stdout=log, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(axolotl_command(args), stdout=log, stderr=subprocess.STDOUT,
+                              env=axolotl_environment()).returncode
     if code:
         tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-30:])
         raise RuntimeError(f"`axolotl {' '.join(args)}` failed (exit {code}); log: {log_path}\n{tail}")

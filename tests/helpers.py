@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -68,12 +66,10 @@ def load_kto_data(tmp_path: Path, datasets: list[dict], **overrides):
 
 def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real `axolotl` command line, in a subprocess, with this venv's launcher on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(
-        [sys.executable, "-m", "axolotl.cli.main", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
-    )
+    from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
+
+    return subprocess.run(axolotl_command(list(args)), cwd=cwd, env=axolotl_environment(), capture_output=True,
+                          text=True, timeout=900)
 
 
 def train_with_axolotl(tmp_path: Path, name: str, config: dict, *launch: str) -> subprocess.CompletedProcess:

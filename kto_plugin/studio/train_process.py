@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
 
 LOG_NAME = "studio-train.log"
 PLOTTED = {  # plot -> {series name: metric key}
@@ -44,13 +45,10 @@ class TrainProcess:
                 raise RuntimeError(f"a run is already going (pid {self.process.pid}): stop it first")
             output_dir.mkdir(parents=True, exist_ok=True)
             self.output_dir, self.log_path = output_dir, output_dir / LOG_NAME
-            env = dict(os.environ)
-            env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's accelerate
             with open(self.log_path, "w", encoding="utf-8") as log:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "axolotl.cli.main", "train", str(config)],
-                    stdout=log, stderr=subprocess.STDOUT, env=env,
-                    start_new_session=True,
+                    axolotl_command(["train", str(config)]), stdout=log, stderr=subprocess.STDOUT,
+                    env=axolotl_environment(), start_new_session=True,
                 )
             self.started_at, self.stopped = time.monotonic(), False
             return f"started `axolotl train {config}` (pid {self.process.pid}); log: {self.log_path}"

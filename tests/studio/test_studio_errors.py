@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import free_port, serve
 from helpers import write_jsonl
 from test_studio_browser import config, text_includes
 
+from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
 from kto_plugin.cli import kto
 
 
@@ -92,9 +90,9 @@ def test_a_busy_port_is_refused_and_an_open_host_without_auth_warns(tmp_path):
 
 def test_the_command_serves_the_page_on_localhost_behind_its_password(tmp_path):
     port = free_port()
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    server = subprocess.Popen([sys.executable, "-m", "axolotl.cli.main", "kto", "studio", "--port", str(port),
-                               "--auth", "ann:s3cret", "--folder", str(tmp_path)],
+    env = axolotl_environment()
+    server = subprocess.Popen(axolotl_command(["kto", "studio", "--port", str(port), "--auth", "ann:s3cret",
+                                               "--folder", str(tmp_path)]),
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -115,9 +113,8 @@ def test_the_command_serves_the_page_on_localhost_behind_its_password(tmp_path):
 
         assert login("wrong") == 400
         assert login("s3cret") == 200
-        busy = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "kto", "studio", "--port", str(port),
-                               "--folder", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+        busy = subprocess.run(axolotl_command(["kto", "studio", "--port", str(port), "--folder", str(tmp_path)]),
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert busy.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in busy.stderr + busy.stdout
     finally:
         server.terminate()
