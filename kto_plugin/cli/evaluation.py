@@ -109,15 +109,13 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
 @click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 def score(sheet: Path, key_path: Path):
     """Unblind a filled rating sheet: mean rating per model with a 95% interval, and the win rate."""
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.evaluation.side_by_side import RatingSheetError, read_ratings, summarize
+    from kto_plugin.evaluation.side_by_side import RatingSheetError, score_sheet
 
     try:
-        summary = summarize(read_ratings(sheet, key_path))
+        summary = score_sheet(sheet, key_path)
     except RatingSheetError as err:
         raise click.ClickException(str(err)) from None
     table = Table(title=f"Blind ratings from {sheet} ({summary['prompts']} prompts)")
@@ -131,7 +129,6 @@ def score(sheet: Path, key_path: Path):
     console.print(table)
     console.print(f"tuned wins {summary['tuned_wins']}, ties {summary['ties']}, base wins {summary['base_wins']}: "
                   f"tuned win rate {summary['tuned_win_rate']:.2f}")
-    (sheet.parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
 
 @click.command("chat")

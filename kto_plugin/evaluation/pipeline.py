@@ -107,7 +107,8 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
     for stage in stages:
         key = (stage.config, tuple(sorted(stage.overrides.items())))
         earlier = (trained or {}).get(key)
-        if earlier is not None and (earlier["merged"] or not stage.merge_after):
+        reused = earlier is not None and (earlier["merged"] or not stage.merge_after)
+        if reused:
             progress(f"stage {stage.name}: {folder / stage.config} was trained by the route before; not trained again")
             settings = earlier["settings"]
         else:
@@ -118,7 +119,7 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
         model = load_model(settings["base_model"], settings["output_dir"])  # the stage's base and its adapter
         results["stages"].append({"stage": stage.name, "config": str(folder / stage.config),
                                   "model": f"{settings['base_model']} + {settings['output_dir']}",
-                                  "trained_by_earlier_route": earlier is not None and settings is earlier["settings"],
+                                  "trained_by_earlier_route": reused,
                                   **score(model, tokenizer, held_out, max_new_tokens)})
         del model
         gc.collect()

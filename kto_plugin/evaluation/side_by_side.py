@@ -224,3 +224,10 @@ def summarize(ratings: dict[str, list[int]]) -> dict:
         mean, low, high = mean_with_interval(ratings[model])
         summary[model] = {"mean": mean, "ci95": [low, high], "n": len(ratings[model])}
     return summary
+
+
+def score_sheet(sheet: Path, key_path: Path) -> dict:
+    """`summarize` of a filled sheet, also written to score.json beside it (`axolotl kto score`, the studio's Score)."""
+    summary = summarize(read_ratings(sheet, key_path))
+    (Path(sheet).parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary

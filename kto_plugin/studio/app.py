@@ -57,8 +57,9 @@ class Studio:
         with self._lock:
             known = self._queues.get((answers, labels))
             if known is None or known[0] != version:
-                log = self._logs.setdefault(labels, LabelLog(labels))
-                known = (version, LabelQueue(answers, read_unlabelled(answers), log))
+                if labels not in self._logs:  # one log per labelled file, read once, then kept current
+                    self._logs[labels] = LabelLog(labels)
+                known = (version, LabelQueue(answers, read_unlabelled(answers), self._logs[labels]))
                 self._queues[(answers, labels)] = known
             self._last = (answers_typed, labels_typed)
         return known[1]

@@ -3,7 +3,7 @@
 `make_sheet` answers the prompts with the base and the trained model and writes
 `sheet.csv`, `sheet.html` and `key.json` (`evaluation.side_by_side.write_sheet`); each
 rating given in the page is written into `sheet.csv` at once (atomically, under a lock),
-so `axolotl kto score sheet.csv --key key.json` reads the same file, and `score_sheet`
+so `axolotl kto score sheet.csv --key key.json` reads the same file, and `score_rated_sheet`
 unblinds it with the same code.
 """
 
@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from filelock import FileLock
 
 from kto_plugin.data.feedback_files import write_text_atomically
-from kto_plugin.evaluation.side_by_side import (
-    SHEET_COLUMNS,
-    generate_answers,
-    read_ratings,
-    summarize,
-    write_sheet,
-)
+from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, generate_answers, score_sheet, write_sheet
 from kto_plugin.studio.run_models import RunModels
 
 
@@ -65,9 +58,6 @@ def save_rating(sheet: Path, row_id: str, rating_a: int, rating_b: int) -> None:
         write_text_atomically(buffer.getvalue(), sheet)
 
 
-def score_sheet(sheet: Path) -> dict:
-    """Means with 95% intervals and the win rate (as `axolotl kto score`); also written to score.json."""
-    key = Path(sheet).with_name("key.json")
-    summary = summarize(read_ratings(sheet, key))
-    Path(sheet).with_name("score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return summary
+def score_rated_sheet(sheet: Path) -> dict:
+    """Means with 95% intervals and the win rate, by `axolotl kto score`'s code; also written to score.json."""
+    return score_sheet(sheet, Path(sheet).with_name("key.json"))

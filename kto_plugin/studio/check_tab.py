@@ -86,9 +86,8 @@ def build_check_tab(studio, labels_path):
         report = run_check(inputs, None, None, None, LowInformationRules(), progress=True)
         tables = report_tables(report)
         write_text_atomically(render_check_html(report), beside)
-        frames = [pd.DataFrame(rows_, columns=header) for header, rows_ in tables.values()]
-        figure = length_histograms_figure(report)
-        return (verdict_text(report, ", ".join(map(str, inputs))), frames[0], frames[2], frames[1], figure,
-                frames[3], str(beside))
+        frames = {name: pd.DataFrame(rows_, columns=header) for name, (header, rows_) in tables.items()}
+        return (verdict_text(report, ", ".join(map(str, inputs))), frames["rows"], frames["problems"],
+                frames["lengths"], length_histograms_figure(report), frames["findings"], str(beside))
 
     run.click(on_check, [target, data_path, labels_path], outputs)

@@ -32,7 +32,7 @@ def build_compare_tab(studio):
     import gradio as gr
 
     from kto_plugin.evaluation.side_by_side import GenerationSettings
-    from kto_plugin.studio.blind_compare import make_sheet, read_sheet, save_rating, score_sheet
+    from kto_plugin.studio.blind_compare import make_sheet, read_sheet, save_rating, score_rated_sheet
 
     with gr.Row():
         prompts_text = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="compare-prompts", scale=3)
@@ -120,7 +120,7 @@ def build_compare_tab(studio):
     def on_score(state):
         if not state:
             raise ValueError("no sheet yet: answer some prompts with both models first")
-        summary = score_sheet(Path(state["sheet"]))
+        summary = score_rated_sheet(Path(state["sheet"]))
         text = (f"Trained model wins **{summary['tuned_wins']}**, ties {summary['ties']}, base wins "
                 f"{summary['base_wins']}: win rate **{summary['tuned_win_rate']:.2f}** over {summary['prompts']} "
                 f"prompts (written to {Path(state['sheet']).with_name('score.json')})")

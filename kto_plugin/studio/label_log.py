@@ -87,7 +87,7 @@ class LabelLog:
         return True
 
     def _catch_up(self) -> None:
-        if any(path.stat().st_size < offset if path.exists() else offset for path, offset in self._read_up_to.items()):
+        if any((path.stat().st_size if path.exists() else 0) < offset for path, offset in self._read_up_to.items()):
             self._forget()  # a file was replaced or cut by hand: read both again from their start
         for path, skipped in ((self.path, False), (self.skipped_path, True)):
             if not path.exists():

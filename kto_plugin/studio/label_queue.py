@@ -44,13 +44,11 @@ def _first_text(row: dict, names: tuple[str, ...]) -> str | None:
 def read_unlabelled(path: Path) -> list[Item]:
     """The (prompt, answer) rows of a file; an error names the fields it looked for and found."""
     feedback = read_feedback_file(Path(path))
-    items, unusable = [], 0
+    items = []
     for index, row in enumerate(feedback.rows):
         prompt, response = _first_text(row, PROMPT_FIELDS), _first_text(row, RESPONSE_FIELDS)
-        if prompt is None or response is None:
-            unusable += 1
-            continue
-        items.append(Item(prompt, response, feedback.where(index)))
+        if prompt is not None and response is not None:
+            items.append(Item(prompt, response, feedback.where(index)))
     if not items:
         found = sorted({name for row in feedback.rows[:100] for name in row})
         raise ValueError(

@@ -75,7 +75,7 @@ def build_label_tab(studio):
 
     def decide(verdict):
         @shows_errors(len(shown_outputs), status_at=4)
-        def on_decision(answers_typed, labels_typed, item, edited):
+        def on_decision(item, edited):
             if item is None:
                 raise ValueError("no answer is shown: load a file of answers (or generate some) first")
             queue = studio.label_queue(item["source"], item["labels"])
@@ -107,10 +107,9 @@ def build_label_tab(studio):
         queue = studio.label_queue(str(target), str(labels))
         return (*shown(queue, f"{len(pairs)} answers from the {model} model added to {target.name}."), str(target))
 
-    inputs = [answers_path, labels_path]
-    load.click(on_load, inputs, shown_outputs)
+    load.click(on_load, [answers_path, labels_path], shown_outputs)
     for verdict, button in (("accept", accept), ("reject", reject), ("skip", skip)):
-        button.click(decide(verdict), [*inputs, current, answer], shown_outputs)
+        button.click(decide(verdict), [current, answer], shown_outputs)
     generate.click(on_generate, [labels_path, prompts_text, prompts_file, which, temperature, max_new_tokens,
                                  min_new_tokens, answers_per_prompt], [*shown_outputs, answers_path])
 

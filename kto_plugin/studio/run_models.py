@@ -55,6 +55,7 @@ class RunModels:
         self._cfg = None
         self._cfg_stamp = None
         self._cfg_error: ValueError | None = None
+        self._raw: tuple[float, dict] | None = None  # (config's mtime, its keys as YAML)
         self._loaded: dict = {}
 
     def config_path(self) -> Path:
@@ -83,7 +84,10 @@ class RunModels:
     def declared_output_dir(self) -> Path:
         """The config's output_dir as written (Axolotl's default `./model-out` if absent), without loading the
         config through Axolotl, which may first have to make its model (the warm model takes minutes)."""
-        return Path(check_config_yaml(self.config_path()).get("output_dir") or "./model-out").resolve()
+        stamp = self.config_path().stat().st_mtime
+        if self._raw is None or self._raw[0] != stamp:  # read again only when the file changes
+            self._raw = (stamp, check_config_yaml(self.config))
+        return Path(self._raw[1].get("output_dir") or "./model-out").resolve()
 
     def require_trained(self) -> Path:
         output_dir = self.output_dir()
