@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kto_plugin.errors import RunFailedError
+
 
 def axolotl_command(args: list[str]) -> list[str]:
     """The command line of `axolotl ARGS` with this Python."""
@@ -32,4 +34,4 @@ def run_axolotl_logged(args: list[str], log_path: Path) -> None:
                               env=axolotl_environment()).returncode
     if code:
         tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-30:])
-        raise RuntimeError(f"`axolotl {' '.join(args)}` failed (exit {code}); log: {log_path}\n{tail}")
+        raise RunFailedError(f"`axolotl {' '.join(args)}` failed (exit {code}); log: {log_path}\n{tail}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.distributed.cpu_ranks import (
     answer_gpu_peer_check_without_gpu,
     cuda_available,
@@ -38,7 +39,7 @@ def sample_packing_as_padding_free(cfg) -> None:
     if not cfg.get("sample_packing"):
         return
     if cfg.get("kto_padding_free") is False:
-        raise ValueError("`sample_packing: true` and `kto_padding_free: false` contradict each other: for KTO, packing "
+        raise ConfigError("`sample_packing: true` and `kto_padding_free: false` contradict each other: for KTO, packing "
                          "is the plugin's padding-free micro-batches. Remove one of the two keys.")
     cfg["sample_packing"] = False
     cfg.pop("eval_sample_packing", None)

@@ -23,7 +23,7 @@ from bench.alignment.scoring import score_model
 
 
 def _load(base_model: str, adapter: Path | None):
-    from kto_plugin.evaluation.held_out_probe import load_model
+    from kto_plugin.evaluation.trained_run import load_model
 
     return load_model(base_model, adapter)
 

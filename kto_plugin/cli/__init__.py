@@ -21,9 +21,25 @@ from __future__ import annotations
 import click
 
 from kto_plugin.cli import data_tools, distributed, embedded, evaluation, pipeline, studio, suitability, training
+from kto_plugin.errors import is_user_error
 
 
-@click.group()
+class KTOGroup(click.Group):
+    """The `kto` group: a user error from any command becomes `Error: <message>` and exit 1, without a traceback;
+    any other exception is raised as it is, traceback and all (a bug to report)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except Exception as err:  # noqa: BLE001 - sorted by is_user_error, the rest re-raised
+            if is_user_error(err):
+                raise click.ClickException(str(err).strip() or type(err).__name__) from None
+            raise
+
+
+@click.group(cls=KTOGroup)
 def kto():
     """KTO plugin tools: the embedded tiny model, sample data, data checks and cleaning, run summaries, evaluation, multi-GPU, the studio."""
 

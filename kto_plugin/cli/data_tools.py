@@ -14,8 +14,9 @@ from pathlib import Path
 
 import click
 
+from kto_plugin.cli.json_stdout import json_stdout
 from kto_plugin.data.formats import FORMATS
-
+from kto_plugin.errors import is_user_error
 from kto_plugin.training.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
 
 
@@ -117,16 +118,20 @@ def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len
     """
     from kto_plugin.data.feedback_files import write_text_atomically
 
+    to_stdout = json_path is not None and str(json_path) == "-"
+    json_stream = json_stdout() if to_stdout else None  # before anything else can print to standard output
     rules = _rules(min_chars, patterns)
     try:
         report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True)
     except MixedInputsError as err:
         raise click.UsageError(str(err)) from None
-    except (FileNotFoundError, ValueError) as err:  # unreadable files (DataFileError), fields that match no format
+    except Exception as err:  # noqa: BLE001 - unreadable files, fields that match no format; bugs are re-raised
+        if not is_user_error(err):
+            raise
         _fail_unreadable(str(err))
-    to_stdout = json_path is not None and str(json_path) == "-"
     if to_stdout:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str))
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2, default=str), file=json_stream)
+        json_stream.flush()
     else:
         print_check_report(report, rows_per_kind)
     if json_path is not None and not to_stdout:
@@ -182,7 +187,9 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
         raise click.UsageError(f"{', '.join(map(str, existing))} already exist(s): pass --force to replace")
     try:
         feedback, fmt, examples, unusable = examples_from_file(data, format_name)
-    except (FileNotFoundError, ValueError) as err:  # unreadable files (DataFileError), fields that match no format
+    except Exception as err:  # noqa: BLE001 - unreadable files, fields that match no format; bugs are re-raised
+        if not is_user_error(err):
+            raise
         _fail_unreadable(str(err))
     plan = plan_clean(len(feedback.rows), examples, unusable, rules, keep_normalised_duplicates)
     review_rows = plan.indices("review")

@@ -27,10 +27,7 @@ def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields
     if not name.startswith("kto_"):
         raise click.BadParameter("task names start with `kto_`", param_hint="--name")
     path = Path(resolve_dataset_uri(data) if is_plugin_uri(data) else data)
-    try:
-        check_json_file(path)
-    except (OSError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+    check_json_file(path)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     field_settings = {}
     for item in fields:
@@ -38,10 +35,7 @@ def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields
         if not column:
             raise click.BadParameter(f"{item!r}: use ROLE=COLUMN", param_hint="--field")
         field_settings[f"field_{role}"] = column
-    try:
-        counts = write_eval_tasks(rows, format_name, name, output, field_settings)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
+    counts = write_eval_tasks(rows, format_name, name, output, field_settings)
     for task, count in counts.items():
         click.echo(f"{task}: {count} documents in {output / (task + '.jsonl')}")
     click.echo(f"run them with: lm_eval --model hf --model_args pretrained=MODEL --include_path {output} "
@@ -57,10 +51,7 @@ def eval_run(config: Path):
     from kto_plugin.evaluation.harness import evaluate_run
 
     cfg = load_cfg(str(config))
-    try:
-        eval_dir = evaluate_run(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from None
+    eval_dir = evaluate_run(cfg)
     click.echo((eval_dir / "report.md").read_text(encoding="utf-8"))
     click.echo(f"raw results: {eval_dir / 'results.json'}")
 
@@ -80,24 +71,18 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     """Answer each prompt with the base and the trained model; write a blind A/B rating sheet."""
     from axolotl.cli.config import load_cfg
 
-    from kto_plugin.evaluation.side_by_side import (
-        GenerationSettings,
-        generate_answers,
-        load_base_and_tuned,
-        read_prompts,
-        write_sheet,
-    )
+    from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, read_prompts, user_prompts
+    from kto_plugin.evaluation.side_by_side import write_sheet
+    from kto_plugin.evaluation.trained_run import TrainedRun
 
     cfg = load_cfg(str(config))
-    try:
-        prompt_list = read_prompts(prompts)
-        pair = load_base_and_tuned(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from None
+    prompt_list = read_prompts(prompts)
+    pair = TrainedRun.from_config(cfg).load_pair()
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
+    rendered = user_prompts(pair.tokenizer, prompt_list)
     with pair.base() as base_model:
-        base_answers = generate_answers(base_model, pair.tokenizer, prompt_list, settings)
-    tuned_answers = generate_answers(pair.tuned, pair.tokenizer, prompt_list, settings)
+        base_answers = generate_answers(base_model, pair.tokenizer, rendered, settings)
+    tuned_answers = generate_answers(pair.tuned, pair.tokenizer, rendered, settings)
     paths = write_sheet(output or Path(cfg.output_dir) / "compare", prompt_list, base_answers, tuned_answers,
                         seed, {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)})
     click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
@@ -112,12 +97,9 @@ def score(sheet: Path, key_path: Path):
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.evaluation.side_by_side import RatingSheetError, score_sheet
+    from kto_plugin.evaluation.side_by_side import score_sheet
 
-    try:
-        summary = score_sheet(sheet, key_path)
-    except RatingSheetError as err:
-        raise click.ClickException(str(err)) from None
+    summary = score_sheet(sheet, key_path)
     table = Table(title=f"Blind ratings from {sheet} ({summary['prompts']} prompts)")
     for column in ("model", "mean rating", "95% interval", "n"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -144,13 +126,10 @@ def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, 
 
     from axolotl.cli.config import load_cfg
 
-    from kto_plugin.evaluation.side_by_side import load_base_and_tuned
+    from kto_plugin.evaluation.trained_run import TrainedRun
 
     cfg = load_cfg(str(config))
-    try:
-        pair = load_base_and_tuned(cfg)
-    except (ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from None
+    pair = TrainedRun.from_config(cfg).load_pair()
     with pair.base() if use_base else nullcontext(pair.tuned) as model:
         model.eval()
         _chat_loop(model, pair.tokenizer, cfg.output_dir, use_base, temperature, max_new_tokens, min_new_tokens, seed)
@@ -159,13 +138,10 @@ def chat(config: Path, use_base: bool, temperature: float, max_new_tokens: int, 
 def _chat_loop(model, tokenizer, output_dir, use_base, temperature, max_new_tokens, min_new_tokens, seed):
     import sys
 
-    import torch
     from transformers import TextStreamer
 
-    from kto_plugin.evaluation.side_by_side import GenerationSettings, generate_reply
+    from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, render_chat
 
-    torch.manual_seed(seed)
-    settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed=None)
     click.echo(f"chatting with the {'base' if use_base else 'trained'} model of {output_dir}; "
                "type a message, /reset to clear the conversation, /quit or Ctrl-D to leave")
     messages: list[dict] = []
@@ -181,6 +157,7 @@ def _chat_loop(model, tokenizer, output_dir, use_base, temperature, max_new_toke
             continue
         messages.append({"role": "user", "content": text})
         click.echo(f"you> {text}\nmodel> ", nl=False)
-        reply = generate_reply(model, tokenizer, messages, settings,
-                               streamer=TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True))
+        settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed=seed + len(messages) // 2)
+        reply = generate_answers(model, tokenizer, [render_chat(tokenizer, messages)], settings, progress=None,
+                                 streamer=TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True))[0]
         messages.append({"role": "assistant", "content": reply})

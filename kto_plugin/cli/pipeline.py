@@ -38,11 +38,8 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
     held_out_path = held_out_path or folder / "data" / "heldout.jsonl"
     trained: dict = {}  # both routes start with the same SFT stage: trained once
     for one_route in (["merged", "adapter"] if route == "both" else [route]):
-        try:
-            results = run_pipeline(folder, one_route, held_out_path, max_steps, max_new_tokens,
-                                   progress=lambda line: console.print(f"[dim]{line}[/]"), trained=trained)
-        except RuntimeError as err:
-            raise click.ClickException(str(err)) from None
+        results = run_pipeline(folder, one_route, held_out_path, max_steps, max_new_tokens,
+                               progress=lambda line: console.print(f"[dim]{line}[/]"), trained=trained)
         table = Table(title=f"{one_route} route: held-out rows ({results['held_out_rows']} rows, "
                             f"{results['held_out_pairs']} same-prompt pairs, never trained on)")
         table.add_column("measure")

@@ -33,10 +33,7 @@ def try_config(config, per_label, held_out_share, epochs, output_dir, max_new_to
     from kto_plugin.evaluation.suitability import run_try
     from kto_plugin.evaluation.task_utils import RULES
 
-    try:
-        result = run_try(config, per_label, held_out_share, epochs, output_dir, max_new_tokens, seed)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
+    result = run_try(config, per_label, held_out_share, epochs, output_dir, max_new_tokens, seed)
     console = Console()
     table = Table(title=f"axolotl kto try {config}: {result['train_examples']} examples trained on "
                         f"({result['train_accepted']} accepted), {result['held_out_examples']} held out")

@@ -30,10 +30,7 @@ def summary(output_dir: Path):
 
     from kto_plugin.training.metrics_log import read_metrics
 
-    try:
-        records = read_metrics(output_dir)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    records = read_metrics(output_dir)
     train_first, train_last = _first_and_last(records, "rewards/margins")
     eval_first, eval_last = _first_and_last(records, "eval_rewards/margins")
     columns = [
@@ -91,10 +88,7 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
 
     from kto_plugin.evaluation.before_after import run_before_after, share_rows
 
-    try:
-        result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
+    result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
     before, after = result["before"], result["after"]
     prompts = sum(len(info["prompts"]) for info in result["sets"].values())
     table = Table(title=f"Held-out prompts never trained on: {prompts} prompts; "

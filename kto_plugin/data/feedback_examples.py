@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import read_feedback_file
 from kto_plugin.data.formats import FORMATS, DroppedRow, MissingFieldError, detect_format
 from kto_plugin.data.labels import InvalidLabelError, parse_label
@@ -78,7 +79,7 @@ def examples_from_rows(rows, fmt, fields: dict, where: Callable[[int], str], sou
         try:
             result = fmt.to_examples(row, fields)
             if isinstance(result, DroppedRow):
-                raise ValueError(result.reason)
+                raise DataError(result.reason)
             labelled = [(example, parse_label(example.label)) for example in result]
         except (MissingFieldError, InvalidLabelError, TypeError, ValueError) as err:
             unusable.append(UnusableRow(source, where(index), index, str(err)))
@@ -100,7 +101,7 @@ def examples_from_file(path: Path, format_name: str | None = None, progress: boo
         try:
             fmt = detect_format(columns)
         except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+            raise DataError(f"{path}: {err}") from None
     examples, unusable = examples_from_rows(
         feedback.rows, fmt, fmt.field_settings(None), feedback.where, str(path), progress
     )
@@ -139,7 +140,7 @@ def _axolotl_type_examples(dataset, dataset_type, cfg, index, locate):
         try:
             problem = missing_formatted_columns(row, dataset_type)
             if problem:
-                raise ValueError(problem)
+                raise DataError(problem)
             label = parse_label(row["label"])
         except ValueError as err:
             unusable.append(UnusableRow(locate.source, locate(position), position, str(err)))

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from kto_plugin.errors import DataError, KTOPluginError
 
-class MissingFieldError(KeyError):
+
+class MissingFieldError(KTOPluginError, KeyError):
     """A row lacks a field its format needs."""
 
     def __init__(self, field: str, setting: str, row: dict):
@@ -54,7 +56,7 @@ class DatasetFormat:
         entry = entry or {}
         unknown = sorted(key for key in entry if key.startswith("field_") and key[6:] not in self.fields)
         if unknown:
-            raise ValueError(
+            raise DataError(
                 f"{unknown} are not fields of kto_plugin.{self.name}; "
                 f"it reads {', '.join(f'field_{role}' for role in self.fields)}"
             )
@@ -80,11 +82,11 @@ ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model"
 def _as_message(message: Any) -> dict[str, str]:
     """A {role, content} message; ShareGPT's {from, value} is accepted too."""
     if not isinstance(message, dict):
-        raise ValueError(f"a message must be an object with role and content, got {message!r}")
+        raise DataError(f"a message must be an object with role and content, got {message!r}")
     role = message.get("role", message.get("from"))
     content = message.get("content", message.get("value"))
     if role is None:
-        raise ValueError(f"message without a role: {message!r}")
+        raise DataError(f"message without a role: {message!r}")
     role = ROLE_ALIASES.get(str(role).lower(), str(role).lower())
     return {"role": role, "content": _as_text(content)}
 
@@ -115,7 +117,7 @@ def query_response_examples(row: dict, fields: dict[str, str]) -> list[KTOExampl
             messages.append(_as_message(turn))
             continue
         if len(turn) != 2:
-            raise ValueError(f"a history turn must be [query, response], got {turn!r}")
+            raise DataError(f"a history turn must be [query, response], got {turn!r}")
         messages.append({"role": "user", "content": _as_text(turn[0])})
         messages.append({"role": "assistant", "content": _as_text(turn[1])})
     messages.append({"role": "user", "content": _as_text(_get(row, fields, "query"))})
@@ -193,7 +195,7 @@ def format_of_type(dataset_type: Any) -> DatasetFormat | None:
     if isinstance(dataset_type, str) and dataset_type.startswith("kto_plugin."):
         name = dataset_type.removeprefix("kto_plugin.")
         if name not in FORMATS:
-            raise ValueError(
+            raise DataError(
                 f"unknown dataset type {dataset_type!r}: the plugin provides "
                 + ", ".join(f"kto_plugin.{known}" for known in FORMATS)
             )
@@ -211,4 +213,4 @@ def detect_format(columns) -> DatasetFormat:
         f"{name}: {', '.join(column for role, column in fmt.fields.items() if role not in fmt.optional)}"
         for name, fmt in FORMATS.items()
     )
-    raise ValueError(f"the rows have fields {sorted(present)}, which match no format ({expected}); pass --type")
+    raise DataError(f"the rows have fields {sorted(present)}, which match no format ({expected}); pass --type")

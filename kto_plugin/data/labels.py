@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kto_plugin.errors import DataError
+
 DESIRABLE_WORDS = frozenset({"true", "yes", "accept", "good", "1"})
 UNDESIRABLE_WORDS = frozenset({"false", "no", "reject", "bad", "0"})
 ACCEPTED_LABELS_HELP = (
@@ -11,7 +13,7 @@ ACCEPTED_LABELS_HELP = (
 )
 
 
-class InvalidLabelError(ValueError):
+class InvalidLabelError(DataError):
     """A label value that is not one of the accepted spellings."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from kto_plugin.errors import DataError
 from kto_plugin.data.arrow_rows import ArrowRowsWriter
 from kto_plugin.data.formats import DroppedRow, MissingFieldError, format_of_type
 from kto_plugin.data.labels import InvalidLabelError, parse_label
@@ -32,11 +33,11 @@ TOO_LONG = "longer than sequence_len"
 EMPTY_RESPONSE = "empty response"
 
 
-class DataRowError(ValueError):
+class DataRowError(DataError):
     """A row that stops the run: bad label, missing field, malformed value."""
 
 
-class NoTrainableRowsError(ValueError):
+class NoTrainableRowsError(DataError):
     """Nothing is left to train on, with the reason."""
 
 
@@ -140,7 +141,7 @@ def format_with_axolotl_type(dataset, dataset_type, cfg, index: int, source: str
         return dataset
     transform = load_kto(strategy, cfg, dataset_idx=index)
     if transform is None:
-        raise ValueError(f"unknown KTO dataset type {dataset_type!r} for {source}")
+        raise DataError(f"unknown KTO dataset type {dataset_type!r} for {source}")
     transform, map_kwargs = transform if isinstance(transform, tuple) else (transform, {})
     return dataset.map(transform, desc=f"Formatting {source}", **map_kwargs)
 
@@ -207,7 +208,7 @@ def _entry_examples(cfg, tokenizer, entry: dict, index: int, strategy: str, repo
         try:
             fields = fmt.field_settings(entry)
         except ValueError as err:
-            raise ValueError(f"{locate.source}: {err}") from None
+            raise DataError(f"{locate.source}: {err}") from None
     with tqdm(total=len(dataset), desc=f"Reading {locate.source}", unit=" rows", leave=False) as progress:
         for start, batch in row_batches(dataset, ROW_BATCH):
             if fmt is None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
+from kto_plugin.errors import ConfigError
+
 
 def normalise_for_matching(text: str) -> str:
     """Case folded, with whitespace, punctuation and symbols (emoji included) removed."""
@@ -48,7 +50,7 @@ class LowInformationRules:
             try:
                 compiled.append(re.compile(pattern, re.IGNORECASE))
             except re.error as err:
-                raise ValueError(f"--pattern {pattern!r} is not a valid regular expression: {err}") from None
+                raise ConfigError(f"--pattern {pattern!r} is not a valid regular expression: {err}") from None
         phrases = (default_phrases() if self.use_default_list else frozenset()) | {
             normalise_for_matching(phrase) for phrase in self.extra_phrases
         }

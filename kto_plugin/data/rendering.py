@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kto_plugin.errors import ConfigError
 
-class MissingChatTemplateError(ValueError):
+
+class MissingChatTemplateError(ConfigError):
     pass
 
 

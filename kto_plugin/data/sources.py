@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kto_plugin.errors import DataError
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
 
 
-class DataFileError(ValueError):
+class DataFileError(DataError):
     """A data file that cannot be read as JSON Lines / JSON."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError
+
 DEEPSPEED_PREFIX = "kto_plugin:"
 _FOLDER = resources.files("kto_plugin.distributed") / "deepspeed_configs"
 
@@ -21,7 +23,7 @@ def deepspeed_config_path(name: str) -> Path:
     """Installed path of a shipped DeepSpeed config: `zero1`, `zero2`, `zero3`, `zero3_offload`."""
     names = deepspeed_config_names()
     if name not in names:
-        raise ValueError(
+        raise ConfigError(
             f"unknown DeepSpeed config {name!r}: the plugin ships {', '.join(names)} "
             f"(use `deepspeed: {DEEPSPEED_PREFIX}zero2`, or a path to your own JSON)"
         )

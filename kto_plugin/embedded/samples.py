@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError
+
 _FOLDER = resources.files("kto_plugin.embedded") / "sample_data"
 
 
@@ -21,13 +23,13 @@ def sample_dataset_path(name: str) -> Path:
     set_name, _, split = name.partition("/")
     names = sample_dataset_names()
     if set_name not in names:
-        raise ValueError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}, "
+        raise ConfigError(f"unknown sample dataset {name!r}: the plugin ships {', '.join(names)}, "
                          f"each also as NAME/{' and NAME/'.join(SPLITS)}")
     path = Path(str(_FOLDER / f"{set_name}.jsonl"))
     if not split:
         return path
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r} of {set_name}: the splits are {', '.join(SPLITS)}")
+        raise ConfigError(f"unknown split {split!r} of {set_name}: the splits are {', '.join(SPLITS)}")
     return _split_file(path, split)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.embedded.cache import TINY_MODEL_NAME
 from kto_plugin.embedded.samples import sample_dataset_path
 from kto_plugin.embedded.tiny_model import ensure_tiny_model
@@ -27,5 +28,5 @@ def resolve_model_uri(value: str) -> str:
         return str(ensure_tiny_model())
     if name == WARM_MODEL_NAME:
         return str(ensure_warm_model())
-    raise ValueError(f"unknown model {value!r}: the embedded models are {URI_PREFIX}{TINY_MODEL_NAME} "
+    raise ConfigError(f"unknown model {value!r}: the embedded models are {URI_PREFIX}{TINY_MODEL_NAME} "
                      f"(random weights) and {URI_PREFIX}{WARM_MODEL_NAME} (warmed up on the sample sets)")

@@ -5,6 +5,8 @@
   so it imports nothing of the plugin);
 - `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
+- `trained_run`: a finished run (base + adapter, or full weights) found by one rule, and its models;
+- `generation`: one `generate_answers` with one seeding rule, for every command that samples;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
 - `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict;
 - `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each;

@@ -18,7 +18,9 @@ from pathlib import Path
 import yaml
 
 from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri
-from kto_plugin.evaluation.held_out_probe import held_out_from_files, load_model, probe
+from kto_plugin.errors import ConfigError
+from kto_plugin.evaluation.held_out_probe import held_out_from_files, probe
+from kto_plugin.evaluation.trained_run import TrainedRun, load_model
 
 SHARES = (  # (row title, rule in task_utils.RULES, True when the share counts answers that break the rule)
     ("answers with an absolute promise", "no_absolute_promise", True),
@@ -36,23 +38,10 @@ def default_held_out(cfg: dict) -> list[str]:
         if is_plugin_uri(path) and path.endswith("/train"):
             paths.append(resolve_dataset_uri(path.removesuffix("/train") + "/held-out"))
     if not paths:
-        raise ValueError("the config's datasets are not the sample sets' train splits "
+        raise ConfigError("the config's datasets are not the sample sets' train splits "
                          f"({URI_PREFIX}kto-sample-en/train), so there is no known held-out set: "
                          "pass --held-out FILE with rows whose prompts were never trained on")
     return paths
-
-
-def trained_model(cfg: dict, config_dir: Path):
-    """The model `axolotl train CONFIG` left in `output_dir`: base plus LoRA adapter, or full weights."""
-    output_dir = Path(cfg.get("output_dir") or "./outputs")
-    if not output_dir.is_absolute() and not output_dir.exists():
-        output_dir = config_dir / output_dir
-    if (output_dir / "adapter_config.json").exists():
-        return load_model(cfg["base_model"], output_dir), str(output_dir)
-    if (output_dir / "config.json").exists() and any(output_dir.glob("*.safetensors")):
-        return load_model(str(output_dir)), str(output_dir)
-    raise ValueError(f"output_dir {output_dir} holds no trained model (no adapter_config.json, no weights): "
-                     "run `axolotl train CONFIG` first")
 
 
 def set_name(path: str) -> str:
@@ -101,13 +90,14 @@ def run_before_after(config: Path, held_out_paths: list[Path] | None = None, sam
 
     cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
     if not cfg.get("base_model"):
-        raise ValueError(f"{config} has no base_model")
+        raise ConfigError(f"{config} has no base_model: add `base_model: <model folder or kto_plugin://tiny-model>`")
     paths = [str(path) for path in held_out_paths] if held_out_paths else default_held_out(cfg)
     base_path = resolve_model_uri(cfg["base_model"]) if is_plugin_uri(cfg["base_model"]) else cfg["base_model"]
     tokenizer = AutoTokenizer.from_pretrained(cfg.get("tokenizer_config") or base_path)
     held_out_sets = {set_name(path): held_out_from_files([path], tokenizer, cfg.get("sequence_len")) for path in paths}
     sampling = {"samples_per_prompt": samples_per_prompt, "temperature": temperature, "seed": seed}
-    after_model, after_path = trained_model(cfg, Path(config).parent)
+    run = TrainedRun.from_config(cfg, Path(config).parent)
+    after_model, after_path = run.load_tuned(), str(run.output_dir)
     after = score_sets(after_model, tokenizer, held_out_sets, max_new_tokens, "after", sampling)
     del after_model
     gc.collect()

@@ -12,6 +12,8 @@ import difflib
 import json
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError
+from kto_plugin.evaluation.trained_run import TrainedRun
 from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
@@ -35,40 +37,10 @@ def check_task_names(task_manager, tasks: list[str]) -> None:
         for task in unknown:
             close = difflib.get_close_matches(task, known, n=5, cutoff=0.5)
             hints.append(f"{task!r} (closest: {', '.join(close) if close else 'none'})")
-        raise ValueError(
+        raise ConfigError(
             f"unknown lm-eval task {'; '.join(hints)}. Tasks of your own go in a folder named by "
             "`kto_eval_include_path`."
         )
-
-
-def tuned_model_args(cfg, output_dir: Path) -> dict:
-    base = {"pretrained": str(cfg.base_model)}
-    if (output_dir / "adapter_config.json").exists():
-        return {**base, "peft": str(output_dir)}
-    if (output_dir / "config.json").exists():
-        return {"pretrained": str(output_dir)}
-    raise FileNotFoundError(f"{output_dir} holds neither an adapter nor a model: has the run finished?")
-
-
-def attach_adapter(model, adapter_dir: Path, base_model: str):
-    """`PeftModel` of `model` with the adapter in `adapter_dir`; says clearly when they do not fit."""
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(adapter_dir))
-    except (RuntimeError, ValueError, KeyError) as err:
-        recorded = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        raise ValueError(
-            f"the adapter in {adapter_dir} does not match the base model {base_model} "
-            f"(the adapter was trained on {recorded}): {str(err).splitlines()[0]}"
-        ) from None
-
-
-def check_adapter_matches(base_model: str, adapter_dir: Path) -> None:
-    """Load the adapter onto the base model on CPU once, before lm-eval loads both itself."""
-    from transformers import AutoModelForCausalLM
-
-    attach_adapter(AutoModelForCausalLM.from_pretrained(base_model), adapter_dir, base_model)
 
 
 def _run(model_args: dict, tasks, task_manager, cfg) -> dict:
@@ -116,14 +88,14 @@ def evaluate_run(cfg) -> Path:
 
     tasks = list(cfg.kto_eval_tasks or [])
     if not tasks:
-        raise ValueError("set `kto_eval_tasks:` to the lm-eval tasks to run, e.g. [kto_sample_en_preference]")
+        raise ConfigError("set `kto_eval_tasks:` to the lm-eval tasks to run, e.g. [kto_sample_en_preference]")
     output_dir = Path(cfg.output_dir)
     task_manager = TaskManager(include_path=include_paths(cfg))
     check_task_names(task_manager, tasks)
-    tuned_args = tuned_model_args(cfg, output_dir)
-    if "peft" in tuned_args:
-        check_adapter_matches(str(cfg.base_model), output_dir)
-    base_args = {"pretrained": str(cfg.base_model)}
+    run = TrainedRun.find(cfg.base_model, output_dir)
+    run.check_adapter_matches()
+    tuned_args = run.lm_eval_args()
+    base_args = {"pretrained": run.base_model}
     LOG.info(f"evaluating the base model and the trained one on {', '.join(tasks)}")
     base = _run(base_args, tasks, task_manager, cfg)
     tuned = _run(tuned_args, tasks, task_manager, cfg)

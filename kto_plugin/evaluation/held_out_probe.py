@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kto_plugin.evaluation.generation import GenerationSettings, generate_answers
 from kto_plugin.evaluation.task_utils import RULES, score_answer
 
 
@@ -51,21 +52,6 @@ class HeldOutSet:
         for prompt, preview in zip(self.prompts, self.previews or self.prompts):
             first.setdefault(prompt, preview)
         return list(first.values())
-
-
-def load_model(base_model: str, adapter_dir: str | Path | None = None):
-    """A base model (a folder or a `kto_plugin://` name), with the LoRA adapter in `adapter_dir` when it holds one."""
-    from transformers import AutoModelForCausalLM
-
-    from kto_plugin.embedded.uris import is_plugin_uri, resolve_model_uri
-
-    from kto_plugin.evaluation.harness import attach_adapter
-
-    base_model = resolve_model_uri(base_model) if is_plugin_uri(base_model) else str(base_model)
-    model = AutoModelForCausalLM.from_pretrained(base_model)
-    if adapter_dir is not None and (Path(adapter_dir) / "adapter_config.json").exists():
-        model = attach_adapter(model, Path(adapter_dir), base_model)
-    return model
 
 
 def render_examples(examples, tokenizer, sequence_len: int | None = None) -> HeldOutSet:
@@ -126,28 +112,10 @@ def reward_accuracy_and_margin(before: list[float], after: list[float], labels: 
 def sampled_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 48, samples_per_prompt: int = 1,
                     temperature: float = 0.7, seed: int = 0) -> list[str]:
     """Answers to rendered prompts (already in the chat template): one greedy answer each, or
-    `samples_per_prompt` sampled ones (temperature, seeded), prompt by prompt."""
-    import torch
-    from tqdm.auto import tqdm
-
-    model.eval()
-    device = next(model.parameters()).device
-    sampling = {"do_sample": False} if samples_per_prompt == 1 else {
-        "do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0, "num_return_sequences": samples_per_prompt}
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    answers = []
-    try:
-        with torch.no_grad():
-            for prompt in tqdm(prompts, desc="Generating", leave=False):
-                ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]], device=device)
-                output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                        eos_token_id=tokenizer.eos_token_id,
-                                        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **sampling)
-                answers.extend(tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in output)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return answers
+    `samples_per_prompt` sampled ones (temperature, seeded), by `generation.generate_answers`."""
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature if samples_per_prompt > 1 else 0.0,
+                                  seed=seed, answers_per_prompt=samples_per_prompt)
+    return generate_answers(model, tokenizer, prompts, settings)
 
 
 def rule_shares(answers: list[str]) -> dict[str, float]:

@@ -15,89 +15,11 @@ import json
 import math
 import random
 import statistics
-from collections.abc import Callable
-from contextlib import AbstractContextManager as ContextManager
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from kto_plugin.errors import DataError
 
 SHEET_COLUMNS = ["id", "prompt", "answer_a", "answer_b", "rating_a", "rating_b"]
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_new_tokens: int = 128
-    min_new_tokens: int = 0
-    temperature: float = 0.0
-    seed: int | None = 0  # None: do not reseed before each reply
-
-
-def read_prompts(path: Path) -> list[str]:
-    prompts = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not prompts:
-        raise ValueError(f"{path} has no prompts: write one prompt per line")
-    return prompts
-
-
-def generate_reply(model, tokenizer, messages: list[dict], settings: GenerationSettings, streamer=None) -> str:
-    """The model's next assistant turn for a conversation, rendered with its chat template."""
-    import torch
-
-    if settings.seed is not None:
-        torch.manual_seed(settings.seed)
-    input_ids = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )["input_ids"]
-    sampling = {"do_sample": True, "temperature": settings.temperature} if settings.temperature > 0 else {"do_sample": False}
-    with torch.no_grad():
-        output = model.generate(
-            input_ids=input_ids, max_new_tokens=settings.max_new_tokens, min_new_tokens=settings.min_new_tokens,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, streamer=streamer, **sampling,
-        )
-    return tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
-
-
-def generate_answers(model, tokenizer, prompts: list[str], settings: GenerationSettings) -> list[str]:
-    from tqdm.auto import tqdm
-
-    model.eval()
-    return [
-        generate_reply(model, tokenizer, [{"role": "user", "content": prompt}], settings)
-        for prompt in tqdm(prompts, desc="Generating", leave=False)
-    ]
-
-
-@dataclass
-class ModelPair:
-    """The trained model of a run, and a way to use its base model."""
-
-    tokenizer: Any
-    tuned: Any
-    base: Callable[[], ContextManager]  # `with pair.base() as model:` gives the base model
-
-
-def load_base_and_tuned(cfg) -> ModelPair:
-    """Load a finished run once: an adapter is attached to the base model and switched off for `base()`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from kto_plugin.evaluation.harness import attach_adapter, tuned_model_args
-
-    run_dir = Path(cfg.output_dir)
-    tuned_args = tuned_model_args(cfg, run_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(cfg.base_model))
-    base_model = AutoModelForCausalLM.from_pretrained(str(cfg.base_model))
-    if "peft" not in tuned_args:
-        return ModelPair(tokenizer, AutoModelForCausalLM.from_pretrained(str(run_dir)),
-                         lambda: nullcontext(base_model))
-    tuned = attach_adapter(base_model, run_dir, str(cfg.base_model))
-
-    @contextmanager
-    def adapter_off():
-        with tuned.disable_adapter():
-            yield tuned
-
-    return ModelPair(tokenizer, tuned, adapter_off)
 
 
 def assign_sides(count: int, seed: int) -> list[dict[str, str]]:
@@ -159,8 +81,8 @@ def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], t
     return paths
 
 
-class RatingSheetError(ValueError):
-    pass
+class RatingSheetError(DataError):
+    """A rating sheet with missing columns or ratings, each bad row named."""
 
 
 def read_ratings(sheet: Path, key_path: Path) -> dict[str, list[int]]:

@@ -20,13 +20,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from kto_plugin.errors import DataError
 from kto_plugin.evaluation.held_out_probe import (
     HeldOutSet,
-    load_model,
     probe,
     render_examples,
     reward_accuracy_and_margin,
 )
+from kto_plugin.evaluation.trained_run import load_model
 
 LEARNS, DOES_NOT_LEARN = 0.6, 0.5
 
@@ -56,7 +57,7 @@ def pick_sample(examples, per_label: int = 50, held_out_share: float = 0.2, seed
     for key in prompts:
         (held_out if len(held_out) < target else train).extend(by_prompt[key])
     if not train:
-        raise ValueError(f"all {len(chosen)} sampled examples share too few prompts to hold some out: "
+        raise DataError(f"all {len(chosen)} sampled examples share too few prompts to hold some out: "
                          "the data needs at least two distinct prompts")
     return train, held_out
 
@@ -137,7 +138,7 @@ def run_try(config_path: Path, per_label: int = 50, held_out_share: float = 0.2,
     _, rows_read, examples, unusable = examples_from_config(cfg)
     accepted = sum(example.label for example in examples)
     if not accepted or accepted == len(examples):
-        raise ValueError(f"{config_path}: the data needs both accepted and rejected rows; it has {accepted} accepted "
+        raise DataError(f"{config_path}: the data needs both accepted and rejected rows; it has {accepted} accepted "
                          f"of {len(examples)} examples")
     train, held_out = pick_sample(examples, per_label, held_out_share, seed)
     sample = render_sample(train, held_out, tokenizer, cfg.sequence_len)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from kto_plugin.errors import DataError
 from kto_plugin.data.formats import FORMATS, DroppedRow
 from kto_plugin.data.labels import parse_label
 
@@ -105,7 +106,7 @@ def write_eval_tasks(rows: list[dict], format_name: str, name: str, output_dir: 
     preference = preference_docs(grouped)
     prompts = [{"query": query} for query in grouped]
     if not preference:
-        raise ValueError(
+        raise DataError(
             "no prompt has both an accepted and a rejected answer, so no preference task can be made"
         )
     counts = {}

@@ -6,6 +6,7 @@ import threading
 from importlib.resources import files
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.studio.folders import AllowedFolders
 from kto_plugin.studio.label_log import LabelLog
 from kto_plugin.studio.label_queue import LabelQueue, read_unlabelled
@@ -45,13 +46,13 @@ class Studio:
         """The queue of one answers file into one labelled file, shared by every open page."""
         folders = self.folders
         if not (answers_typed or "").strip():
-            raise ValueError("name a file of answers to label (or generate answers with the model)")
+            raise ConfigError("name a file of answers to label (or generate answers with the model)")
         answers = folders.resolve(answers_typed, must_exist=True)
         labels = folders.resolve(labels_typed or self.labels_default)
         if labels.suffix != ".jsonl":
-            raise ValueError(f"the labelled file is JSON Lines: name it with .jsonl, not {labels.name}")
+            raise ConfigError(f"the labelled file is JSON Lines: name it with .jsonl, not {labels.name}")
         if labels == answers:
-            raise ValueError("the answers to label and the labelled file must be two files")
+            raise ConfigError("the answers to label and the labelled file must be two files")
         stat = answers.stat()
         version = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -66,13 +67,13 @@ class Studio:
 
     def prompts(self, typed: str, path_typed: str) -> list[str]:
         """The prompts of a text file in the folders (one per line) if one is named, else those typed in."""
-        from kto_plugin.evaluation.side_by_side import read_prompts
+        from kto_plugin.evaluation.generation import read_prompts
 
         if path_typed and path_typed.strip():
             return read_prompts(self.folders.resolve(path_typed, must_exist=True))
         prompts = [line.strip() for line in (typed or "").splitlines() if line.strip()]
         if not prompts:
-            raise ValueError("no prompts: type some, one per line, or name a text file of prompts")
+            raise ConfigError("no prompts: type some, one per line, or name a text file of prompts")
         return prompts
 
     def generate(self, which: str, prompts: list[str], per_prompt: int, settings, progress=None):

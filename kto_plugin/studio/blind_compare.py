@@ -15,8 +15,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import write_text_atomically
-from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, generate_answers, score_sheet, write_sheet
+from kto_plugin.evaluation.generation import generate_answers, user_prompts
+from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, score_sheet, write_sheet
 from kto_plugin.studio.run_models import RunModels
 
 
@@ -24,9 +26,9 @@ def make_sheet(models: RunModels, prompts: list[str], settings, folder: Path) ->
     cfg = models.cfg()
     output_dir = models.require_trained()
     with models.model("base") as (model, tokenizer):
-        base_answers = generate_answers(model, tokenizer, prompts, settings)
+        base_answers = generate_answers(model, tokenizer, user_prompts(tokenizer, prompts), settings)
     with models.model("trained") as (model, tokenizer):
-        tuned_answers = generate_answers(model, tokenizer, prompts, settings)
+        tuned_answers = generate_answers(model, tokenizer, user_prompts(tokenizer, prompts), settings)
     paths = write_sheet(folder, prompts, base_answers, tuned_answers, settings.seed,
                         {"base": str(cfg.base_model), "tuned": str(output_dir)})
     return paths["csv"]
@@ -36,7 +38,7 @@ def read_sheet(sheet: Path) -> list[dict]:
     with Path(sheet).open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or any(column not in rows[0] for column in SHEET_COLUMNS):
-        raise ValueError(f"{sheet} is not a rating sheet of `axolotl kto compare` (columns {SHEET_COLUMNS})")
+        raise DataError(f"{sheet} is not a rating sheet of `axolotl kto compare` (columns {SHEET_COLUMNS})")
     return rows
 
 
@@ -44,12 +46,12 @@ def save_rating(sheet: Path, row_id: str, rating_a: int, rating_b: int) -> None:
     """Write one prompt's two ratings (1-5) into the sheet."""
     for rating in (rating_a, rating_b):
         if rating not in (1, 2, 3, 4, 5):
-            raise ValueError("rate both answers, 1 (bad) to 5 (excellent)")
+            raise DataError("rate both answers, 1 (bad) to 5 (excellent)")
     with FileLock(str(sheet) + ".lock", timeout=30):
         rows = read_sheet(sheet)
         matching = [row for row in rows if row["id"] == str(row_id)]
         if not matching:
-            raise ValueError(f"{sheet} has no prompt with id {row_id}")
+            raise DataError(f"{sheet} has no prompt with id {row_id}")
         matching[0]["rating_a"], matching[0]["rating_b"] = str(rating_a), str(rating_b)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError, MissingFileError
 from kto_plugin.studio.page_messages import shows_errors
 
 RATINGS = ["1", "2", "3", "4", "5"]
@@ -31,7 +32,7 @@ def score_table(summary: dict):
 def build_compare_tab(studio):
     import gradio as gr
 
-    from kto_plugin.evaluation.side_by_side import GenerationSettings
+    from kto_plugin.evaluation.generation import GenerationSettings
     from kto_plugin.studio.blind_compare import make_sheet, read_sheet, save_rating, score_rated_sheet
 
     with gr.Row():
@@ -93,7 +94,7 @@ def build_compare_tab(studio):
     def on_reopen(typed_folder):
         sheet = sheet_folder(typed_folder) / "sheet.csv"
         if not sheet.exists():
-            raise FileNotFoundError(f"no sheet in {sheet.parent}: answer some prompts first")
+            raise MissingFileError(f"no sheet in {sheet.parent}: answer some prompts first")
         rows = read_sheet(sheet)
         first_unrated = next((i for i, row in enumerate(rows) if not (row["rating_a"] and row["rating_b"])), 0)
         return show(sheet, first_unrated, "Sheet opened.")
@@ -102,12 +103,12 @@ def build_compare_tab(studio):
         @shows_errors(len(shown_outputs), status_at=6)
         def on_move(state, a, b):
             if not state:
-                raise ValueError("no sheet yet: answer some prompts with both models first")
+                raise ConfigError("no sheet yet: answer some prompts with both models first")
             sheet = Path(state["sheet"])
             message = ""
             if saving:
                 if a is None or b is None:
-                    raise ValueError("rate both answers, 1 (bad) to 5 (excellent), then save")
+                    raise ConfigError("rate both answers, 1 (bad) to 5 (excellent), then save")
                 row_id = read_sheet(sheet)[state["index"]]["id"]
                 save_rating(sheet, row_id, int(a), int(b))
                 message = f"Saved prompt {state['index'] + 1}: A {a}, B {b}."
@@ -119,7 +120,7 @@ def build_compare_tab(studio):
     @shows_errors(2, status_at=0)
     def on_score(state):
         if not state:
-            raise ValueError("no sheet yet: answer some prompts with both models first")
+            raise ConfigError("no sheet yet: answer some prompts with both models first")
         summary = score_rated_sheet(Path(state["sheet"]))
         text = (f"Trained model wins **{summary['tuned_wins']}**, ties {summary['ties']}, base wins "
                 f"{summary['base_wins']}: win rate **{summary['tuned_win_rate']:.2f}** over {summary['prompts']} "

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError, MissingFileError
 
-class OutsideAllowedFolders(ValueError):
+
+class OutsideAllowedFolders(ConfigError):
     """A path that resolves outside every allowed folder."""
 
 
@@ -24,10 +26,10 @@ class AllowedFolders:
         for folder in folders:
             path = Path(folder).expanduser().resolve()
             if not path.is_dir():
-                raise ValueError(f"--folder {folder}: not an existing folder")
+                raise ConfigError(f"--folder {folder}: not an existing folder")
             roots.append(path)
         if not roots:
-            raise ValueError("the studio needs at least one folder it may use (--folder)")
+            raise ConfigError("the studio needs at least one folder it may use (--folder)")
         return cls(tuple(dict.fromkeys(roots)))
 
     def describe(self) -> str:
@@ -37,7 +39,7 @@ class AllowedFolders:
         """The real path of `typed` (relative: from the first folder); refused if outside every folder."""
         text = str(typed).strip()
         if not text:
-            raise ValueError("no path given")
+            raise ConfigError("no path given")
         path = Path(text).expanduser()
         if not path.is_absolute():
             path = self.roots[0] / path
@@ -48,7 +50,7 @@ class AllowedFolders:
                 "restart it with --folder to allow another folder"
             )
         if must_exist and not real.exists():
-            raise FileNotFoundError(f"{text} does not exist (looked for {real})")
+            raise MissingFileError(f"{text} does not exist (looked for {real})")
         return real
 
     def allow(self, folder: Path) -> "AllowedFolders":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import read_feedback_file
 from kto_plugin.studio.label_log import LabelLog, append_rows_durably, item_key
 
@@ -51,7 +52,7 @@ def read_unlabelled(path: Path) -> list[Item]:
             items.append(Item(prompt, response, feedback.where(index)))
     if not items:
         found = sorted({name for row in feedback.rows[:100] for name in row})
-        raise ValueError(
+        raise DataError(
             f"{path}: no row has a prompt ({', '.join(PROMPT_FIELDS)}) and an answer "
             f"({', '.join(RESPONSE_FIELDS)}); its fields are {found}"
         )

@@ -7,6 +7,7 @@ first answer nobody has decided.
 
 from __future__ import annotations
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.studio.label_log import Decision
 from kto_plugin.studio.label_queue import answers_file_for, append_answers
 from kto_plugin.studio.page_messages import shows_errors
@@ -34,7 +35,7 @@ def build_label_tab(studio):
     """The tab's components and handlers; returns the handler that fills it when a page opens."""
     import gradio as gr
 
-    from kto_plugin.evaluation.side_by_side import GenerationSettings
+    from kto_plugin.evaluation.generation import GenerationSettings
 
     with gr.Accordion("Answers to label, and where the labels go", open=True):
         with gr.Row():
@@ -77,7 +78,7 @@ def build_label_tab(studio):
         @shows_errors(len(shown_outputs), status_at=4)
         def on_decision(item, edited):
             if item is None:
-                raise ValueError("no answer is shown: load a file of answers (or generate some) first")
+                raise ConfigError("no answer is shown: load a file of answers (or generate some) first")
             queue = studio.label_queue(item["source"], item["labels"])
             decision = Decision(item["prompt"], item["response"], verdict, edited if verdict == "accept" else None)
             written = queue.log.record(decision)

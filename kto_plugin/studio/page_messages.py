@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 
+from kto_plugin.errors import is_user_error
+
 LOG = logging.getLogger("kto_plugin.studio")
 
 
@@ -24,10 +26,15 @@ def shows_errors(outputs: int, status_at: int):
         def guarded(*args, **kwargs):
             try:
                 return handler(*args, **kwargs)
-            except Exception as err:  # noqa: BLE001 - every error is shown in the page, none as a trace
-                LOG.info("studio: %s failed: %r", handler.__name__, err)
+            except Exception as err:  # noqa: BLE001 - a user error is a line in the page; a bug is logged with its trace
+                if is_user_error(err):
+                    LOG.info("studio: %s failed: %r", handler.__name__, err)
+                    line = error_line(err)
+                else:
+                    LOG.exception("studio: bug in %s", handler.__name__)
+                    line = f"**Bug:** {type(err).__name__}: {str(err).strip()[:200]} (the traceback is in the studio's log)"
                 updates = [gr.skip()] * outputs
-                updates[status_at] = error_line(err)
+                updates[status_at] = line
                 return updates[0] if outputs == 1 else tuple(updates)
 
         return guarded

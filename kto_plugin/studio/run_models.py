@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-TRAINED_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
-
+from kto_plugin.errors import ConfigError, MissingFileError
+from kto_plugin.evaluation.trained_run import TrainedRun
 
 def check_config_yaml(path: Path) -> dict:
     """The config's keys, read as YAML; ValueError naming what to change when it has no model."""
@@ -22,11 +22,11 @@ def check_config_yaml(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{path} cannot be read as YAML: {str(err).splitlines()[0]}") from None
+        raise ConfigError(f"{path} cannot be read as YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} is not an Axolotl config (a YAML mapping of keys)")
+        raise ConfigError(f"{path} is not an Axolotl config (a YAML mapping of keys)")
     if not raw.get("base_model"):
-        raise ValueError(f"{path} has no base_model: add `base_model: <model folder or kto_plugin://tiny-model>`")
+        raise ConfigError(f"{path} has no base_model: add `base_model: <model folder or kto_plugin://tiny-model>`")
     return raw
 
 
@@ -38,12 +38,7 @@ def load_run_config(path: Path):
     try:
         return load_cfg(str(path))
     except Exception as err:  # noqa: BLE001 - Axolotl's validation raises many kinds; the page shows the message
-        raise ValueError(f"Axolotl could not load {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-
-
-def _trained_stamp(output_dir: Path) -> float | None:
-    stamps = [(output_dir / name).stat().st_mtime for name in TRAINED_FILES if (output_dir / name).exists()]
-    return max(stamps) if stamps else None
+        raise ConfigError(f"Axolotl could not load {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 class RunModels:
@@ -60,9 +55,9 @@ class RunModels:
 
     def config_path(self) -> Path:
         if self.config is None:
-            raise ValueError("no config: start the studio with one, `axolotl kto studio CONFIG`")
+            raise ConfigError("no config: start the studio with one, `axolotl kto studio CONFIG`")
         if not self.config.exists():
-            raise FileNotFoundError(f"the config {self.config} does not exist")
+            raise MissingFileError(f"the config {self.config} does not exist")
         return self.config
 
     def cfg(self):
@@ -89,28 +84,24 @@ class RunModels:
             self._raw = (stamp, check_config_yaml(self.config))
         return Path(self._raw[1].get("output_dir") or "./model-out").resolve()
 
+    def trained_run(self) -> TrainedRun:
+        """The finished run in `output_dir`; `NoTrainedModelError` says to train first."""
+        cfg = self.cfg()
+        return TrainedRun.find(cfg.base_model, self.output_dir(), cfg.tokenizer_config)
+
     def require_trained(self) -> Path:
-        output_dir = self.output_dir()
-        if _trained_stamp(output_dir) is None:
-            raise FileNotFoundError(
-                f"no trained model in {output_dir} (no adapter or model weights): train first (the Train tab), "
-                "or generate with the base model"
-            )
-        return output_dir
+        return self.trained_run().output_dir
 
     @contextmanager
     def model(self, which: str):
         """`with models.model("base" | "trained") as (model, tokenizer):`; one generation at a time."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from kto_plugin.evaluation.side_by_side import load_base_and_tuned
-
         with self._lock:
             cfg = self.cfg()
             if which == "trained":
-                stamp = _trained_stamp(self.require_trained())
+                run = self.trained_run()
+                stamp = run.stamp()
                 if self._loaded.get("stamp") != stamp:
-                    self._loaded = {"stamp": stamp, "pair": load_base_and_tuned(cfg)}
+                    self._loaded = {"stamp": stamp, "pair": run.load_pair()}
                 pair = self._loaded["pair"]
                 yield pair.tuned, pair.tokenizer
             elif "pair" in self._loaded:
@@ -118,26 +109,27 @@ class RunModels:
                     yield base, self._loaded["pair"].tokenizer
             else:
                 if "base" not in self._loaded:
+                    from transformers import AutoModelForCausalLM, AutoTokenizer
+
                     self._loaded["base"] = (AutoModelForCausalLM.from_pretrained(str(cfg.base_model)),
-                                            AutoTokenizer.from_pretrained(str(cfg.base_model)))
+                                            AutoTokenizer.from_pretrained(str(cfg.tokenizer_config or cfg.base_model)))
                 yield self._loaded["base"]
 
 
 def generate_for_prompts(models: RunModels, which: str, prompts: list[str], answers_per_prompt: int, settings,
                          progress=None) -> list[tuple[str, str]]:
-    """`answers_per_prompt` answers to each prompt (sampling seeds 0, 1, ... so they differ)."""
+    """`answers_per_prompt` answers to each prompt (sampled in one seeded call, so they differ when temperature > 0)."""
     from dataclasses import replace
 
-    from kto_plugin.evaluation.side_by_side import generate_reply
+    from kto_plugin.evaluation.generation import generate_answers, user_prompts
 
     pairs = []
     with models.model(which) as (model, tokenizer):
-        model.eval()
-        jobs = [(prompt, seed) for prompt in prompts for seed in range(answers_per_prompt)]
-        for index, (prompt, seed) in enumerate(jobs):
+        rendered = user_prompts(tokenizer, prompts)
+        for index, (prompt, text) in enumerate(zip(prompts, rendered)):
             if progress is not None:
-                progress((index, len(jobs)), desc=f"answer {index + 1} of {len(jobs)}")
-            reply = generate_reply(model, tokenizer, [{"role": "user", "content": prompt}],
-                                   replace(settings, seed=(settings.seed or 0) + seed))
-            pairs.append((prompt, reply))
+                progress((index, len(prompts)), desc=f"prompt {index + 1} of {len(prompts)}")
+            answers = generate_answers(model, tokenizer, [text],
+                                       replace(settings, seed=settings.seed + index, answers_per_prompt=answers_per_prompt))
+            pairs.extend((prompt, answer) for answer in answers)
     return pairs

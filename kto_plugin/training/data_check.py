@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kto_plugin.errors import ConfigError
+
 CONFIG_SUFFIXES = (".yaml", ".yml")
 FALLBACK_TOKENIZER = "the embedded tiny model's tokenizer (byte-level BPE, ChatML; a stand-in: pass a config or --tokenizer for your model's counts)"
 DEFAULT_SEQUENCE_LEN = 2048
 
 
-class MixedInputsError(ValueError):
+class MixedInputsError(ConfigError):
     """A config and data files in one check."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
@@ -73,9 +74,9 @@ def apply_lora_preset(cfg: dict) -> None:
     if not requested:
         return
     if requested not in PRESET_NAMES:
-        raise ValueError(f"`kto_lora_preset: {requested}` is unknown: use one of {', '.join(PRESET_NAMES)}")
+        raise ConfigError(f"`kto_lora_preset: {requested}` is unknown: use one of {', '.join(PRESET_NAMES)}")
     if not cfg.get("base_model"):
-        raise ValueError("`kto_lora_preset` needs `base_model:` to size the LoRA")
+        raise ConfigError("`kto_lora_preset` needs `base_model:` to size the LoRA")
     parameters, module_names = count_parameters_from_config(cfg["base_model"], bool(cfg.get("trust_remote_code")))
     preset = preset_for_parameters(parameters) if requested == "auto" else PRESETS[requested]
     why = (f"the base model has {parameters / 1e9:.2f}B parameters (counted from its config)"

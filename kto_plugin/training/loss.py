@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from kto_plugin.errors import ConfigError
+
 LOSS_TYPES = ("kto", "apo_zero_unpaired")
 
 
@@ -52,7 +54,7 @@ def kto_loss(
 ) -> KTOLossOutput:
     """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens."""
     if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
+        raise ConfigError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
     desirable = desirable.to(torch.bool)
     logratios = policy_logps - reference_logps
     kl = torch.as_tensor(kl, dtype=logratios.dtype, device=logratios.device)

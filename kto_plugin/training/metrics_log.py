@@ -11,6 +11,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from kto_plugin.errors import MissingFileError
+
 METRICS_FILE = "kto_metrics.jsonl"
 
 
@@ -39,7 +41,7 @@ class MetricsFileCallback(TrainerCallback):
 def read_metrics(output_dir: str | Path) -> list[dict]:
     path = Path(output_dir) / METRICS_FILE
     if not path.exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} not found: is {output_dir} the output_dir of a run trained with the plugin?"
         )
     with path.open(encoding="utf-8") as handle:

@@ -17,6 +17,7 @@ from accelerate.utils import broadcast_object_list, is_peft_model
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
+from kto_plugin.errors import RunFailedError
 from kto_plugin.log import get_logger
 from kto_plugin.training.reference_cache import COLUMNS, ReferenceCache, reference_weights_digest, rows_digest
 
@@ -100,7 +101,7 @@ class ReferencePassMixin:
             self.accelerator.wait_for_everyone()
             columns, problem = self.reference_cache.load(key, len(dataset))
             if columns is None:
-                raise RuntimeError(f"the reference cache just written cannot be read back: {problem}")
+                raise RunFailedError(f"the reference cache just written cannot be read back: {problem}")
             verb = "built" if why.startswith("no cache") else "rebuilt"
             LOG.info(f"KTO reference cache: {verb} for the {name} split in {self.reference_cache.folder / key} ({why})")
         else:

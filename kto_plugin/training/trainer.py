@@ -18,6 +18,7 @@ from datasets import Dataset
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import selective_log_softmax
 
+from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunked_completion_logps, completion_targets, output_layer_and_body
 from kto_plugin.training.kl_pairing import with_kl_completions
@@ -190,7 +191,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
                 LOG.info(f"KTO: padding-free micro-batches off: this model ({implementation} attention) does not keep "
                          "packed rows apart, so micro-batches stay padded (kto_padding_free: auto)")
             else:
-                raise ValueError(
+                raise ConfigError(
                     f"`kto_padding_free: true`, but this model ({implementation} attention) does not keep packed rows "
                     "apart: its attention would mix rows. Set `kto_padding_free: auto` or `false`."
                 )

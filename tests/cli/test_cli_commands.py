@@ -24,3 +24,37 @@ def test_kto_command_is_registered_with_axolotl_cli():
     assert result.returncode == 0, result.stderr[-2000:]
     for command in ("make-tiny-model", "sample-data", "summary"):
         assert command in result.stdout
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    """`KTOGroup`: the plugin's errors and a missing file become `Error: ...` and exit 1; anything else propagates."""
+    import kto_plugin.evaluation.side_by_side as side_by_side
+
+    sheet, key = tmp_path / "sheet.csv", tmp_path / "key.json"
+    sheet.write_text("id,prompt\n1,hi\n")
+    key.write_text('{"sides": {}}')
+    result = CliRunner().invoke(kto, ["score", str(sheet), "--key", str(key)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "lacks the columns" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+    def broken(*_):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(side_by_side, "score_sheet", broken)
+    result = CliRunner().invoke(kto, ["score", str(sheet), "--key", str(key)])
+    assert isinstance(result.exception, ZeroDivisionError)  # not turned into a tidy one-line message
+
+
+def test_json_to_stdout_is_only_json(tmp_path):
+    """`axolotl-kto check FILE --json -` (the same commands without Axolotl's logo) pipes into a JSON reader."""
+    import json
+
+    data = tmp_path / "feedback.jsonl"
+    data.write_text(json.dumps({"query": "Where is my parcel?", "response": "It ships today.", "label": True}) + "\n"
+                    + json.dumps({"query": "Where is my parcel?", "response": "No idea.", "label": False}) + "\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    for unbuffered in ({}, {"PYTHONUNBUFFERED": "1"}):
+        result = subprocess.run([str(Path(sys.executable).parent / "axolotl-kto"), "check", str(data), "--json", "-"],
+                                capture_output=True, text=True, env={**env, **unbuffered}, timeout=300)
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        assert json.loads(result.stdout)["rows_read"] == 2

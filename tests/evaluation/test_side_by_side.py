@@ -113,7 +113,7 @@ def test_chat_streams_replies_keeps_turns_and_resets(compared):
 def test_base_answers_come_from_the_base_model_with_the_adapter_off(compared, tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from kto_plugin.evaluation.side_by_side import GenerationSettings, generate_answers
+    from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, user_prompts
 
     first, _ = compared
     sides = json.loads((first / "key.json").read_text())["sides"]
@@ -122,7 +122,8 @@ def test_base_answers_come_from_the_base_model_with_the_adapter_off(compared, ti
     for row in rows:
         for letter in ("A", "B"):
             by_model[sides[row["id"]][letter]].append(row[f"answer_{letter.lower()}"])
-    expected = generate_answers(AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model),
-                                PROMPTS, GenerationSettings(max_new_tokens=6, min_new_tokens=6, seed=3))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    expected = generate_answers(AutoModelForCausalLM.from_pretrained(tiny_model), tokenizer,
+                                user_prompts(tokenizer, PROMPTS), GenerationSettings(max_new_tokens=6, min_new_tokens=6, seed=3))
     assert by_model["base"] == expected
     assert by_model["tuned"] != expected
