@@ -1,6 +1,7 @@
 # kto-plugin: everything is installed by `make`, nothing by hand.
 #   make quickstart              make the venv, install, warm up the embedded model, train KTO on it, print before/after
 #   make test                    make the venv if missing, install, run the whole test suite
+#   make test-fast               the fast tier: every test that starts no `axolotl` process (a few minutes)
 #   make PYTHON=python3.12 test  the same on another supported Python (its own venv)
 #   make bench                   time the plugin's KTO beside Axolotl's built-in KTO and SFT (bench/, ~25 min)
 #   make bench-alignment         KTO vs DPO vs SFT (and KTO with few desirable rows / noisy labels) on held-out questions
@@ -28,7 +29,7 @@ export HF_DATASETS_OFFLINE := 1
 export AXOLOTL_DO_NOT_TRACK := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: install browser quickstart test bench bench-alignment stack clean
+.PHONY: install browser quickstart test test-fast bench bench-alignment stack clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON_BIN) -m venv $(VENV)
@@ -73,6 +74,9 @@ quickstart: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+test-fast: install browser
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench.speed $(BENCH_ARGS)

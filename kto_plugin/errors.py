@@ -35,3 +35,7 @@ class RunFailedError(KTOPluginError, RuntimeError):
 def is_user_error(err: BaseException) -> bool:
     """The plugin's own errors, and a file the user named that is missing or unreadable; anything else is a bug."""
     return isinstance(err, KTOPluginError) or (isinstance(err, OSError) and getattr(err, "filename", None) is not None)
+
+
+class BusyError(KTOPluginError, RuntimeError):
+    """One at a time: the thing asked for is already going (a training run in the studio)."""

@@ -1,11 +1,18 @@
-"""Shared fixtures: an offline environment, a private plugin cache, the embedded tiny model, a fresh plugin registry.
+"""Shared fixtures: an offline environment, a private plugin cache, the embedded tiny model, a fresh plugin registry,
+and the two tiers of the suite.
 
 Plain helper functions (configs, `axolotl train` in a subprocess) are in `helpers.py`.
+
+The tiers: a test that starts a real `axolotl` process (train, preprocess, `axolotl kto ...`, the warm-up,
+the studio's Train tab) requests the `axolotl` fixture, directly or through another fixture, and is
+marked `e2e` for it. `make test-fast` runs the rest (`-m "not e2e"`); `make test` runs both. A test
+outside the e2e tier that starts `axolotl`, `accelerate` or `torchrun` fails and says to request the fixture.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,3 +45,39 @@ def fresh_plugin_manager():
     PluginManager._instance = None
     yield
     PluginManager._instance = None
+
+
+@pytest.fixture(scope="session")
+def axolotl():
+    """Marks a test `e2e`: it may start real `axolotl` processes (`helpers.run_axolotl`, `helpers.train_with_axolotl`,
+    or plugin code that runs `axolotl`). Runs that several tests only read belong in a module or session fixture."""
+    import helpers
+
+    return helpers
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "axolotl" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
+AXOLOTL_PROGRAMS = ("axolotl", "accelerate", "torchrun", "axolotl.cli.main")
+
+
+@pytest.fixture(autouse=True)
+def only_e2e_tests_start_axolotl(request, monkeypatch):
+    """Outside the e2e tier, starting `axolotl` (or its launchers) fails with what to change."""
+    if request.node.get_closest_marker("e2e"):
+        return
+    original = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        words = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        names = {Path(str(word)).name for word in words[:4]}
+        if names & set(AXOLOTL_PROGRAMS):
+            raise RuntimeError(f"{request.node.nodeid} starts `{' '.join(map(str, words[:4]))}`: request the `axolotl` "
+                               "fixture (it marks the test e2e), or test without a real Axolotl process")
+        original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)

@@ -28,7 +28,7 @@ GOOD_GAIN = 0.05
 
 
 @pytest.fixture(scope="module")
-def quickstart_result(tmp_path_factory, plugin_cache):
+def quickstart_result(axolotl, tmp_path_factory, plugin_cache):
     from kto_plugin.cli import kto
     from kto_plugin.embedded.warm_model import build_warm_model
 

@@ -32,7 +32,7 @@ def completion_logps(model, tokenizer, prompt: str, completion: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_model):
+def trained_run(axolotl, tmp_path_factory, tiny_model):
     run_dir = tmp_path_factory.mktemp("quickstart")
     weights = tiny_model / "model.safetensors"
     weights_before = sha256(weights)

@@ -9,9 +9,12 @@ One module per command group; this file holds the click group and adds their com
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
 - `studio`: studio (the web page; `kto_plugin.studio`);
-- `shipped_files`: the list / show / copy helper of sample-data and deepspeed.
+- `shipped_files`: the list / show / copy helper of sample-data and deepspeed;
+- `json_stdout`: `--json -` with nothing but JSON on standard output.
 
-The CLI may import every other package of the plugin; nothing imports the CLI.
+The CLI may import every other package of the plugin; nothing imports the CLI. Errors: every command runs
+inside `KTOGroup`, which turns the plugin's errors (`kto_plugin.errors`) into `Error: ...` and exit 1 and lets
+any other exception (a bug) show its traceback. `axolotl-kto` is the same group as its own program.
 Heavy imports (torch, transformers, lm-eval) happen inside the commands, so
 `axolotl --help` stays fast.
 """

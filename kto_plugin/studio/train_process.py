@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from kto_plugin.errors import ConfigError
+from kto_plugin.errors import BusyError
 from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
 
 LOG_NAME = "studio-train.log"
@@ -43,7 +43,7 @@ class TrainProcess:
     def start(self, config: Path, output_dir: Path) -> str:
         with self._lock:
             if self.running():
-                raise ConfigError(f"a run is already going (pid {self.process.pid}): stop it first")
+                raise BusyError(f"a run is already going (pid {self.process.pid}): stop it first")
             output_dir.mkdir(parents=True, exist_ok=True)
             self.output_dir, self.log_path = output_dir, output_dir / LOG_NAME
             with open(self.log_path, "w", encoding="utf-8") as log:

@@ -17,7 +17,7 @@ def test_summary_without_metrics_says_what_is_wrong(tmp_path):
     assert result.exit_code != 0 and "kto_metrics.jsonl" in result.output
 
 
-def test_kto_command_is_registered_with_axolotl_cli():
+def test_kto_command_is_registered_with_axolotl_cli(axolotl):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     result = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "kto", "--help"],
                             capture_output=True, text=True, env=env, timeout=300)

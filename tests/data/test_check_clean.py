@@ -190,7 +190,7 @@ def test_check_a_config_reads_its_datasets_with_its_tokenizer(tmp_path, tiny_mod
     assert report["problem_counts"]["prompt_truncated"] + report["problem_counts"]["completion_truncated"] > 0
 
 
-def test_real_axolotl_check_command(tmp_path, plugin_cache):
+def test_real_axolotl_check_command(axolotl, tmp_path, plugin_cache):
     data = write_jsonl(tmp_path / "messy.jsonl", messy_rows())
     result = run_axolotl("kto", "check", str(data), "--json", str(tmp_path / "r.json"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]

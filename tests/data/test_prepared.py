@@ -85,7 +85,7 @@ def test_preprocess_rebuilds_and_skip_prepare_dataset_saves_nothing(tmp_path, ti
     assert prepared_folders(other) == []
 
 
-def test_axolotl_preprocess_then_train_loads_the_prepared_rows(tmp_path, tiny_model):
+def test_axolotl_preprocess_then_train_loads_the_prepared_rows(axolotl, tmp_path, tiny_model):
     import yaml
 
     data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)

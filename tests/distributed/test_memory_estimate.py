@@ -77,7 +77,7 @@ def test_small_models_are_not_shown_as_zero():
     assert rows[-1] == "| ZeRO-3 offload | CPU 0.017 |"
 
 
-def test_memory_command_reads_a_local_config(tiny_model, tmp_path):
+def test_memory_command_reads_a_local_config(axolotl, tiny_model, tmp_path):
     from transformers import AutoConfig
 
     result = run_axolotl("kto", "memory", str(tiny_model), "--gpus", "2,4", "--lora-r", "8", cwd=tmp_path)

@@ -51,7 +51,7 @@ def max_weight_difference(first: dict, second: dict) -> float:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model):
+def reference(axolotl, tmp_path_factory, tiny_model):
     tmp_path = tmp_path_factory.mktemp("one_rank")
     train_with_axolotl(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2),
           "--launcher", "python")
@@ -117,7 +117,7 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
 
 
 @pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3"])
-def test_multi_gpu_examples_train_on_two_cpu_ranks(name, tmp_path, tiny_model):
+def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM
 
     config = yaml.safe_load((REPO_ROOT / "yaml_examples" / f"{name}.yaml").read_text())

@@ -97,7 +97,7 @@ def test_held_out_prompts_are_fixed_and_left_out_of_the_warm_up():
     assert {json.loads(line)["query"] for line in pipeline_held_out.read_text(encoding="utf-8").splitlines()} == real_looking
 
 
-def test_warm_up_is_reproducible(tmp_path, plugin_cache):
+def test_warm_up_is_reproducible(axolotl, tmp_path, plugin_cache):
     """Two warm-ups with one (shortened) recipe give the same weights, and the cache keeps the recipe."""
     from kto_plugin.embedded.warm_model import build_warm_model, cached_recipe
 

@@ -21,8 +21,7 @@ def norm(tensors: dict) -> float:
     return float(sum((value ** 2).sum() for value in tensors.values()) ** 0.5)
 
 
-@pytest.mark.e2e
-def test_pipeline_both_routes_on_the_embedded_model(tmp_path, plugin_cache):
+def test_pipeline_both_routes_on_the_embedded_model(axolotl, tmp_path, plugin_cache):
     shutil.copytree(REPO_ROOT / "yaml_examples" / "pipeline", tmp_path / "yaml_examples" / "pipeline")
     result = run_axolotl("kto", "pipeline", "--route", "both", "--max-steps", "2", cwd=tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

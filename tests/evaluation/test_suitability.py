@@ -66,7 +66,7 @@ def test_verdict_thresholds(accuracy, margin, expected):
         assert f"{accuracy:.0%}" in text and "0.40 -> 0.60" in text
 
 
-def test_try_on_the_sample_data(tmp_path, tiny_model):
+def test_try_on_the_sample_data(axolotl, tmp_path, tiny_model):
     """The real command on the quickstart config: a brief run, held-out prompts, before and after, a verdict."""
     config = yaml.safe_load((REPO_ROOT / "yaml_examples" / "quickstart.yaml").read_text(encoding="utf-8"))
     # the random tiny model: the warm model takes minutes to make (its behaviour: test_quickstart_alignment.py)

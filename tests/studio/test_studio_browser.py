@@ -176,7 +176,7 @@ def test_compare_tab_rated_and_scored_like_axolotl_kto_score(workspace, page, sc
     assert f"win rate {page_score['tuned_win_rate']:.2f}" in page.inner_text("#compare-status")
 
 
-def test_train_tab_runs_axolotl_train_and_plots_its_metrics(workspace, page, screenshots):
+def test_train_tab_runs_axolotl_train_and_plots_its_metrics(axolotl, workspace, page, screenshots):
     folder, served = workspace
     page.goto(served.url)
     page.get_by_role("tab", name="Train").click()

@@ -88,7 +88,7 @@ def test_a_busy_port_is_refused_and_an_open_host_without_auth_warns(tmp_path):
         assert result.exit_code == 2 and expected in result.output
 
 
-def test_the_command_serves_the_page_on_localhost_behind_its_password(tmp_path):
+def test_the_command_serves_the_page_on_localhost_behind_its_password(axolotl, tmp_path):
     port = free_port()
     env = axolotl_environment()
     server = subprocess.Popen(axolotl_command(["kto", "studio", "--port", str(port), "--auth", "ann:s3cret",

@@ -10,7 +10,7 @@ import pytest
 from kto_plugin.studio.train_process import TrainProcess, metric_frames
 
 
-def test_one_run_at_a_time_and_stop_ends_it(tmp_path):
+def test_one_run_at_a_time_and_stop_ends_it(axolotl, tmp_path):
     config = tmp_path / "kto.yaml"
     config.write_text("base_model: nowhere\n", encoding="utf-8")
     run = TrainProcess()

@@ -112,7 +112,7 @@ def test_chunked_forward_keeps_the_models_outputs_small():
     assert outputs.logits.shape == (2, 1, 97) and logps.shape == (2,)
 
 
-def test_training_runs_match_with_and_without_chunking_and_packing(tmp_path, tiny_model):
+def test_training_runs_match_with_and_without_chunking_and_packing(axolotl, tmp_path, tiny_model):
     """A real run with chunked log-probs and padding-free micro-batches against the plain path."""
     runs = {}
     for chunked in (True, False):

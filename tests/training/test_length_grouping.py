@@ -48,7 +48,7 @@ def test_the_trainer_reads_rows_in_dataset_order():
     assert list(sampler) == list(range(10))
 
 
-def test_axolotl_train_groups_the_batches_and_says_how_much_padding_went(tmp_path, tiny_model):
+def test_axolotl_train_groups_the_batches_and_says_how_much_padding_went(axolotl, tmp_path, tiny_model):
     config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         micro_batch_size=4, gradient_accumulation_steps=1, max_steps=2, kto_ref_cache="off",

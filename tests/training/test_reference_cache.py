@@ -64,7 +64,7 @@ def train(tmp_path, name, **overrides):
     return result.stdout + result.stderr, steps
 
 
-def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(tmp_path, tiny_model):
+def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(axolotl, tmp_path, tiny_model):
     built_log, built = train(tmp_path, "first")
     assert "KTO reference cache: built for the train split" in built_log
     hit_log, hit = train(tmp_path, "second")

@@ -10,7 +10,7 @@ from helpers import base_config, read_metrics_file, train_with_axolotl, with_lor
 from kto_plugin.embedded.samples import sample_dataset_path
 
 
-def test_micro_batch_one_gives_a_real_kl_estimate(tmp_path, tiny_model):
+def test_micro_batch_one_gives_a_real_kl_estimate(axolotl, tmp_path, tiny_model):
     config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         micro_batch_size=1, gradient_accumulation_steps=8, max_steps=8, learning_rate=0.005,
@@ -29,7 +29,7 @@ def test_micro_batch_one_gives_a_real_kl_estimate(tmp_path, tiny_model):
 
 
 @pytest.fixture(scope="module")
-def schedule_runs(tmp_path_factory, tiny_model):
+def schedule_runs(axolotl, tmp_path_factory, tiny_model):
     """One uninterrupted 3-epoch run with checkpoints, and one resumed from its mid-epoch-2 checkpoint."""
     tmp_path = tmp_path_factory.mktemp("schedule")
     rows = [json.loads(line) for line in sample_dataset_path("kto-sample-en").read_text().splitlines()][:24]
