@@ -87,7 +87,7 @@ class KTOPluginArgs(BaseModel):
         default=False, description="Run `kto_eval_tasks` on base and trained model when training ends."
     )
     kto_eval_include_path: str | list[str] | None = Field(
-        default=None, description="Folders with more lm-eval task YAMLs (the project's eval/ is always included)."
+        default=None, description="Folders with more lm-eval task YAMLs (the plugin's shipped tasks are always included)."
     )
     kto_eval_limit: int | None = Field(default=None, description="Evaluate at most this many documents per task.")
     kto_eval_batch_size: int | None = Field(default=None, description="lm-eval batch size (default 8).")

@@ -1,7 +1,7 @@
 """`axolotl kto ...`: the plugin's commands (entry point group `axolotl.cli_commands`).
 
 One module per command group; this file holds the click group and adds their commands:
-- `embedded`: make-tiny-model, sample-data;
+- `embedded`: make-tiny-model, sample-data, recipes;
 - `data_tools`: check, clean;
 - `suitability`: try;
 - `pipeline`: pipeline (SFT -> KTO -> DPO);
@@ -50,6 +50,7 @@ def kto():
 for command in (
     embedded.make_tiny_model,
     embedded.sample_data,
+    embedded.recipes,
     data_tools.check,
     data_tools.clean,
     suitability.try_config,

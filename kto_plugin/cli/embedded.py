@@ -52,3 +52,26 @@ def sample_data(name: str | None, output: Path | None):
     from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
 
     list_show_or_copy(name, output, sample_dataset_names, sample_dataset_path)
+
+
+@click.command("recipes")
+@click.argument("name", required=False)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Copy NAME here; with --all, the folder to copy every recipe into (default: yaml_examples).")
+@click.option("--all", "copy_all", is_flag=True, help="Copy every recipe, the pipeline's stages and data too.")
+@click.option("--force", is_flag=True, help="With --all: replace files that already exist.")
+def recipes(name: str | None, output: Path | None, copy_all: bool, force: bool):
+    """List the example configs, print one's path, or copy one (or --all of them) out.
+
+    `axolotl kto recipes --all` writes ./yaml_examples/, so the README's commands
+    (`axolotl train yaml_examples/quickstart.yaml`, `axolotl kto pipeline`) work in this folder.
+    """
+    from kto_plugin.embedded.recipes import copy_recipes, recipe_names, recipe_path
+
+    if copy_all:
+        if name is not None:
+            raise click.UsageError("give a NAME or --all, not both")
+        written = copy_recipes(output or Path("yaml_examples"), force)
+        click.echo(f"copied {len(written)} files to {output or Path('yaml_examples')}")
+        return
+    list_show_or_copy(name, output, recipe_names, recipe_path)

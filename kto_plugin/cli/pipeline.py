@@ -11,8 +11,9 @@ DEFAULT_FOLDER = Path("yaml_examples/pipeline")
 
 
 @click.command("pipeline")
-@click.option("--dir", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_FOLDER,
-              show_default=True, help="Folder with sft.yaml, kto.yaml, kto-on-adapter.yaml and dpo.yaml.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_FOLDER,
+              show_default=True, help="Folder with sft.yaml, kto.yaml, kto-on-adapter.yaml and dpo.yaml "
+                                      "(`axolotl kto recipes --all` copies them to yaml_examples/pipeline).")
 @click.option("--route", type=click.Choice(["merged", "adapter", "both"]), default="merged", show_default=True,
               help="merged: each stage starts from the previous stage's merged weights; adapter: KTO keeps "
                    "training the SFT adapter on the base weights.")
@@ -25,8 +26,8 @@ DEFAULT_FOLDER = Path("yaml_examples/pipeline")
 def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path):
     """Run SFT, then KTO, then DPO (each a real `axolotl train`) and print what each stage changed.
 
-    Run it from the repository root: the configs name ./outputs/pipeline/ and
-    yaml_examples/pipeline/data/. The base model is the embedded tiny model, made in
+    Run it from the repository root, or from a folder where `axolotl kto recipes --all` copied the
+    recipes: the configs name ./outputs/pipeline/ and yaml_examples/pipeline/data/. The base model is the embedded tiny model, made in
     outputs/pipeline/base when missing.
     """
     from rich.console import Console
@@ -34,6 +35,11 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
 
     from kto_plugin.evaluation.pipeline import changes, run_pipeline
 
+    from kto_plugin.errors import MissingFileError
+
+    if not (folder / "sft.yaml").exists():
+        raise MissingFileError(f"{folder} holds no pipeline configs (sft.yaml, kto.yaml, ...): run this from the "
+                               "repository root, or copy the recipes here first with `axolotl kto recipes --all`")
     console = Console()
     held_out_path = held_out_path or folder / "data" / "heldout.jsonl"
     trained: dict = {}  # both routes start with the same SFT stage: trained once

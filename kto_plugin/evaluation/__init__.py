@@ -1,8 +1,8 @@
 """Stage 3, evaluation: lm-eval tasks from feedback, base vs tuned reports, blind side-by-side sheets.
 
 - `tasks`: write `<name>_preference` and `<name>_rules` lm-eval tasks from KTO rows;
-- `task_utils`: the rule scorers lm-eval loads beside a task YAML (copied there as `utils.py`,
-  so it imports nothing of the plugin);
+- `lm_eval_tasks`: the shipped lm-eval tasks (package data) and `lm_eval_tasks.utils`, the rule scorers
+  lm-eval loads beside a task YAML (copied into tasks `make-eval-tasks` writes; it imports nothing of the plugin);
 - `harness`: run lm-eval on the base and the trained model, write results.json and report.md;
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
 - `trained_run`: a finished run (base + adapter, or full weights) found by one rule, and its models;

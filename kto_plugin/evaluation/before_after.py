@@ -5,7 +5,7 @@ on: preference accuracy (accepted answer more likely than a rejected one to the 
 prompt), the mean log-likelihood of accepted and of rejected answers, and, from
 `samples_per_prompt` sampled answers per prompt (seeded, the same seed for both models),
 the shares that break the rules of `eval/` (an absolute promise, an insult) and that offer
-an alternative (`task_utils.score_answer`).
+an alternative (`lm_eval_tasks.utils.score_answer`).
 
 The held-out rows are `--held-out` files, or, for a config trained on the shipped sample
 sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` splits.
@@ -22,7 +22,7 @@ from kto_plugin.errors import ConfigError
 from kto_plugin.evaluation.held_out_probe import held_out_from_files, probe
 from kto_plugin.evaluation.trained_run import TrainedRun, load_model
 
-SHARES = (  # (row title, rule in task_utils.RULES, True when the share counts answers that break the rule)
+SHARES = (  # (row title, rule in lm_eval_tasks.utils.RULES, True when the share counts answers that break the rule)
     ("answers with an absolute promise", "no_absolute_promise", True),
     ("answers with an insult", "no_insult", True),
     ("answers offering an alternative", "offers_alternative", False),

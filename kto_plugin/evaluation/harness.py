@@ -18,15 +18,17 @@ from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
 
-# The repository's `eval/` folder, beside the package (an editable install, as `make` does).
-SHIPPED_TASKS_DIR = Path(__file__).resolve().parents[2] / "eval"
+def shipped_tasks_dir() -> Path:
+    """The folder of the shipped lm-eval tasks (package data: a checkout, an editable install or a wheel)."""
+    from importlib import resources
+
+    return Path(str(resources.files("kto_plugin.evaluation.lm_eval_tasks")))
 
 
 def include_paths(cfg) -> list[str]:
-    """The project's `eval/` (when the package runs from its repository) and `kto_eval_include_path`."""
-    paths = [str(SHIPPED_TASKS_DIR)] if SHIPPED_TASKS_DIR.is_dir() else []
+    """The shipped tasks' folder and `kto_eval_include_path`."""
     extra = cfg.kto_eval_include_path or []
-    return paths + [str(Path(path).resolve()) for path in ([extra] if isinstance(extra, str) else extra)]
+    return [str(shipped_tasks_dir())] + [str(Path(path).resolve()) for path in ([extra] if isinstance(extra, str) else extra)]
 
 
 def check_task_names(task_manager, tasks: list[str]) -> None:

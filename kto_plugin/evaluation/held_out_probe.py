@@ -11,7 +11,7 @@ Three measures, each on examples whose prompts were never trained on:
   (accepted, rejected) example pairs, across prompts, with r(accepted) > r(rejected).
   It works on unpaired feedback, where no prompt has both labels; chance is 0.5;
 - rule shares: greedy answers to the held-out prompts, scored by the rules of the
-  generation task (`task_utils.score_answer`): not empty, no absolute promise, no
+  generation task (`lm_eval_tasks.utils.score_answer`): not empty, no absolute promise, no
   insult, offers an alternative.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kto_plugin.evaluation.generation import GenerationSettings, generate_answers
-from kto_plugin.evaluation.task_utils import RULES, score_answer
+from kto_plugin.evaluation.lm_eval_tasks.utils import RULES, score_answer
 
 
 @dataclass

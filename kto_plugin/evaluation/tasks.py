@@ -5,7 +5,7 @@ document per (accepted, rejected) pair; the model is right when it gives the acc
 answer the higher log-likelihood (`acc`; `acc_norm` divides by the answer's length).
 
 `<name>_rules`: every distinct prompt once; the model's answer is scored by the rules in
-`task_utils.py` (`not_empty`, `no_absolute_promise`, `no_insult`,
+`lm_eval_tasks/utils.py` (`not_empty`, `no_absolute_promise`, `no_insult`,
 `offers_alternative`), each reported as the share of answers that satisfy it.
 
 The prompt is the last user message of the example (system prompt and history are not
@@ -115,6 +115,6 @@ def write_eval_tasks(rows: list[dict], format_name: str, name: str, output_dir: 
         _write_jsonl(output_dir / f"{task}.jsonl", docs)
         (output_dir / f"{task}.yaml").write_text(_yaml_text(task, template, f"{task}.jsonl"), encoding="utf-8")
         counts[task] = len(docs)
-    with resources.as_file(resources.files("kto_plugin.evaluation") / "task_utils.py") as source:
+    with resources.as_file(resources.files("kto_plugin.evaluation.lm_eval_tasks") / "utils.py") as source:
         shutil.copyfile(source, output_dir / "utils.py")
     return counts

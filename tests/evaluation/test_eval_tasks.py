@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from helpers import REPO_ROOT, write_jsonl
 
 from kto_plugin.cli import kto
-from kto_plugin.evaluation.task_utils import score_answer
+from kto_plugin.evaluation.lm_eval_tasks.utils import score_answer
 
-EVAL_DIR = REPO_ROOT / "eval"
+EVAL_DIR = REPO_ROOT / "kto_plugin" / "evaluation" / "lm_eval_tasks"
 SHIPPED = ["kto_sample_en_preference", "kto_sample_en_rules", "kto_sample_zh_preference", "kto_sample_zh_rules"]
 
 
@@ -32,7 +32,7 @@ def test_shipped_tasks_are_what_make_eval_tasks_writes(tmp_path):
                                           "--name", f"kto_sample_{language}", "--output", str(tmp_path)])
         assert result.exit_code == 0, result.output
     written = sorted(path.name for path in tmp_path.iterdir())
-    assert written == sorted(path.name for path in EVAL_DIR.iterdir() if path.name != "__pycache__")
+    assert written == sorted(path.name for path in EVAL_DIR.iterdir() if path.name not in ("__pycache__", "__init__.py"))
     _, mismatch, errors = filecmp.cmpfiles(tmp_path, EVAL_DIR, written, shallow=False)
     assert mismatch == [] and errors == []
 

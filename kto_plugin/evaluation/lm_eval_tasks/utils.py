@@ -1,8 +1,9 @@
-"""Helpers that lm-eval loads beside the task YAMLs (`!function utils.<name>`).
+"""Helpers that lm-eval loads beside the task YAMLs (`!function utils.<name>`): the one copy of the rules.
 
-`axolotl kto make-eval-tasks` copies this file into each task folder as `utils.py`. lm-eval
-loads it by file path, so it imports nothing from the plugin and reads its data relative
-to its own folder.
+The shipped tasks sit beside this file; `axolotl kto make-eval-tasks` copies it into each
+task folder it writes as `utils.py`. lm-eval loads it by file path, so it imports nothing
+from the plugin and reads its data relative to its own folder. The plugin imports it as
+`kto_plugin.evaluation.lm_eval_tasks.utils` (the held-out probe scores answers with it).
 
 The generation task is scored per rule, 1 when the answer satisfies it, else 0:
 - `not_empty`: the answer has some non-space text;
