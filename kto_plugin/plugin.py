@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from axolotl.integrations.base import BasePlugin
 
@@ -15,19 +14,15 @@ from kto_plugin.distributed.cpu_ranks import (
     start_gloo_backend_if_needed,
     training_args_for_cpu_ranks,
 )
-from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path, zero_stage
+from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.log import get_logger
+from kto_plugin.training.training_args import MIXIN_PATH, reference_cache_on, require_merged_fields, training_args_from_config
 from kto_plugin.versions import axolotl_seeds_adapter_init
 
 LOG = get_logger(__name__)
 
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
-
-
-def reference_cache_on(cfg) -> bool:
-    """`kto_ref_cache: auto`, except under ZeRO-3."""
-    return cfg.kto_ref_cache == "auto" and zero_stage(cfg.deepspeed) != 3
 
 
 def sample_packing_as_padding_free(cfg) -> None:
@@ -102,29 +97,25 @@ class KTOPlugin(BasePlugin):
             ]
         cfg["kto_dataset_fields"] = dataset_fields
 
+    def get_training_args_mixin(self) -> str:
+        return MIXIN_PATH
+
     def get_training_args(self, cfg):
+        from axolotl.core.training_args import AxolotlKTOConfig
+
+        require_merged_fields(AxolotlKTOConfig)
         # `kto_ref_cache: auto`: TRL's reference pass before training, which the plugin's trainer caches on disk
         return {
             "loss_type": cfg.kto_loss_type or "kto",
             "precompute_ref_log_probs": reference_cache_on(cfg),
+            **training_args_from_config(cfg),
             **training_args_for_cpu_ranks(cfg),
         }
 
     def pre_model_load(self, cfg):
-        from kto_plugin.training.reference_cache import ReferenceCache, default_cache_dir
-        from kto_plugin.training.trainer import KTOPluginTrainer
-
-        # TRL runs the reference pass inside the trainer's __init__: the settings must be there first.
-        cache = None
         if cfg.kto_ref_cache == "auto" and not reference_cache_on(cfg):
             LOG.info("KTO reference cache: off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash); "
                      "the reference runs at every step")
-        if reference_cache_on(cfg):
-            cache = ReferenceCache(Path(cfg.kto_ref_cache_dir) if cfg.kto_ref_cache_dir else default_cache_dir())
-        KTOPluginTrainer.configure(chunked_logps=cfg.kto_chunked_logps, reference_cache=cache,
-                                   group_by_length=cfg.kto_group_by_length,
-                                   continue_adapter=cfg.lora_model_dir if cfg.adapter else None,
-                                   padding_free=cfg.kto_padding_free)
 
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.

@@ -95,23 +95,30 @@ def read_metrics_file(output_dir: Path) -> list[dict]:
 def bare_trainer(model, lora_reference: bool = False, **attributes):
     """The plugin's trainer with only what `_compute_loss` reads: building a full one takes an `axolotl train`.
 
-    The reference is a frozen copy of `model`, or with `lora_reference` the model with its adapter off.
+    The reference is a frozen copy of `model`, or with `lora_reference` the model with its adapter off. The
+    plugin's settings come from training arguments as in a real run (`KTOTrainingArgsMixin`), every fast path
+    off; `attributes` set anything else (or a setting, by its trainer attribute: `chunked_logps=True`).
     """
     import copy
     from collections import defaultdict
+    from dataclasses import asdict
     from types import SimpleNamespace
 
     from accelerate import Accelerator
 
     from kto_plugin.training.trainer import KTOPluginTrainer
+    from kto_plugin.training.training_args import KTOTrainingArgsMixin
 
+    settings = asdict(KTOTrainingArgsMixin(kto_chunked_logps=False, kto_group_by_length=False, kto_padding_free=False))
+    args = SimpleNamespace(gradient_checkpointing_kwargs=None, **settings)
     trainer = object.__new__(KTOPluginTrainer)
+    trainer.apply_settings(args)
     trainer.__dict__.update(
         model=model, ref_model=None if lora_reference else copy.deepcopy(model).eval(),
-        accelerator=Accelerator(cpu=True), args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+        accelerator=Accelerator(cpu=True), args=args,
         precompute_ref_logps=False, calculate_KL=True, use_liger_kernel=False, beta=0.1, desirable_weight=1.0,
         undesirable_weight=1.0, loss_type="kto", aux_loss_enabled=False, router_aux_loss_coef=0.0,
-        chunked_logps=False, _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
     )
     trainer.__dict__.update(attributes)
     return trainer

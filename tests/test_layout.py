@@ -116,3 +116,12 @@ def test_config_paths_a_user_types_resolve(tmp_path, tiny_model):
     assert getattr(importlib.import_module(module_name), class_name) is KTOPluginTrainer
     for name in ("query_response", "messages", "prompt_completion", "paired"):
         assert load_kto_type(f"kto_plugin.{name}", cfg, dataset_idx=0) is not None
+
+
+MAX_MODULE_LINES = 320  # "about 300": a module past it usually holds a second job
+
+
+def test_no_module_is_much_over_300_lines():
+    long = {path.relative_to(REPO_ROOT).as_posix(): count for path in sorted(PACKAGE.rglob("*.py"))
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"split these modules (each over {MAX_MODULE_LINES} lines): {long}"

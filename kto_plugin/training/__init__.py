@@ -1,6 +1,7 @@
 """Stage 2, training: the plugin's KTO trainer, its loss, and what steers a run.
 
 - `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
+- `training_args`: the plugin's settings as typed training arguments (`KTOTrainingArgsMixin`), read by the trainer;
 - `loss`: the KTO and APO-zero losses (formula in the docstring);
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);

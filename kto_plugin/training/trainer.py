@@ -32,6 +32,7 @@ from kto_plugin.training.padding_free import (
 )
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
+from kto_plugin.training.training_args import TrainerSettings
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
 LOG = get_logger(__name__)
@@ -77,27 +78,23 @@ def continue_saved_adapter(adapter_dir: str | None, args: tuple, kwargs: dict) -
 
 
 class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
-    # The plugin sets these from `kto_chunked_logps` and `kto_ref_cache` before the trainer is built
-    # (TRL's reference pass runs inside __init__).
-    chunked_logps = False
-    reference_cache = None
-    group_by_length = False
-    continue_adapter = None  # `lora_model_dir` of an adapter run
-    padding_free: bool | str = False  # `kto_padding_free`: True, False or "auto"
-    _packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
+    """The plugin's settings come from the training arguments (`training_args.KTOTrainingArgsMixin`), read in
+    `__init__` before TRL's reference pass runs inside it."""
 
-    @classmethod
-    def configure(cls, chunked_logps: bool, reference_cache: ReferenceCache | None, group_by_length: bool = False,
-                  continue_adapter: str | None = None, padding_free: bool | str = False) -> None:
-        cls.chunked_logps = chunked_logps
-        cls.reference_cache = reference_cache
-        cls.group_by_length = group_by_length
-        cls.continue_adapter = continue_adapter
-        cls.padding_free = padding_free
+    def apply_settings(self, training_args) -> None:
+        """This trainer's copy of the plugin's settings (`kto_chunked_logps`, `kto_ref_cache`, ...)."""
+        settings = TrainerSettings.from_args(training_args)
+        self.chunked_logps = settings.chunked_logps
+        self.group_by_length = settings.group_by_length
+        self.padding_free = settings.padding_free  # True, False or "auto"
+        self.reference_cache: ReferenceCache | None = settings.reference_cache
+        self.continue_adapter = settings.continue_adapter  # `lora_model_dir` of an adapter run
+        self._packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
     def __init__(self, *args, **kwargs):
-        args, kwargs = continue_saved_adapter(self.continue_adapter, args, kwargs)
         training_args = kwargs["args"]
+        self.apply_settings(training_args)
+        args, kwargs = continue_saved_adapter(self.continue_adapter, args, kwargs)
         self.kl_window = (
             training_args.per_device_train_batch_size
             * training_args.gradient_accumulation_steps

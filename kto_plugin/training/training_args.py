@@ -1,0 +1,88 @@
+"""The plugin's settings on the trainer's training arguments, typed, one copy per trainer.
+
+`KTOTrainingArgsMixin` is merged into Axolotl's `AxolotlKTOConfig` (the plugin's
+`get_training_args_mixin`, as Axolotl's own `kd` integration does); `training_args_from_config`
+turns the config's `kto_*` keys into its fields (`get_training_args`), and the trainer reads
+them from `self.args` in its `__init__`, before TRL's reference pass. Nothing is set on the
+trainer class, so two trainers in one process never share settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from kto_plugin.distributed.zero_configs import zero_stage
+
+
+@dataclass
+class KTOTrainingArgsMixin:
+    """The plugin's fields of the trainer's training arguments (the config key each comes from is in its help)."""
+
+    kto_chunked_logps: bool = field(default=True, metadata={"help": "`kto_chunked_logps`: completion log-probs a chunk "
+                                                                   "at a time from the last hidden states"})
+    kto_group_by_length: bool = field(default=True, metadata={"help": "`kto_group_by_length`: micro-batches of rows "
+                                                                     "of similar length"})
+    kto_padding_free: Union[bool, Literal["auto"]] = field(default="auto", metadata={
+        "help": "`kto_padding_free`: each micro-batch's rows packed into one sequence (True, False or 'auto')"})
+    kto_reference_cache: bool = field(default=False, metadata={
+        "help": "`kto_ref_cache: auto` outside ZeRO-3: the reference log-probs computed once and kept on disk"})
+    kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
+    kto_continue_adapter: Optional[str] = field(default=None, metadata={
+        "help": "`lora_model_dir` of an adapter run: that adapter trained further instead of a fresh one"})
+
+
+MIXIN_PATH = f"{__name__}.{KTOTrainingArgsMixin.__name__}"
+FIELD_NAMES = tuple(spec.name for spec in fields(KTOTrainingArgsMixin))
+
+
+def reference_cache_on(cfg) -> bool:
+    """`kto_ref_cache: auto`, except under ZeRO-3 (no rank holds the whole weights to hash)."""
+    return cfg.kto_ref_cache == "auto" and zero_stage(cfg.deepspeed) != 3
+
+
+def training_args_from_config(cfg) -> dict:
+    """The mixin's fields from the config's keys."""
+    return {
+        "kto_chunked_logps": bool(cfg.kto_chunked_logps),
+        "kto_group_by_length": bool(cfg.kto_group_by_length),
+        "kto_padding_free": cfg.kto_padding_free,
+        "kto_reference_cache": reference_cache_on(cfg),
+        "kto_ref_cache_dir": cfg.kto_ref_cache_dir,
+        "kto_continue_adapter": cfg.lora_model_dir if cfg.adapter else None,
+    }
+
+
+def require_merged_fields(training_args_cls) -> None:
+    """Stop with the reason when Axolotl built its training-arguments class without the plugin's mixin."""
+    from dataclasses import is_dataclass
+
+    names = {spec.name for spec in fields(training_args_cls)} if is_dataclass(training_args_cls) else set()
+    missing = [name for name in FIELD_NAMES if name not in names]
+    if missing:
+        raise RuntimeError(
+            f"Axolotl's {training_args_cls.__name__} lacks the plugin's training arguments {missing}: "
+            "`axolotl.core.training_args` was imported before `plugins: [kto_plugin.KTOPlugin]` was registered, "
+            "so Axolotl merged no plugin mixin into it. Load the config (axolotl.cli.config.load_cfg) first."
+        )
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What the trainer reads from its training arguments, with the reference cache opened."""
+
+    chunked_logps: bool
+    group_by_length: bool
+    padding_free: Union[bool, str]
+    reference_cache: object  # a ReferenceCache, or None
+    continue_adapter: Optional[str]
+
+    @classmethod
+    def from_args(cls, args) -> TrainerSettings:
+        from kto_plugin.training.reference_cache import ReferenceCache, default_cache_dir
+
+        cache = None
+        if args.kto_reference_cache:
+            cache = ReferenceCache(Path(args.kto_ref_cache_dir) if args.kto_ref_cache_dir else default_cache_dir())
+        return cls(args.kto_chunked_logps, args.kto_group_by_length, args.kto_padding_free, cache, args.kto_continue_adapter)
