@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, model_validator
 
 from kto_plugin.data.formats import format_of_type
-from kto_plugin.training.beta_schedule import SCHEDULE_TYPES
-from kto_plugin.training.loss import LOSS_TYPES
+from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
+from kto_plugin.training.loss import LOSS_TYPES, LossType
+
+
+class BetaScheduleSpec(BaseModel):
+    """`kto_beta_schedule: {type, start, end, warmup_steps}`: beta over the run's steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ScheduleType
+    start: PositiveFloat
+    end: PositiveFloat
+    warmup_steps: NonNegativeInt = 0
 
 
 class KTOPluginArgs(BaseModel):
@@ -19,11 +30,11 @@ class KTOPluginArgs(BaseModel):
     only checks how they combine with the plugin.
     """
 
-    kto_loss_type: str = Field(
+    kto_loss_type: LossType = Field(
         default="kto",
         description="`kto` (the paper's loss, with the KL reference point) or `apo_zero_unpaired` (no KL term).",
     )
-    kto_beta_schedule: list[float] | dict[str, Any] | None = Field(
+    kto_beta_schedule: list[PositiveFloat] | BetaScheduleSpec | None = Field(
         default=None,
         description=(
             "Beta over the run: a list with one value per epoch (the last holds afterwards), or "

@@ -47,3 +47,17 @@ def test_triton_lora_kernels_are_off_without_a_gpu(tmp_path, tiny_model):
         assert cfg.lora_mlp_kernel is False and cfg.lora_qkv_kernel is False and cfg.lora_o_kernel is False
     explicit = load_with(tmp_path, adapter="lora", lora_r=4, lora_target_linear=True, lora_mlp_kernel=True)
     assert explicit.lora_mlp_kernel is True
+
+
+def test_the_config_keys_page_is_current():
+    """docs/config-keys.md is what `axolotl kto config-keys` generates from the `Field` descriptions."""
+    from click.testing import CliRunner
+    from helpers import REPO_ROOT
+
+    from kto_plugin.args import KTOPluginArgs
+    from kto_plugin.cli import kto
+
+    printed = CliRunner().invoke(kto, ["config-keys"]).output
+    assert all(f"| `{name}` |" in printed for name in KTOPluginArgs.model_fields)
+    assert (REPO_ROOT / "docs" / "config-keys.md").read_text(encoding="utf-8") == printed, (
+        "docs/config-keys.md is stale: run `axolotl kto config-keys > docs/config-keys.md`")

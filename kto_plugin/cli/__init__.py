@@ -5,7 +5,7 @@ One module per command group; this file holds the click group and adds their com
 - `data_tools`: check, clean;
 - `suitability`: try;
 - `pipeline`: pipeline (SFT -> KTO -> DPO);
-- `training`: summary, before-after;
+- `training`: summary, before-after, config-keys;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
 - `studio`: studio (the web page; `kto_plugin.studio`);
@@ -57,6 +57,7 @@ for command in (
     pipeline.pipeline,
     training.summary,
     training.before_after,
+    training.config_keys,
     evaluation.make_eval_tasks,
     evaluation.eval_run,
     evaluation.compare,

@@ -117,3 +117,11 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
     target = json_path or Path(result["trained"]) / "before_after.json"
     target.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(f"numbers and every sampled answer: {target}")
+
+
+@click.command("config-keys")
+def config_keys():
+    """Print the plugin's config keys (type, default, what each does) as the Markdown of docs/config-keys.md."""
+    from kto_plugin.args_reference import config_keys_markdown
+
+    click.echo(config_keys_markdown(), nl=False)

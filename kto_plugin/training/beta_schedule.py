@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from transformers import TrainerCallback
 
 DEFAULT_BETA = 0.1
-SCHEDULE_TYPES = ("linear", "cosine")
+ScheduleType = Literal["linear", "cosine"]
+SCHEDULE_TYPES: tuple[str, ...] = get_args(ScheduleType)
 
 
 @dataclass(frozen=True)

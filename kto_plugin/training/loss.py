@@ -21,13 +21,15 @@ one class simply has no terms of the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
 from kto_plugin.errors import ConfigError
 
-LOSS_TYPES = ("kto", "apo_zero_unpaired")
+LossType = Literal["kto", "apo_zero_unpaired"]
+LOSS_TYPES: tuple[str, ...] = get_args(LossType)
 
 
 @dataclass
