@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from kto_plugin.orchestration.axolotl_jobs import cpu_job_config
+
 REPO = Path(__file__).resolve().parents[1]
 TIMER = "bench.step_timer.StepTimerPlugin"
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
@@ -56,7 +58,7 @@ class RunResult:
 def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int, micro_batch: int,
                   sequence_len: int, epochs: int | None = None) -> dict:
     length = {"num_epochs": epochs} if epochs else {"max_steps": steps}
-    return {
+    return cpu_job_config(**{
         **length,
         "base_model": str(model_dir),
         "sequence_len": sequence_len,
@@ -70,11 +72,6 @@ def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int
         "lora_alpha": 16,
         "lora_dropout": 0.0,
         "lora_target_linear": True,
-        # Axolotl turns its Triton LoRA kernels on when unset, which need CUDA (the plugin sets these itself)
-        "lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False, "lora_embedding_kernel": False,
-        "bf16": False,
-        "fp16": False,
-        "tf32": False,
         "seed": 0,
         "logging_steps": 1,
         "save_strategy": "no",
@@ -83,7 +80,7 @@ def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int
         "dataset_prepared_path": str(work / name / "prepared"),
         "plugins": [TIMER],
         "datasets": [{"path": str(data), "ds_type": "json"}],
-    }
+    })
 
 
 def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: int, sequence_len: int,

@@ -15,7 +15,8 @@ from kto_plugin.distributed.cpu_ranks import (
     training_args_for_cpu_ranks,
 )
 from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
-from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
+from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri, resolve_model_uri
+from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
 from kto_plugin.log import get_logger
 from kto_plugin.training.training_args import MIXIN_PATH, reference_cache_on, require_merged_fields, training_args_from_config
 from kto_plugin.versions import axolotl_seeds_adapter_init
@@ -23,6 +24,7 @@ from kto_plugin.versions import axolotl_seeds_adapter_init
 LOG = get_logger(__name__)
 
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
+WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 
 
 def sample_packing_as_padding_free(cfg) -> None:
@@ -77,6 +79,10 @@ class KTOPlugin(BasePlugin):
         let_deepspeed_ranks_join_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
+                if cfg[key] == WARM_MODEL_URI:
+                    from kto_plugin.orchestration.warm_up import ensure_warm_model
+
+                    ensure_warm_model()  # made on first use (a few minutes of `axolotl train`), then cached
                 cfg[key] = resolve_model_uri(cfg[key])
         sample_packing_as_padding_free(cfg)
         if cfg.get("kto_lora_preset"):

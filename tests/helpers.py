@@ -24,24 +24,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def base_config(tmp_path: Path, datasets: list[dict], **overrides) -> dict:
-    config = {
-        "plugins": ["kto_plugin.KTOPlugin"],
-        "rl": "kto",
-        "base_model": "kto_plugin://tiny-model",
-        "datasets": datasets,
-        "sequence_len": 256,
-        "micro_batch_size": 2,
-        "gradient_accumulation_steps": 1,
-        "num_epochs": 1,
-        "learning_rate": 1e-3,
-        "optimizer": "adamw_torch",
-        "output_dir": str(tmp_path / "out"),
-        "dataset_prepared_path": str(tmp_path / "prepared"),
-        "bf16": False,
-        "fp16": False,
-        "tf32": False,
-        "seed": 7,
-    }
+    """A KTO config on the tiny model, built like every job config (`orchestration.axolotl_jobs.cpu_job_config`)."""
+    from kto_plugin.orchestration.axolotl_jobs import cpu_job_config
+
+    config = cpu_job_config(
+        lora_kernels_off=False,  # left unset: the plugin turns them off without CUDA, as a test checks
+        plugins=["kto_plugin.KTOPlugin"], rl="kto", base_model="kto_plugin://tiny-model", datasets=datasets,
+        sequence_len=256, micro_batch_size=2, gradient_accumulation_steps=1, num_epochs=1, learning_rate=1e-3,
+        optimizer="adamw_torch", output_dir=str(tmp_path / "out"), dataset_prepared_path=str(tmp_path / "prepared"),
+        seed=7,
+    )
     config.update(overrides)
     return config
 
@@ -66,7 +58,7 @@ def load_kto_data(tmp_path: Path, datasets: list[dict], **overrides):
 
 def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real `axolotl` command line, in a subprocess, with this venv's launcher on PATH."""
-    from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
+    from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 
     return subprocess.run(axolotl_command(list(args)), cwd=cwd, env=axolotl_environment(), capture_output=True,
                           text=True, timeout=900)

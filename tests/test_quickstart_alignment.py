@@ -30,7 +30,7 @@ GOOD_GAIN = 0.05
 @pytest.fixture(scope="module")
 def quickstart_result(axolotl, tmp_path_factory, plugin_cache):
     from kto_plugin.cli import kto
-    from kto_plugin.embedded.warm_model import build_warm_model
+    from kto_plugin.orchestration.warm_up import build_warm_model
 
     folder = tmp_path_factory.mktemp("quickstart-alignment")
     warm = build_warm_model(folder / "warm", SHORT_WARM_UP)

@@ -14,24 +14,23 @@ from pathlib import Path
 import yaml
 
 from bench.alignment.data import variant_rows
-from kto_plugin.axolotl_command import run_axolotl_logged
+from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
 
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 2, "rl_beta": 0.1, "micro_batch_size": 4,
             "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
-    common = {
+    common = cpu_job_config(**{
         "base_model": base_model, "sequence_len": 256, "seed": seed, "val_set_size": 0,
         "adapter": "lora", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "lora_target_linear": True,
-        "lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False,
         "num_epochs": settings["num_epochs"], "micro_batch_size": settings["micro_batch_size"],
         "gradient_accumulation_steps": settings["gradient_accumulation_steps"],
         "learning_rate": settings["learning_rate"], "lr_scheduler": "cosine", "warmup_ratio": 0.1,
-        "optimizer": "adamw_torch", "weight_decay": 0.0, "bf16": False, "fp16": False, "tf32": False,
+        "optimizer": "adamw_torch", "weight_decay": 0.0,
         "logging_steps": 10, "save_strategy": "no", "output_dir": str(output_dir),
         "dataset_prepared_path": str(output_dir / "prepared"),
-    }
+    })
     if variant.startswith("kto"):
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
                 "kto_auto_weights": variant == "kto-few-desirable",

@@ -23,7 +23,8 @@ def make_tiny_model(output: Path | None, seed: int, force: bool, warm_up: bool):
     from kto_plugin.embedded.tiny_model import build_tiny_model
 
     if warm_up:
-        from kto_plugin.embedded.warm_model import RECIPE, build_warm_model, cached_recipe, warm_model_dir
+        from kto_plugin.embedded.warm_model import RECIPE, cached_recipe, warm_model_dir
+        from kto_plugin.orchestration.warm_up import build_warm_model
 
         output = output or warm_model_dir()
         recipe = {**RECIPE, "seed": seed}

@@ -33,7 +33,7 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.evaluation.pipeline import changes, run_pipeline
+    from kto_plugin.orchestration.pipeline import changes, run_pipeline
 
     from kto_plugin.errors import MissingFileError
 

@@ -4,9 +4,11 @@
 - `samples`: the shipped sample sets in `sample_data/`, their `train` / `held-out` splits and the held-out prompts;
 - `refund_desk`: the generated refund-desk task behind `kto-sample-refunds`: questions, answers of each kind, the grader;
 - `tiny_model`: the seeded tiny Llama and its byte-level BPE tokenizer;
-- `warm_model`: a larger tiny Llama warmed up with `axolotl train` on the sample sets (`kto_plugin://warm-model`);
+- `warm_model`: the recipe, rows and config of a larger tiny Llama warmed up on the sample sets
+  (`kto_plugin://warm-model`; `orchestration.warm_up` runs the `axolotl train` that makes it);
 - `recipes`: the example configs shipped in `kto_plugin/recipes/` (`yaml_examples/` in a checkout), listed and copied out;
 - `uris`: `kto_plugin://kto-sample-en` (or `.../train`), `kto_plugin://tiny-model`, `kto_plugin://warm-model` -> paths.
 
-The bottom layer: imports nothing of the plugin but `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions` and `kto_plugin.axolotl_command`; anything may import it.
+The bottom layer: imports nothing of the plugin but `kto_plugin.log`, `kto_plugin.errors` and `kto_plugin.versions`;
+anything may import it.
 """

@@ -20,13 +20,14 @@ def resolve_dataset_uri(value: str) -> str:
 
 
 def resolve_model_uri(value: str) -> str:
-    """`kto_plugin://tiny-model` / `kto_plugin://warm-model` -> the cached folder (made if missing)."""
-    from kto_plugin.embedded.warm_model import WARM_MODEL_NAME, ensure_warm_model
+    """`kto_plugin://tiny-model` / `kto_plugin://warm-model` -> the cached folder (the tiny model is made if missing;
+    the warm model, which takes an `axolotl train`, by the plugin when a config names it)."""
+    from kto_plugin.embedded.warm_model import WARM_MODEL_NAME, warm_model_path
 
     name = value.removeprefix(URI_PREFIX)
     if name == TINY_MODEL_NAME:
         return str(ensure_tiny_model())
     if name == WARM_MODEL_NAME:
-        return str(ensure_warm_model())
+        return str(warm_model_path())
     raise ConfigError(f"unknown model {value!r}: the embedded models are {URI_PREFIX}{TINY_MODEL_NAME} "
                      f"(random weights) and {URI_PREFIX}{WARM_MODEL_NAME} (warmed up on the sample sets)")

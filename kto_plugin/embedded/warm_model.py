@@ -10,27 +10,20 @@ gives right and wrong decisions, promises and rude refusals. The held-out prompt
 (`samples.held_out_queries`) are left out, so evaluations on them use prompts it never saw.
 
 The result is cached in `$KTO_PLUGIN_CACHE/warm-model` with `recipe.json`; a cached model
-whose recipe differs is rebuilt. The same recipe gives the same weights (seeded
+whose recipe differs is rebuilt. This module holds the recipe, the rows and the config; the
+run that makes the model is `orchestration.warm_up` (the bottom layer starts no `axolotl`). The same recipe gives the same weights (seeded
 initialisation and data order, no dropout, same thread count).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-import yaml
-
-from kto_plugin.axolotl_command import run_axolotl_logged
 from kto_plugin.embedded.cache import cache_dir
 from kto_plugin.embedded.samples import chat_messages, held_out_queries, sample_dataset_names, sample_dataset_path
-from kto_plugin.embedded.tiny_model import build_tiny_model
+from kto_plugin.errors import ConfigError
 
-LOG = logging.getLogger(__name__)
 WARM_MODEL_NAME = "warm-model"
 RECIPE = {
     "recipe_version": 2,
@@ -64,78 +57,19 @@ def warm_up_rows(sample_sets: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def warm_up_config(recipe: dict, base: Path, data: Path, output: Path) -> dict:
-    """The Axolotl SFT config of the warm-up: full fine-tune, CPU, fp32, no checkpoints."""
-    return {
-        "base_model": str(base),
-        "datasets": [{"path": str(data), "type": "chat_template", "field_messages": "messages"}],
-        "chat_template": "tokenizer_default",
-        "train_on_inputs": False,
-        "sequence_len": recipe["sequence_len"],
-        "num_epochs": recipe["num_epochs"],
-        "micro_batch_size": recipe["micro_batch_size"],
-        "gradient_accumulation_steps": 1,
-        "learning_rate": recipe["learning_rate"],
-        "lr_scheduler": "cosine",
-        "warmup_ratio": 0.05,
-        "group_by_length": recipe["group_by_length"],
-        "optimizer": "adamw_torch",
-        "weight_decay": 0.0,
-        "seed": recipe["seed"],
-        "bf16": False, "fp16": False, "tf32": False,
-        "logging_steps": 10,
-        "save_strategy": "no",
-        "val_set_size": 0,
-        "output_dir": str(output),
-        "dataset_prepared_path": str(output / "prepared"),
-    }
-
-
-def build_warm_model(output_dir: Path, recipe: dict | None = None) -> Path:
-    """Make the base, warm it up with `axolotl train`, and move the result into `output_dir`."""
-    recipe = {**RECIPE, **(recipe or {})}
-    output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".warm-model-", dir=output_dir.parent) as work:
-        work = Path(work)
-        base = build_tiny_model(work / "base", seed=recipe["seed"], hidden_size=recipe["hidden_size"],
-                                num_layers=recipe["num_layers"])
-        data = work / "warm-up.jsonl"
-        rows = warm_up_rows(recipe.get("sample_sets"))
-        data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-        config = work / "warm-up.yaml"
-        trained = work / "trained"
-        config.write_text(yaml.safe_dump(warm_up_config(recipe, base, data, trained), allow_unicode=True), encoding="utf-8")
-        log = work / "warm-up.log"
-        LOG.info("warming up the embedded model with axolotl train (log: %s)", log)
-        run_axolotl_logged(["train", str(config)], log)
-        result = work / "result"
-        result.mkdir()
-        for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                     "tokenizer_config.json", "chat_template.jinja"):
-            source = trained / name if (trained / name).exists() else base / name
-            if source.exists():
-                shutil.copy2(source, result / name)
-        (result / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
-        shutil.copy2(log, result / "warm-up.log")
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(result, output_dir)
-    return output_dir
-
-
 def cached_recipe(folder: Path) -> dict | None:
     path = Path(folder) / "recipe.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def ensure_warm_model(output_dir: Path | None = None) -> Path:
-    """The cached warm model, built (a few minutes) when missing or made by another recipe."""
-    from filelock import FileLock
+def warm_model_path(output_dir: Path | None = None) -> Path:
+    """The cached warm model made by this `RECIPE`; ConfigError saying how to make it when there is none.
 
+    Making it runs `axolotl train` (`orchestration.warm_up.ensure_warm_model`): the plugin does so when
+    a config names `kto_plugin://warm-model`, and `axolotl kto make-tiny-model --warm-up` does so at once.
+    """
     output_dir = Path(output_dir or warm_model_dir())
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(output_dir) + ".lock"):
-        if cached_recipe(output_dir) != RECIPE or not (output_dir / "model.safetensors").exists():
-            build_warm_model(output_dir)
+    if cached_recipe(output_dir) != RECIPE or not (output_dir / "model.safetensors").exists():
+        raise ConfigError(f"the warm model is not made yet in {output_dir}: run `axolotl kto make-tiny-model --warm-up` "
+                          "(about 4 minutes), or `axolotl train` on a config naming kto_plugin://warm-model")
     return output_dir

@@ -8,9 +8,8 @@
 - `trained_run`: a finished run (base + adapter, or full weights) found by one rule, and its models;
 - `generation`: one `generate_answers` with one seeding rule, for every command that samples;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
-- `suitability`: `axolotl kto try`, a short run on a sample of a config's data with a verdict;
-- `pipeline`: `axolotl kto pipeline`, SFT -> KTO -> DPO stages run with `axolotl train` and scored after each;
 - `before_after`: `axolotl kto before-after`, a config's base model and trained result on held-out prompts.
 
-May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.axolotl_command`, `kto_plugin.data`, `kto_plugin.training`, `kto_plugin.embedded`. Never imports cli.
+May import: `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`,
+`kto_plugin.embedded`. Starts no `axolotl` job (that is `kto_plugin.orchestration`); never imports cli.
 """

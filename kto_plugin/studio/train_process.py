@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from kto_plugin.errors import BusyError
-from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
+from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 
 LOG_NAME = "studio-train.log"
 PLOTTED = {  # plot -> {series name: metric key}

@@ -99,7 +99,8 @@ def test_held_out_prompts_are_fixed_and_left_out_of_the_warm_up():
 
 def test_warm_up_is_reproducible(axolotl, tmp_path, plugin_cache):
     """Two warm-ups with one (shortened) recipe give the same weights, and the cache keeps the recipe."""
-    from kto_plugin.embedded.warm_model import build_warm_model, cached_recipe
+    from kto_plugin.embedded.warm_model import cached_recipe
+    from kto_plugin.orchestration.warm_up import build_warm_model
 
     short = {"hidden_size": 64, "num_layers": 2, "num_epochs": 1, "micro_batch_size": 32, "sample_sets": ["kto-sample-en"]}
     first = build_warm_model(tmp_path / "a", short)

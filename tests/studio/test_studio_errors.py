@@ -13,7 +13,7 @@ from conftest import free_port, serve
 from helpers import write_jsonl
 from test_studio_browser import config, text_includes
 
-from kto_plugin.axolotl_command import axolotl_command, axolotl_environment
+from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 from kto_plugin.cli import kto
 
 

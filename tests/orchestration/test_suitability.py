@@ -10,7 +10,7 @@ from helpers import REPO_ROOT, run_axolotl
 
 from kto_plugin.data.feedback_examples import FeedbackExample, normalised_prompt_key
 from kto_plugin.evaluation.held_out_probe import HeldOutSet, preference_accuracy, reward_accuracy_and_margin
-from kto_plugin.evaluation.suitability import pick_sample, verdict
+from kto_plugin.orchestration.suitability import pick_sample, verdict
 
 
 def example(prompt: str, answer: str, label: bool) -> FeedbackExample:

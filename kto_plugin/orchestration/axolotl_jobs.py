@@ -1,4 +1,9 @@
-"""Run an `axolotl` command (train, merge-lora, ...) in a subprocess of this Python, its output in a log file.
+"""One way to build and run an Axolotl job: its config's shared keys, its command line, its log.
+
+`cpu_job_config(**keys)` is the config of every CPU job the plugin, `bench/` and the tests write:
+fp32 (`bf16`, `fp16`, `tf32` off) and Axolotl's Triton LoRA kernels off (Axolotl turns them on when
+unset, and they need CUDA), then the job's own keys. `run_axolotl_logged` runs `axolotl ARGS` in a
+subprocess of this Python, its output in a log file.
 
 `axolotl train` starts its run through `accelerate launch`, found on the PATH: the
 subprocess gets this Python's folder first on its PATH, so the venv's `accelerate` is
@@ -13,6 +18,28 @@ import sys
 from pathlib import Path
 
 from kto_plugin.errors import RunFailedError
+
+CPU_PRECISION = {"bf16": False, "fp16": False, "tf32": False}
+NO_GPU_KERNELS = {"lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False,
+                  "lora_embedding_kernel": False}
+
+
+def cpu_job_config(lora_kernels_off: bool = True, **keys) -> dict:
+    """An Axolotl config for a CPU job: fp32, no GPU-only kernels, then `keys` (which may override either).
+
+    `lora_kernels_off=False` leaves the kernel keys unset (the plugin sets them itself on a machine without
+    CUDA; a test of that needs them unset)."""
+    return {**CPU_PRECISION, **(NO_GPU_KERNELS if lora_kernels_off else {}), **keys}
+
+
+def write_job_config(path: Path, config: dict) -> Path:
+    """The config as YAML at `path` (its folder made), as `axolotl train PATH` reads it."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def axolotl_command(args: list[str]) -> list[str]:
