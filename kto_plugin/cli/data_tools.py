@@ -17,7 +17,7 @@ import click
 from kto_plugin.cli.json_stdout import json_stdout
 from kto_plugin.data.formats import FORMATS
 from kto_plugin.errors import is_user_error
-from kto_plugin.training.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
+from kto_plugin.data.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
 
 
 def _fail_unreadable(message: str):

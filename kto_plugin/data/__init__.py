@@ -2,6 +2,8 @@
 
 - `formats`: the four row formats (`query_response`, `messages`, `prompt_completion`, `paired`);
 - `labels`: what counts as accepted / rejected;
+- `located_examples`: the one reading core: rows -> located examples or unusable rows (file and line),
+  a policy to stop at the first bad row (training) or collect them (check, clean); `RowLocator`;
 - `sources`: read one dataset entry (files, saved datasets) with Axolotl's loader, with file/line locations;
 - `rendering`: prompt and completion through the tokenizer's chat template;
 - `lengths`: token counts and truncation that keeps the completion and the end of the prompt;
@@ -10,11 +12,14 @@
 - `prepared`: the prepared rows saved under `dataset_prepared_path` and loaded by later runs;
 - `strategies`: `type: kto_plugin.<format>` for Axolotl's own strategy loader;
 - `feedback_files`: raw rows of a file with line numbers, written back atomically in the same format;
-- `feedback_examples`: rows as located examples, bad rows kept with their reason (for check and clean);
+- `feedback_examples`: files and a config's datasets through the core, bad rows collected (check, clean, try,
+  the held-out probe), and the keys that compare examples;
 - `low_information`: "ok" / "好的" responses (the shipped `low_information.txt`, `--min-chars`, `--pattern`);
 - `row_checks`: what `axolotl kto check` finds (duplicates, conflicting labels, lengths, ...);
 - `check_html`: the self-contained HTML page of a check (histograms, problem rows);
-- `cleaning`: what `axolotl kto clean` keeps, removes and sets aside for review.
+- `cleaning`: what `axolotl kto clean` keeps, removes and sets aside for review;
+- `data_check`: the report of `axolotl kto check` (files or a config's data) with the weights `kto_auto_weights` would pick;
+- `class_balance`: the class-weight arithmetic of the paper's Eq. 8 (`kto_auto_weights`).
 
-May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
+May import: `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
 """

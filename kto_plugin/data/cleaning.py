@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from kto_plugin.data.feedback_examples import FeedbackExample, UnusableRow
+from kto_plugin.data.located_examples import LocatedExample, UnusableRow
 from kto_plugin.data.low_information import LowInformationRules
 from kto_plugin.data.row_checks import FINDING_KINDS, Finding, content_findings
 
@@ -47,7 +47,7 @@ class CleanPlan:
         return Counter(decision.kind for decision in self.decisions if decision.action == action)
 
 
-def plan_clean(rows_read: int, examples: list[FeedbackExample], unusable: list[UnusableRow],
+def plan_clean(rows_read: int, examples: list[LocatedExample], unusable: list[UnusableRow],
                rules: LowInformationRules | None = None, keep_normalised_duplicates: bool = False) -> CleanPlan:
     """Decide every row of one file: keep, remove (with the reason) or set aside for review."""
     findings = content_findings(examples, unusable, rules or LowInformationRules())

@@ -1,8 +1,8 @@
-"""Feedback rows as located examples for `check` and `clean`: every example knows its file, line and row.
+"""Feedback files and a config's datasets as located examples for `check`, `clean`, `try` and the held-out probe.
 
-Unlike the training loader (`loading`), nothing here stops at the first bad row: a row with
-a bad label, a missing field or no assistant answer becomes an `UnusableRow` with its
-reason, so a report can list them all.
+Rows go through the one reading core (`located_examples`) with the policy that collects bad
+rows: a row with a bad label, a missing field or no assistant answer becomes an `UnusableRow`
+with its reason, so a report can list them all (training stops at the first instead).
 
 Two keys compare examples: `exact_key` (the prompt messages and the response as written)
 and `normalised_key` (each text case folded, with runs of whitespace made one space).
@@ -11,56 +11,44 @@ and `normalised_key` (each text case folded, with runs of whitespace made one sp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import read_feedback_file
-from kto_plugin.data.formats import FORMATS, DroppedRow, MissingFieldError, detect_format
-from kto_plugin.data.labels import InvalidLabelError, parse_label
-
-
-@dataclass
-class FeedbackExample:
-    source: str
-    where: str
-    row_index: int  # the raw row's index in its source; a paired row gives two examples
-    prompt: list[dict] | str  # chat messages, or a prompt already rendered (Axolotl's own KTO types)
-    completion: str
-    label: bool
-
-
-@dataclass
-class UnusableRow:
-    source: str
-    where: str
-    row_index: int
-    reason: str
+from kto_plugin.data.formats import FORMATS, detect_format
+from kto_plugin.data.located_examples import (
+    LocatedExample,
+    UnusableRow,
+    axolotl_type_converter,
+    format_with_axolotl_type,
+    located_examples,
+    plugin_format_converter,
+)
+from kto_plugin.errors import DataError
 
 
 def _normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def exact_key(example: FeedbackExample) -> str:
+def exact_key(example: LocatedExample) -> str:
     prompt = example.prompt if isinstance(example.prompt, str) else json.dumps(example.prompt, ensure_ascii=False)
     return prompt + "\x00" + example.completion
 
 
-def normalised_prompt_key(example: FeedbackExample) -> str:
+def normalised_prompt_key(example: LocatedExample) -> str:
     if isinstance(example.prompt, str):
         return _normalise(example.prompt)
     return "\x01".join(f"{message['role']}\x02{_normalise(message['content'])}" for message in example.prompt)
 
 
-def normalised_key(example: FeedbackExample) -> str:
+def normalised_key(example: LocatedExample) -> str:
     return normalised_prompt_key(example) + "\x00" + _normalise(example.completion)
 
 
-def prompt_preview(example: FeedbackExample, width: int = 80) -> str:
+def prompt_preview(example: LocatedExample, width: int = 80) -> str:
     """The last user turn (or the end of a rendered prompt), on one line."""
     if isinstance(example.prompt, str):
         text = example.prompt[-width:]
@@ -70,22 +58,14 @@ def prompt_preview(example: FeedbackExample, width: int = 80) -> str:
     return " ".join(text.split())[:width]
 
 
-def examples_from_rows(rows, fmt, fields: dict, where: Callable[[int], str], source: str,
-                       progress: bool = True) -> tuple[list[FeedbackExample], list[UnusableRow]]:
-    """Each row through its format; bad rows are kept as UnusableRow with the reason."""
-    examples: list[FeedbackExample] = []
+def examples_from_rows(rows, converter, where: Callable[[int], str], source: str,
+                       progress: bool = True) -> tuple[list[LocatedExample], list[UnusableRow]]:
+    """Each row through `located_examples`, every bad row kept as an UnusableRow with its reason."""
+    examples: list[LocatedExample] = []
     unusable: list[UnusableRow] = []
-    for index, row in enumerate(tqdm(rows, desc=f"Reading {source}", leave=False, disable=not progress)):
-        try:
-            result = fmt.to_examples(row, fields)
-            if isinstance(result, DroppedRow):
-                raise DataError(result.reason)
-            labelled = [(example, parse_label(example.label)) for example in result]
-        except (MissingFieldError, InvalidLabelError, TypeError, ValueError) as err:
-            unusable.append(UnusableRow(source, where(index), index, str(err)))
-            continue
-        for example, label in labelled:
-            examples.append(FeedbackExample(source, where(index), index, example.prompt_messages, example.completion, label))
+    rows = tqdm(rows, desc=f"Reading {source}", leave=False, disable=not progress)
+    for item in located_examples(rows, converter, where, source, on_invalid="collect"):
+        (unusable if isinstance(item, UnusableRow) else examples).append(item)
     return examples, unusable
 
 
@@ -103,7 +83,7 @@ def examples_from_file(path: Path, format_name: str | None = None, progress: boo
         except ValueError as err:
             raise DataError(f"{path}: {err}") from None
     examples, unusable = examples_from_rows(
-        feedback.rows, fmt, fmt.field_settings(None), feedback.where, str(path), progress
+        feedback.rows, plugin_format_converter(fmt, fmt.field_settings(None)), feedback.where, str(path), progress
     )
     return feedback, fmt, examples, unusable
 
@@ -114,7 +94,7 @@ def examples_from_config(cfg: Any, progress: bool = True):
     from kto_plugin.data.sources import entry_with_fields, load_entry_rows
 
     sources, rows_read = [], 0
-    examples: list[FeedbackExample] = []
+    examples: list[LocatedExample] = []
     unusable: list[UnusableRow] = []
     for index, entry in enumerate(cfg.datasets or []):
         entry = entry_with_fields(cfg, "datasets", index, entry)
@@ -123,28 +103,11 @@ def examples_from_config(cfg: Any, progress: bool = True):
         rows_read += len(dataset)
         fmt = format_of_type(entry.get("type"))
         if fmt is not None:
-            found, bad = examples_from_rows(dataset, fmt, fmt.field_settings(entry), locate, locate.source, progress)
+            converter = plugin_format_converter(fmt, fmt.field_settings(entry))
         else:
-            found, bad = _axolotl_type_examples(dataset, entry.get("type"), cfg, index, locate)
+            dataset = format_with_axolotl_type(dataset, entry.get("type"), cfg, index, locate.source)
+            converter = axolotl_type_converter(entry.get("type"))
+        found, bad = examples_from_rows(dataset, converter, locate, locate.source, progress)
         examples.extend(found)
         unusable.extend(bad)
     return sources, rows_read, examples, unusable
-
-
-def _axolotl_type_examples(dataset, dataset_type, cfg, index, locate):
-    """Examples from one of Axolotl's own KTO types: their transform renders the prompt."""
-    from kto_plugin.data.loading import format_with_axolotl_type, missing_formatted_columns
-
-    examples, unusable = [], []
-    for position, row in enumerate(format_with_axolotl_type(dataset, dataset_type, cfg, index, locate.source)):
-        try:
-            problem = missing_formatted_columns(row, dataset_type)
-            if problem:
-                raise DataError(problem)
-            label = parse_label(row["label"])
-        except ValueError as err:
-            unusable.append(UnusableRow(locate.source, locate(position), position, str(err)))
-            continue
-        examples.append(FeedbackExample(locate.source, locate(position), position,
-                                        str(row["prompt"] or ""), str(row["completion"] or ""), label))
-    return examples, unusable

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from kto_plugin.data.located_examples import RowLocator
 from kto_plugin.data.sources import DataFileError, is_json_array_file, iter_json_lines, load_json_array
 
 KINDS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -41,11 +42,10 @@ class FeedbackFile:
     rows: list[dict]
     line_numbers: list[int] | None = None
 
-    def where(self, index: int) -> str:
-        """`data/feedback.jsonl line 12` (JSON Lines), else `data/feedback.parquet row 12`."""
-        if self.line_numbers is not None:
-            return f"{self.path} line {self.line_numbers[index]}"
-        return f"{self.path} row {index + 1}"
+    @property
+    def where(self) -> RowLocator:
+        """Names a row: `data/feedback.jsonl line 12` (JSON Lines), else `data/feedback.parquet row 12`."""
+        return RowLocator(str(self.path), self.line_numbers)
 
 
 def feedback_kind(path: Path) -> str:

@@ -18,23 +18,28 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from kto_plugin.errors import DataError
 from kto_plugin.data.arrow_rows import ArrowRowsWriter
-from kto_plugin.data.formats import DroppedRow, MissingFieldError, format_of_type
-from kto_plugin.data.labels import InvalidLabelError, parse_label
+from kto_plugin.data.formats import format_of_type
+from kto_plugin.data.located_examples import (
+    DataRowError,
+    LocatedExample,
+    RowLocator,
+    UnusableRow,
+    axolotl_type_converter,
+    format_with_axolotl_type,
+    located_examples,
+    plugin_format_converter,
+)
 from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
 from kto_plugin.data.rendering import render_example, require_chat_template
-from kto_plugin.data.sources import RowLocator, entry_with_fields, load_entry_rows
+from kto_plugin.data.sources import entry_with_fields, load_entry_rows
+from kto_plugin.errors import DataError
 from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
 
 TOO_LONG = "longer than sequence_len"
 EMPTY_RESPONSE = "empty response"
-
-
-class DataRowError(DataError):
-    """A row that stops the run: bad label, missing field, malformed value."""
 
 
 class NoTrainableRowsError(DataError):
@@ -83,33 +88,6 @@ class Rows:
         self.where.append(where)
 
 
-def _checked_label(value: Any, where: str) -> bool:
-    try:
-        return parse_label(value)
-    except InvalidLabelError as err:
-        raise DataRowError(f"{where}: {err}") from None
-
-
-def render_row(fmt, row: dict, fields: dict, tokenizer, where: str, removed: Counter) -> list[tuple[str, str, bool]]:
-    """One input row as rendered (prompt, completion, label) examples; removed ones are counted."""
-    try:
-        result = fmt.to_examples(row, fields)
-    except (MissingFieldError, TypeError, ValueError) as err:
-        raise DataRowError(f"{where}: {err}") from None
-    if isinstance(result, DroppedRow):
-        removed[result.reason] += 1
-        return []
-    rendered = []
-    for example in result:
-        label = _checked_label(example.label, where)
-        if not example.completion.strip():
-            removed[EMPTY_RESPONSE] += 1
-            continue
-        prompt, completion = render_example(tokenizer, example.prompt_messages, example.completion)
-        rendered.append((prompt, completion, label))
-    return rendered
-
-
 ROW_BATCH = 2048  # rows read, rendered, fitted and written at a time
 
 
@@ -121,52 +99,25 @@ def row_batches(dataset, size: int):
         yield start, [dict(zip(names, values)) for values in zip(*(columns[name] for name in names))]
 
 
-def _plugin_format_rows(batch: list[dict], start: int, fmt, fields: dict, tokenizer, locate: RowLocator,
-                        report: SplitReport) -> Rows:
+def render_located(example: LocatedExample, tokenizer) -> tuple[str, str]:
+    """(prompt, completion) as the trainer reads them: chat messages through the template, a rendered prompt as it is."""
+    if isinstance(example.prompt, str):
+        return example.prompt, example.completion
+    return render_example(tokenizer, example.prompt, example.completion)
+
+
+def rendered_rows(batch: list[dict], start: int, converter, tokenizer, locate: RowLocator, removed: Counter,
+                  source: str | None = None) -> Rows:
+    """A batch of raw rows as rendered training rows; rows left out (by the format, or with an empty response)
+    are counted in `removed` by reason, and an invalid row stops the run (`DataRowError`)."""
     rows = Rows()
-    for offset, row in enumerate(batch):
-        where = locate(start + offset)
-        for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, report.removed):
-            rows.add(prompt, completion, label, where)
-    return rows
-
-
-def format_with_axolotl_type(dataset, dataset_type, cfg, index: int, source: str):
-    """The rows formatted by one of Axolotl's own KTO types (`chatml.intel`, `llama3.ultra`, a dict ...):
-    prompt (already rendered), completion and label columns."""
-    from axolotl.prompt_strategies.kto import load as load_kto
-
-    strategy = "user_defined.default" if isinstance(dataset_type, dict) else dataset_type
-    if not strategy:
-        return dataset
-    transform = load_kto(strategy, cfg, dataset_idx=index)
-    if transform is None:
-        raise DataError(f"unknown KTO dataset type {dataset_type!r} for {source}")
-    transform, map_kwargs = transform if isinstance(transform, tuple) else (transform, {})
-    return dataset.map(transform, desc=f"Formatting {source}", **map_kwargs)
-
-
-def missing_formatted_columns(row: dict, dataset_type) -> str | None:
-    """What a row formatted by an Axolotl type lacks of prompt / completion / label, said for an error."""
-    missing = [name for name in ("prompt", "completion", "label") if name not in row]
-    if not missing:
-        return None
-    return f"missing {missing} after formatting with type {dataset_type!r}; the row has {sorted(row)}"
-
-
-def _axolotl_type_rows(batch: list[dict], start: int, dataset_type, locate: RowLocator, report: SplitReport) -> Rows:
-    """Rows already formatted by one of Axolotl's own KTO types (`format_with_axolotl_type`)."""
-    rows = Rows()
-    for offset, row in enumerate(batch):
-        where = locate(start + offset)
-        problem = missing_formatted_columns(row, dataset_type)
-        if problem:
-            raise DataRowError(f"{where}: {problem}")
-        label = _checked_label(row["label"], where)
-        if not str(row["completion"] or "").strip():
-            report.removed[EMPTY_RESPONSE] += 1
-            continue
-        rows.add(str(row["prompt"] or ""), str(row["completion"]), label, where)
+    for item in located_examples(batch, converter, locate, source or locate.source, start, on_invalid="stop"):
+        if isinstance(item, UnusableRow):
+            removed[item.reason] += 1
+        elif not item.completion.strip():
+            removed[EMPTY_RESPONSE] += 1
+        else:
+            rows.add(*render_located(item, tokenizer), item.label, item.where)
     return rows
 
 
@@ -204,17 +155,15 @@ def _entry_examples(cfg, tokenizer, entry: dict, index: int, strategy: str, repo
     fmt = format_of_type(entry.get("type"))
     if fmt is None:
         dataset = format_with_axolotl_type(dataset, entry.get("type"), cfg, index, locate.source)
+        converter = axolotl_type_converter(entry.get("type"))
     else:
         try:
-            fields = fmt.field_settings(entry)
+            converter = plugin_format_converter(fmt, fmt.field_settings(entry))
         except ValueError as err:
             raise DataError(f"{locate.source}: {err}") from None
     with tqdm(total=len(dataset), desc=f"Reading {locate.source}", unit=" rows", leave=False) as progress:
         for start, batch in row_batches(dataset, ROW_BATCH):
-            if fmt is None:
-                rows = _axolotl_type_rows(batch, start, entry.get("type"), locate, report)
-            else:
-                rows = _plugin_format_rows(batch, start, fmt, fields, tokenizer, locate, report)
+            rows = rendered_rows(batch, start, converter, tokenizer, locate, report.removed)
             yield fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
             progress.update(len(batch))
 

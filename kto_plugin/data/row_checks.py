@@ -27,14 +27,13 @@ from dataclasses import asdict, dataclass, field
 from tqdm.auto import tqdm
 
 from kto_plugin.data.feedback_examples import (
-    FeedbackExample,
-    UnusableRow,
     exact_key,
     normalised_key,
     normalised_prompt_key,
     prompt_preview,
 )
 from kto_plugin.data.lengths import token_counts
+from kto_plugin.data.located_examples import LocatedExample, UnusableRow
 from kto_plugin.data.low_information import LowInformationRules
 from kto_plugin.data.rendering import render_example
 
@@ -154,7 +153,7 @@ def describe(values: list[int]) -> dict:
             "p90": quantile(0.9), "p99": quantile(0.99), "max": ordered[-1]}
 
 
-def measure_lengths(examples: list[FeedbackExample], tokenizer, progress: bool = True) -> tuple[list[int], list[int]]:
+def measure_lengths(examples: list[LocatedExample], tokenizer, progress: bool = True) -> tuple[list[int], list[int]]:
     """Prompt and response token counts of each example, rendered with the tokenizer's chat template."""
     prompts, completions = [], []
     rendered_prompts: dict[str, str] = {}
@@ -169,12 +168,12 @@ def measure_lengths(examples: list[FeedbackExample], tokenizer, progress: bool =
     return token_counts(tokenizer, prompts), token_counts(tokenizer, completions)
 
 
-def _finding(kind: str, example: FeedbackExample, detail: str) -> Finding:
+def _finding(kind: str, example: LocatedExample, detail: str) -> Finding:
     return Finding(kind, example.where, example.source, example.row_index, LABEL_NAMES[example.label],
                    prompt_preview(example), " ".join(example.completion.split())[:120], detail)
 
 
-def _label_findings(examples: list[FeedbackExample]) -> list[Finding]:
+def _label_findings(examples: list[LocatedExample]) -> list[Finding]:
     """Conflicting labels first, then duplicates among the rest (the first occurrence is kept)."""
     findings: list[Finding] = []
     groups: dict[str, list[int]] = defaultdict(list)
@@ -205,7 +204,7 @@ def _label_findings(examples: list[FeedbackExample]) -> list[Finding]:
     return findings
 
 
-def content_findings(examples: list[FeedbackExample], unusable: list[UnusableRow],
+def content_findings(examples: list[LocatedExample], unusable: list[UnusableRow],
                      rules: LowInformationRules) -> list[Finding]:
     """What the rows themselves say, no tokenizer needed: unusable rows, conflicting labels,
     duplicates and low-information responses (what `clean` acts on)."""
@@ -235,7 +234,7 @@ def _length_findings(examples, prompt_tokens, completion_tokens, sequence_len) -
     return findings
 
 
-def _prompt_label_mix(examples: list[FeedbackExample]) -> dict:
+def _prompt_label_mix(examples: list[LocatedExample]) -> dict:
     labels_by_prompt: dict[str, set] = defaultdict(set)
     answers_by_prompt: Counter = Counter()
     for example in examples:
@@ -251,7 +250,7 @@ def _prompt_label_mix(examples: list[FeedbackExample]) -> dict:
 
 
 def check_examples(inputs: list[str], tokenizer, tokenizer_name: str, sequence_len: int, rows_read: int,
-                   examples: list[FeedbackExample], unusable: list[UnusableRow],
+                   examples: list[LocatedExample], unusable: list[UnusableRow],
                    rules: LowInformationRules | None = None, progress: bool = True) -> DataCheckReport:
     """Everything `check` reports about these examples."""
     rules = rules or LowInformationRules()

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kto_plugin.errors import DataError
+from kto_plugin.data.located_examples import RowLocator
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
+from kto_plugin.errors import DataError
 
 
 class DataFileError(DataError):
     """A data file that cannot be read as JSON Lines / JSON."""
-
-
-@dataclass
-class RowLocator:
-    """Names a row in messages: `data/feedback.jsonl line 12`, or `data row 3`."""
-
-    source: str
-    line_numbers: list[int] | None = None
-
-    def __call__(self, index: int) -> str:
-        if self.line_numbers is not None and index < len(self.line_numbers):
-            return f"{self.source} line {self.line_numbers[index]}"
-        return f"{self.source} row {index + 1}"
 
 
 def entry_with_fields(cfg: Any, split_key: str, index: int, entry: Any) -> dict:

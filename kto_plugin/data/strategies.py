@@ -30,25 +30,25 @@ def _axolotl_strategy(format_name: str):
     fmt = FORMATS[format_name]
 
     def strategy(cfg, dataset_idx: int = 0, **kwargs):
-        from kto_plugin.data.loading import render_row
+        from kto_plugin.data.loading import rendered_rows
+        from kto_plugin.data.located_examples import plugin_format_converter
         from kto_plugin.data.sources import entry_with_fields
 
         entry = entry_with_fields(cfg, "datasets", dataset_idx, cfg["datasets"][dataset_idx])
-        fields = fmt.field_settings(entry)
+        converter = plugin_format_converter(fmt, fmt.field_settings(entry))
 
         def transform(batch, indices=None, tokenizer=None):
-            out = {"prompt": [], "completion": [], "label": []}
             removed = Counter()
             size = len(next(iter(batch.values()))) if batch else 0
-            for position in range(size):
-                row = {column: values[position] for column, values in batch.items()}
-                where = f"{entry.get('path')} " + (
-                    f"row {indices[position] + 1}" if indices is not None else f"row {_row_preview(row)}"
+            rows = [{column: values[position] for column, values in batch.items()} for position in range(size)]
+
+            def locate(position: int) -> str:
+                return f"{entry.get('path')} " + (
+                    f"row {indices[position] + 1}" if indices is not None else f"row {_row_preview(rows[position])}"
                 )
-                for prompt, completion, label in render_row(fmt, row, fields, tokenizer, where, removed):
-                    out["prompt"].append(prompt)
-                    out["completion"].append(completion)
-                    out["label"].append(label)
+
+            rendered = rendered_rows(rows, 0, converter, tokenizer, locate, removed, source=str(entry.get("path")))
+            out = {"prompt": rendered.prompt, "completion": rendered.completion, "label": rendered.label}
             if removed:
                 LOG.warning(f"kto_plugin.{format_name}: removed rows from {entry.get('path')}: {dict(removed)}")
             return out

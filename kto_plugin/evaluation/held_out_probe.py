@@ -58,16 +58,11 @@ def render_examples(examples, tokenizer, sequence_len: int | None = None) -> Hel
     """Feedback examples rendered with the tokenizer's chat template (a prompt from Axolotl's own
     types is already rendered), fitted to `sequence_len` as training fits them when it is given."""
     from kto_plugin.data.feedback_examples import prompt_preview
-    from kto_plugin.data.loading import Rows, SplitReport, fit_lengths
-    from kto_plugin.data.rendering import render_example
+    from kto_plugin.data.loading import Rows, SplitReport, fit_lengths, render_located
 
     rows = Rows()
     for example in examples:
-        if isinstance(example.prompt, str):
-            prompt, completion = example.prompt, example.completion
-        else:
-            prompt, completion = render_example(tokenizer, example.prompt, example.completion)
-        rows.add(prompt, completion, example.label, example.where)
+        rows.add(*render_located(example, tokenizer), example.label, example.where)
     if sequence_len:
         rows = fit_lengths(rows, tokenizer, sequence_len, "truncate", SplitReport("held-out"))
     return HeldOutSet(rows.prompt, rows.completion, rows.label, [prompt_preview(example) for example in examples])

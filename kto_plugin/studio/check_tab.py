@@ -1,6 +1,6 @@
 """The Check tab: `axolotl kto check` on the labelled file, another data file, or the config's data.
 
-The same report as the command (`training.data_check.run_check`): rows per label and
+The same report as the command (`data.data_check.run_check`): rows per label and
 source, token lengths with histograms, duplicates, conflicting labels, low-information
 answers and the class weights `kto_auto_weights` would pick; the HTML page of
 `check --html` is written beside the checked file for download.
@@ -74,7 +74,7 @@ def build_check_tab(studio, labels_path):
         from kto_plugin.data.check_html import length_histograms_figure, render_check_html
         from kto_plugin.data.feedback_files import write_text_atomically
         from kto_plugin.data.low_information import LowInformationRules
-        from kto_plugin.training.data_check import run_check
+        from kto_plugin.data.data_check import run_check
 
         if which == TARGETS[2]:
             inputs = (studio.models.config_path(),)

@@ -10,10 +10,9 @@
 - `length_grouping`: the training order, micro-batches of rows of similar length;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;
-- `class_weights`: `kto_auto_weights` and the paper's range check;
+- `class_weights`: `kto_auto_weights` and the paper's range check on the trainer (arithmetic in `data.class_balance`);
 - `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;
-- `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`;
-- `data_check`: the report of `axolotl kto check` (files or a config's data) with the weights `kto_auto_weights` would pick.
+- `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`, `kto_plugin.distributed`
 (`lora_presets` sizes a model with `memory_estimate`). Never imports evaluation or cli.

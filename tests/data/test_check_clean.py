@@ -86,7 +86,7 @@ def test_check_finds_every_problem_with_its_line(tmp_path, plugin_cache):
 
 def test_check_length_report_matches_what_truncation_does(tmp_path, plugin_cache):
     """The cut `check` predicts for an over-long row is what the training loader's truncation does."""
-    from kto_plugin.training.data_check import check_tokenizer
+    from kto_plugin.data.data_check import check_tokenizer
     from kto_plugin.data.lengths import count_tokens, truncate_to_fit
     from kto_plugin.data.rendering import render_example
 

@@ -8,13 +8,14 @@ import pytest
 import yaml
 from helpers import REPO_ROOT, run_axolotl
 
-from kto_plugin.data.feedback_examples import FeedbackExample, normalised_prompt_key
+from kto_plugin.data.feedback_examples import normalised_prompt_key
+from kto_plugin.data.located_examples import LocatedExample
 from kto_plugin.evaluation.held_out_probe import HeldOutSet, preference_accuracy, reward_accuracy_and_margin
 from kto_plugin.orchestration.suitability import pick_sample, verdict
 
 
-def example(prompt: str, answer: str, label: bool) -> FeedbackExample:
-    return FeedbackExample("data.jsonl", "data.jsonl line 1", 0, [{"role": "user", "content": prompt}], answer, label)
+def example(prompt: str, answer: str, label: bool) -> LocatedExample:
+    return LocatedExample("data.jsonl", "data.jsonl line 1", 0, [{"role": "user", "content": prompt}], answer, label)
 
 
 def test_pick_sample_caps_each_label_and_holds_out_whole_prompts_with_both_labels_first():
