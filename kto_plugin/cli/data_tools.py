@@ -45,51 +45,49 @@ def _rules(min_chars: int, patterns: tuple[str, ...]):
         raise click.BadParameter(str(err)) from None
 
 
-def print_check_report(report, rows_per_kind: int) -> None:
-    from rich.console import Console
+def rich_table(table, cut: int | None = None):
+    """A `check_tables.ReportTable` as a rich Table; long texts cut to `cut` characters in the terminal."""
     from rich.table import Table
 
+    shown = Table(title=table.title)
+    for index, column in enumerate(table.columns):
+        shown.add_column(column, justify="right" if index in table.numeric else "left", overflow="fold")
+    for row in table.rows:
+        cells = [str(cell) if cut is None or index in table.numeric else str(cell)[:cut] for index, cell in enumerate(row)]
+        shown.add_row(*cells, style="bold" if row and row[0] == "all" else None)
+    return shown
+
+
+def print_check_report(report, rows_per_kind: int) -> None:
+    from rich.console import Console
+
+    from kto_plugin.data.check_tables import (
+        CLEAN_ADVICE,
+        finding_tables,
+        lengths_table,
+        problems_table,
+        sources_table,
+        weights_sentence,
+    )
     from kto_plugin.data.row_checks import FINDING_KINDS
 
     console = Console()
-    rows = Table(title=f"KTO data: {report.rows_read} rows read, {report.examples} examples")
-    for column in ("source", "desirable", "undesirable", "unusable"):
-        rows.add_column(column, justify="left" if column == "source" else "right")
-    for row in report.source_rows():
-        rows.add_row(*map(str, row), style="bold" if row[0] == "all" else None)
-    console.print(rows)
-    if report.auto_weights:
-        weights = report.auto_weights
-        console.print(f"kto_auto_weights: true would pick desirable weight {weights['desirable_weight']:.3g}, "
-                      f"undesirable weight {weights['undesirable_weight']:.3g}")
+    console.print(rich_table(sources_table(report)))
+    if weights_sentence(report):
+        console.print(weights_sentence(report))
     if report.prompts:
         console.print("prompts: " + ", ".join(f"{key} {value}" for key, value in report.prompts.items()))
-    lengths = Table(title=f"Token lengths ({report.tokenizer}); sequence_len {report.sequence_len}")
-    for column in ("tokens", "examples", "min", "median", "p90", "p99", "max"):
-        lengths.add_column(column, justify="left" if column == "tokens" else "right")
-    for row in report.length_rows():
-        lengths.add_row(*map(str, row))
-    console.print(lengths)
-    problems = Table(title="Problems")
-    for column in ("problem", "rows", "hurts training", "clean"):
-        problems.add_column(column, justify="right" if column == "rows" else "left")
+    console.print(rich_table(lengths_table(report)))
+    problems = rich_table(problems_table(report))
     counts = report.counts()
-    for kind, (title, hurts, action) in FINDING_KINDS.items():
-        count = counts.get(kind, 0)
-        problems.add_row(title, str(count), "yes" if hurts else "no", action, style="bold red" if count and hurts else None)
+    for row_index, (kind, (_, hurts, _)) in enumerate(FINDING_KINDS.items()):  # hurting problems in red
+        if counts.get(kind) and hurts:
+            problems.rows[row_index].style = "bold red"
     console.print(problems)
-    for kind, found in report.findings_by_kind().items():
-        title = FINDING_KINDS[kind][0]
-        table = Table(title=f"{title}: {len(found)}" + (f" (first {rows_per_kind})" if len(found) > rows_per_kind else ""),
-                      show_lines=False)
-        for column in ("where", "label", "response", "why"):
-            table.add_column(column, overflow="fold")
-        for finding in found[:rows_per_kind]:
-            table.add_row(finding.where, finding.label, finding.response[:60], finding.detail)
-        console.print(table)
+    for table in finding_tables(report, rows_per_kind):
+        console.print(rich_table(table, cut=60))
     if report.hurts_training():
-        console.print(f"[bold red]{report.verdict()}[/]. `axolotl kto clean DATA -o OUT` "
-                      "removes duplicates and low-information rows and sets conflicting labels aside.")
+        console.print(f"[bold red]{report.verdict()}[/]. {CLEAN_ADVICE}")
     else:
         console.print(f"[bold green]{report.verdict()}[/]")
 
@@ -103,7 +101,8 @@ def print_check_report(report, rows_per_kind: int) -> None:
               help=f"Window to check lengths against (default: the config's sequence_len, else {DEFAULT_SEQUENCE_LEN}).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None,
               help="Also write the report as JSON, every problem row included, to this file ('-': standard "
-                   "output instead of the tables; `axolotl` prints its logo there first, so machines should use a file).")
+                   "output instead of the tables; use `axolotl-kto check ... --json -` for nothing but the JSON there, "
+                   "as `axolotl` prints its logo first).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML page: length histograms and the problem rows.")
 @click.option("--rows", "rows_per_kind", type=int, default=5, show_default=True,

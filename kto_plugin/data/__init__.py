@@ -16,6 +16,7 @@
   the held-out probe), and the keys that compare examples;
 - `low_information`: "ok" / "好的" responses (the shipped `low_information.txt`, `--min-chars`, `--pattern`);
 - `row_checks`: what `axolotl kto check` finds (duplicates, conflicting labels, lengths, ...);
+- `check_tables`: the tables of a check, once, for the terminal, the studio and the HTML page;
 - `check_html`: the self-contained HTML page of a check (histograms, problem rows);
 - `cleaning`: what `axolotl kto clean` keeps, removes and sets aside for review;
 - `data_check`: the report of `axolotl kto check` (files or a config's data) with the weights `kto_auto_weights` would pick;

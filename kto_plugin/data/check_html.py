@@ -12,7 +12,7 @@ import io
 from importlib.resources import files
 from string import Template
 
-from kto_plugin.data.row_checks import FINDING_KINDS, DataCheckReport
+from kto_plugin.data.row_checks import DataCheckReport
 
 LABEL_COLOURS = {"desirable": "#2da44e", "undesirable": "#cf222e"}
 
@@ -76,8 +76,11 @@ def length_histograms_svg(report: DataCheckReport) -> str:
 
 
 def render_check_html(report: DataCheckReport, max_rows_per_kind: int = 500) -> str:
-    counts = report.counts()
-    rows_table = _table(["source", "desirable", "undesirable", "unusable"], report.source_rows(), numeric={1, 2, 3})
+    from kto_plugin.data.check_tables import finding_tables, lengths_table, problems_table, sources_table
+
+    def as_html(table) -> str:
+        return _table(table.columns, table.rows, numeric=set(table.numeric))
+
     weights = report.auto_weights
     weights_text = (
         f"<code>kto_auto_weights: true</code> would pick desirable weight {weights['desirable_weight']:.3g} and "
@@ -85,29 +88,15 @@ def render_check_html(report: DataCheckReport, max_rows_per_kind: int = 500) -> 
     )
     mix = report.prompts
     prompt_mix = ", ".join(f"{html.escape(str(key))}: {value}" for key, value in mix.items()) if mix else ""
-    lengths_table = _table(["tokens", "examples", "min", "median", "p90", "p99", "max"], report.length_rows(),
-                           numeric={1, 2, 3, 4, 5, 6})
     plots = length_histograms_svg(report) if report.examples else ""
-    problems_table = _table(
-        ["problem", "rows", "hurts training", "clean"],
-        [[title, counts.get(kind, 0), "yes" if hurts else "no", action]
-         for kind, (title, hurts, action) in FINDING_KINDS.items()],
-        numeric={1},
-    )
-    sections = []
-    for kind, found in report.findings_by_kind().items():
-        title = FINDING_KINDS[kind][0]
-        shown = found[:max_rows_per_kind]
-        more = f" (first {len(shown)} of {len(found)}; --json lists all)" if len(found) > len(shown) else ""
-        table = _table(["where", "label", "prompt", "response", "why"],
-                       [[f.where, f.label, f.prompt, f.response, f.detail] for f in shown])
-        sections.append(f"<details open><summary>{html.escape(title)}: {len(found)}{more}</summary>{table}</details>")
+    sections = [f"<details open><summary>{html.escape(table.title)}</summary>{as_html(table)}</details>"
+                for table in finding_tables(report, max_rows_per_kind)]
     verdict_class = "problems" if report.hurts_training() else "clean"
     template = Template(files("kto_plugin.data").joinpath("check_report.html").read_text(encoding="utf-8"))
     return template.substitute(
         title=html.escape(", ".join(report.inputs)), inputs=html.escape(", ".join(report.inputs)),
         tokenizer=html.escape(report.tokenizer), sequence_len=report.sequence_len,
-        verdict=html.escape(report.verdict()), verdict_class=verdict_class, rows_table=rows_table,
-        weights=weights_text, prompt_mix=prompt_mix, lengths_table=lengths_table, plots=plots,
-        problems_table=problems_table, problem_rows="\n".join(sections),
+        verdict=html.escape(report.verdict()), verdict_class=verdict_class, rows_table=as_html(sources_table(report)),
+        weights=weights_text, prompt_mix=prompt_mix, lengths_table=as_html(lengths_table(report)), plots=plots,
+        problems_table=as_html(problems_table(report)), problem_rows="\n".join(sections),
     )

@@ -16,36 +16,30 @@ FINDING_ROWS_SHOWN = 200
 
 
 def report_tables(report) -> dict:
-    """The report's tables as (header, rows) for the page."""
-    from kto_plugin.data.row_checks import FINDING_KINDS
+    """The report's tables as (header, rows) for the page: the same `check_tables` the command prints."""
+    from kto_plugin.data.check_tables import FINDING_COLUMNS, finding_tables, lengths_table, problems_table, sources_table
 
-    counts = report.counts()
-    findings = [
-        [FINDING_KINDS[kind][0], finding.where, finding.label, finding.response[:120], finding.detail]
-        for kind, found in report.findings_by_kind().items() for finding in found
-    ]
+    findings = []
+    for table in finding_tables(report):
+        problem = table.title.rsplit(":", 1)[0]
+        findings.extend([problem, *row[:3], row[3][:120], row[4]] for row in table.rows)
+    pairs = {"rows": sources_table(report), "lengths": lengths_table(report), "problems": problems_table(report)}
     return {
-        "rows": (["source", "desirable", "undesirable", "unusable"], [list(row) for row in report.source_rows()]),
-        "lengths": (["tokens", "examples", "min", "median", "p90", "p99", "max"],
-                    [list(row) for row in report.length_rows()]),
-        "problems": (["problem", "rows", "hurts training", "what clean does"],
-                     [[title, counts.get(kind, 0), "yes" if hurts else "no", action]
-                      for kind, (title, hurts, action) in FINDING_KINDS.items()]),
-        "findings": (["problem", "where", "label", "response", "why"], findings[:FINDING_ROWS_SHOWN]),
+        **{name: (table.columns, table.rows) for name, table in pairs.items()},
+        "findings": (["problem", *FINDING_COLUMNS], findings[:FINDING_ROWS_SHOWN]),
     }
 
 
 def verdict_text(report, checked: str) -> str:
-    weights = report.auto_weights
+    from kto_plugin.data.check_tables import CLEAN_ADVICE, weights_sentence
+
     lines = [f"### {report.verdict()}",
              f"Checked {checked}: {report.rows_read} rows read, {report.examples} examples; token lengths with "
              f"{report.tokenizer}, against sequence_len {report.sequence_len}."]
-    if weights:
-        lines.append(f"`kto_auto_weights: true` would pick desirable weight {weights['desirable_weight']:.3g}, "
-                     f"undesirable weight {weights['undesirable_weight']:.3g}.")
+    if weights_sentence(report):
+        lines.append(weights_sentence(report) + ".")
     if report.hurts_training():
-        lines.append("`axolotl kto clean DATA -o OUT` removes duplicates and low-information rows and sets "
-                     "conflicting labels aside.")
+        lines.append(CLEAN_ADVICE)
     return "\n\n".join(lines)
 
 
