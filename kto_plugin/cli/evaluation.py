@@ -100,17 +100,17 @@ def score(sheet: Path, key_path: Path):
     from kto_plugin.evaluation.side_by_side import score_sheet
 
     summary = score_sheet(sheet, key_path)
-    table = Table(title=f"Blind ratings from {sheet} ({summary['prompts']} prompts)")
+    table = Table(title=f"Blind ratings from {sheet} ({summary.prompts} prompts)")
     for column in ("model", "mean rating", "95% interval", "n"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for model in ("base", "tuned"):
-        stats = summary[model]
+        stats = summary.model(model)
         low, high = stats["ci95"]
         table.add_row(model, f"{stats['mean']:.2f}", f"[{low:.2f}, {high:.2f}]", str(stats["n"]))
     console = Console()
     console.print(table)
-    console.print(f"tuned wins {summary['tuned_wins']}, ties {summary['ties']}, base wins {summary['base_wins']}: "
-                  f"tuned win rate {summary['tuned_win_rate']:.2f}")
+    console.print(f"tuned wins {summary.tuned_wins}, ties {summary.ties}, base wins {summary.base_wins}: "
+                  f"tuned win rate {summary.tuned_win_rate:.2f}")
 
 
 @click.command("chat")

@@ -46,21 +46,21 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
     for one_route in (["merged", "adapter"] if route == "both" else [route]):
         results = run_pipeline(folder, one_route, held_out_path, max_steps, max_new_tokens,
                                progress=lambda line: console.print(f"[dim]{line}[/]"), trained=trained)
-        table = Table(title=f"{one_route} route: held-out rows ({results['held_out_rows']} rows, "
-                            f"{results['held_out_pairs']} same-prompt pairs, never trained on)")
+        table = Table(title=f"{one_route} route: held-out rows ({results.held_out_rows} rows, "
+                            f"{results.held_out_pairs} same-prompt pairs, never trained on)")
         table.add_column("measure")
-        for stage in results["stages"]:
+        for stage in results.stages:
             table.add_column(f"after {stage['stage']}" if stage["stage"] != "base" else "base", justify="right")
         rows = [("preference accuracy", "preference_accuracy", None), ("mean log p(accepted)", "logp_accepted", None),
                 ("mean log p(rejected)", "logp_rejected", None)]
         for title, key, _ in rows:
-            table.add_row(title, *("-" if s[key] is None else f"{s[key]:.2f}" for s in results["stages"]))
-        for rule in results["stages"][0]["rules"]:
-            table.add_row(f"answers: {rule.replace('_', ' ')}", *(f"{s['rules'][rule]:.2f}" for s in results["stages"]))
+            table.add_row(title, *("-" if s[key] is None else f"{s[key]:.2f}" for s in results.stages))
+        for rule in results.stages[0]["rules"]:
+            table.add_row(f"answers: {rule.replace('_', ' ')}", *(f"{s['rules'][rule]:.2f}" for s in results.stages))
         console.print(table)
         for line in changes(results):
             console.print(f"  {line}")
         target = json_path if json_path and route != "both" else Path("outputs/pipeline") / f"report-{one_route}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+        target.write_text(json.dumps(results.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
         console.print(f"numbers and sampled answers: {target}")

@@ -35,8 +35,8 @@ def try_config(config, per_label, held_out_share, epochs, output_dir, max_new_to
 
     result = run_try(config, per_label, held_out_share, epochs, output_dir, max_new_tokens, seed)
     console = Console()
-    table = Table(title=f"axolotl kto try {config}: {result['train_examples']} examples trained on "
-                        f"({result['train_accepted']} accepted), {result['held_out_examples']} held out")
+    table = Table(title=f"axolotl kto try {config}: {result.train_examples} examples trained on "
+                        f"({result.train_accepted} accepted), {result.held_out_examples} held out")
     table.add_column("held-out measure")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
@@ -44,19 +44,20 @@ def try_config(config, per_label, held_out_share, epochs, output_dir, max_new_to
     def cell(value):
         return "-" if value is None else f"{value:.2f}"
 
-    table.add_row(f"preference accuracy ({result['held_out_pairs']} same-prompt pairs)",
-                  cell(result["before"]["preference_accuracy"]), cell(result["after"]["preference_accuracy"]))
+    table.add_row(f"preference accuracy ({result.held_out_pairs} same-prompt pairs)",
+                  cell(result.before["preference_accuracy"]), cell(result.after["preference_accuracy"]))
     for rule in RULES:
-        table.add_row(f"answers: {rule.replace('_', ' ')}", cell(result["before"]["rules"][rule]),
-                      cell(result["after"]["rules"][rule]))
-    table.add_row("reward accuracy (chance 0.50)", "", cell(result["reward_accuracy"]))
+        table.add_row(f"answers: {rule.replace('_', ' ')}", cell(result.before["rules"][rule]),
+                      cell(result.after["rules"][rule]))
+    table.add_row("reward accuracy (chance 0.50)", "", cell(result.reward_accuracy))
     console.print(table)
-    for answer in result["answers"][:2]:
+    for answer in result.answers[:2]:
         console.print(f"[dim]prompt[/] {answer['prompt'][:80]!r}\n  [dim]before[/] {answer['before'][:100]!r}\n"
                       f"  [dim]after[/]  {answer['after'][:100]!r}")
-    style = {"learns": "bold green", "does not learn": "bold red"}.get(result["verdict"], "bold yellow")
-    console.print(f"[{style}]{result['verdict_text']}[/]")
+    kind, text = result.verdict()
+    style = {"learns": "bold green", "does not learn": "bold red"}.get(kind, "bold yellow")
+    console.print(f"[{style}]{text}[/]")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        json_path.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
         console.print(f"JSON written to {json_path}")

@@ -89,14 +89,14 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
     from kto_plugin.evaluation.before_after import run_before_after, share_rows
 
     result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
-    before, after = result["before"], result["after"]
-    prompts = sum(len(info["prompts"]) for info in result["sets"].values())
+    before, after = result.before, result.after
+    prompts = sum(len(info["prompts"]) for info in result.sets.values())
     table = Table(title=f"Held-out prompts never trained on: {prompts} prompts; "
                         f"{len(after['answers'])} sampled answers per model (temperature {temperature})")
     table.add_column("measure")
     table.add_column("before (base)", justify="right")
     table.add_column("after (trained)", justify="right")
-    for name, info in result["sets"].items():
+    for name, info in result.sets.items():
         accuracy = [side["sets"][name]["preference_accuracy"] for side in (before, after)]
         if accuracy[0] is not None:
             table.add_row(f"preference accuracy, {name} ({info['pairs']} pairs)", *(f"{value:.2f}" for value in accuracy))
@@ -110,12 +110,12 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
             table.add_row(label, f"{before['refund_grades'].get(kind, 0):.0%}", f"{after['refund_grades'].get(kind, 0):.0%}")
     console = Console()
     console.print(table)
-    for name, info in result["sets"].items():
+    for name, info in result.sets.items():
         console.print(f"[dim]{name}:[/] {info['prompts'][0][:90]}")
         console.print(f"  [dim]before[/] {before['sets'][name]['answers'][0][:120]}")
         console.print(f"  [dim]after[/]  {after['sets'][name]['answers'][0][:120]}")
-    target = json_path or Path(result["trained"]) / "before_after.json"
-    target.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    target = json_path or Path(result.trained) / "before_after.json"
+    target.write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(f"numbers and every sampled answer: {target}")
 
 

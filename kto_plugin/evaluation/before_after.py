@@ -13,6 +13,7 @@ sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` spli
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,26 @@ SHARES = (  # (row title, rule in lm_eval_tasks.utils.RULES, True when the share
     ("answers offering an alternative", "offers_alternative", False),
     ("empty answers", "not_empty", True),
 )
+
+
+@dataclass
+class BeforeAfterResult:
+    """What `axolotl kto before-after` measured; `to_json()` is `OUTPUT_DIR/before_after.json`.
+
+    `before` and `after` each hold `sets` (per held-out set: the probe's numbers and answers), `answers`
+    (every sampled answer), `rules` (the share of answers keeping each rule) and `refund_grades`."""
+
+    config: str
+    held_out: list[str]
+    sets: dict  # per held-out set: rows, pairs, prompts
+    base_model: str
+    trained: str
+    sampling: dict
+    before: dict
+    after: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 def default_held_out(cfg: dict) -> list[str]:
@@ -81,7 +102,7 @@ def score_sets(model, tokenizer, held_out_sets: dict, max_new_tokens: int, desc:
 
 
 def run_before_after(config: Path, held_out_paths: list[Path] | None = None, samples_per_prompt: int = 8,
-                     max_new_tokens: int = 48, temperature: float = 0.7, seed: int = 0) -> dict:
+                     max_new_tokens: int = 48, temperature: float = 0.7, seed: int = 0) -> BeforeAfterResult:
     import gc
 
     from transformers import AutoTokenizer
@@ -104,14 +125,13 @@ def run_before_after(config: Path, held_out_paths: list[Path] | None = None, sam
     before = score_sets(load_model(base_path), tokenizer, held_out_sets, max_new_tokens, "before", sampling)
     sets = {name: {"rows": len(held_out.labels), "pairs": len(held_out.pairs()), "prompts": held_out.distinct_previews()}
             for name, held_out in held_out_sets.items()}
-    return {"config": str(config), "held_out": paths, "sets": sets, "base_model": base_path, "trained": after_path,
-            "sampling": sampling, "before": before, "after": after}
+    return BeforeAfterResult(str(config), paths, sets, base_path, after_path, sampling, before, after)
 
 
-def share_rows(result: dict) -> list[tuple[str, float, float]]:
+def share_rows(result: BeforeAfterResult) -> list[tuple[str, float, float]]:
     """(title, before, after) for each share of sampled answers in `SHARES`."""
     rows = []
     for title, rule, breaks in SHARES:
-        before, after = result["before"]["rules"][rule], result["after"]["rules"][rule]
+        before, after = result.before["rules"][rule], result.after["rules"][rule]
         rows.append((title, 1 - before if breaks else before, 1 - after if breaks else after))
     return rows

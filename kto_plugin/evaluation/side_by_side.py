@@ -15,6 +15,7 @@ import json
 import math
 import random
 import statistics
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kto_plugin.errors import DataError
@@ -136,20 +137,39 @@ def mean_with_interval(values: list[int]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def summarize(ratings: dict[str, list[int]]) -> dict:
+@dataclass
+class RatingSummary:
+    """The unblinded ratings: win counts and each model's mean with its 95% interval; `to_json()` is score.json."""
+
+    prompts: int
+    tuned_wins: int
+    ties: int
+    base_wins: int
+    tuned_win_rate: float
+    base: dict  # mean, ci95 [low, high], n
+    tuned: dict
+
+    def model(self, name: str) -> dict:
+        return {"base": self.base, "tuned": self.tuned}[name]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def summarize(ratings: dict[str, list[int]]) -> RatingSummary:
     pairs = list(zip(ratings["tuned"], ratings["base"]))
     wins = sum(tuned > base for tuned, base in pairs)
     ties = sum(tuned == base for tuned, base in pairs)
-    summary = {"prompts": len(pairs), "tuned_wins": wins, "ties": ties, "base_wins": len(pairs) - wins - ties,
-               "tuned_win_rate": wins / len(pairs) if pairs else float("nan")}
+    stats = {}
     for model in ("base", "tuned"):
         mean, low, high = mean_with_interval(ratings[model])
-        summary[model] = {"mean": mean, "ci95": [low, high], "n": len(ratings[model])}
-    return summary
+        stats[model] = {"mean": mean, "ci95": [low, high], "n": len(ratings[model])}
+    return RatingSummary(len(pairs), wins, ties, len(pairs) - wins - ties, wins / len(pairs) if pairs else float("nan"),
+                         stats["base"], stats["tuned"])
 
 
-def score_sheet(sheet: Path, key_path: Path) -> dict:
+def score_sheet(sheet: Path, key_path: Path) -> RatingSummary:
     """`summarize` of a filled sheet, also written to score.json beside it (`axolotl kto score`, the studio's Score)."""
     summary = summarize(read_ratings(sheet, key_path))
-    (Path(sheet).parent / "score.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (Path(sheet).parent / "score.json").write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     return summary

@@ -16,7 +16,7 @@ log-likelihood of accepted and of rejected answers, and the rule shares of greed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -53,6 +53,21 @@ ROUTES = {
 }
 
 
+@dataclass
+class PipelineResult:
+    """One route of `axolotl kto pipeline`: the held-out rows and each stage's scores (the base model first);
+    `to_json()` is `outputs/pipeline/report-ROUTE.json`."""
+
+    route: str
+    held_out: str
+    held_out_rows: int
+    held_out_pairs: int
+    stages: list[dict] = field(default_factory=list)  # stage, model, preference_accuracy, logp_*, rules, answers
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def _cli_overrides(overrides: dict) -> list[str]:
     return [f"--{key.replace('_', '-')}={value}" for key, value in overrides.items()]
 
@@ -78,7 +93,7 @@ def score(model, tokenizer, held_out: HeldOutSet, max_new_tokens: int) -> dict:
 
 
 def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int | None = None,
-                 max_new_tokens: int = 32, progress=print, trained: dict | None = None) -> dict:
+                 max_new_tokens: int = 32, progress=print, trained: dict | None = None) -> PipelineResult:
     """Every stage of `route` in order, each scored on the held-out rows; the base model first.
 
     `trained`, shared by the routes of one invocation, holds the stages already trained: a
@@ -99,11 +114,10 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
         build_tiny_model(base)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     held_out = held_out_from_files([held_out_path], tokenizer)
-    results = {"route": route, "held_out": str(held_out_path), "held_out_rows": len(held_out.labels),
-               "held_out_pairs": len(held_out.pairs()), "stages": []}
+    results = PipelineResult(route, str(held_out_path), len(held_out.labels), len(held_out.pairs()))
     progress(f"scoring the base model {base} on {len(held_out.labels)} held-out rows")
     base_model = load_model(str(base))
-    results["stages"].append({"stage": "base", "model": str(base), **score(base_model, tokenizer, held_out, max_new_tokens)})
+    results.stages.append({"stage": "base", "model": str(base), **score(base_model, tokenizer, held_out, max_new_tokens)})
     del base_model
     for stage in stages:
         key = (stage.config, tuple(sorted(stage.overrides.items())))
@@ -118,7 +132,7 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
             if trained is not None:
                 trained[key] = {"settings": settings, "merged": stage.merge_after}
         model = load_model(settings["base_model"], settings["output_dir"])  # the stage's base and its adapter
-        results["stages"].append({"stage": stage.name, "config": str(folder / stage.config),
+        results.stages.append({"stage": stage.name, "config": str(folder / stage.config),
                                   "model": f"{settings['base_model']} + {settings['output_dir']}",
                                   "trained_by_earlier_route": reused,
                                   **score(model, tokenizer, held_out, max_new_tokens)})
@@ -127,10 +141,10 @@ def run_pipeline(folder: Path, route: str, held_out_path: Path, max_steps: int |
     return results
 
 
-def changes(results: dict) -> list[str]:
+def changes(results: PipelineResult) -> list[str]:
     """One line per stage: what it changed against the stage before."""
     lines = []
-    stages = results["stages"]
+    stages = results.stages
     for before, after in zip(stages, stages[1:]):
         parts = []
         if before["preference_accuracy"] is not None:

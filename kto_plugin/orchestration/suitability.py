@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kto_plugin.errors import DataError
@@ -103,17 +103,45 @@ def train_briefly(cfg, sample: TrySample):
     return model
 
 
-def verdict(result: dict) -> tuple[str, str]:
+@dataclass
+class TryResult:
+    """What `axolotl kto try` measured; `to_json()` is its `--json` file, `verdict()` its last line."""
+
+    config: str
+    rows_read: int
+    unusable_rows: int
+    train_examples: int
+    train_accepted: int
+    held_out_examples: int
+    held_out_accepted: int
+    held_out_pairs: int
+    epochs: float
+    output_dir: str
+    before: dict  # preference_accuracy, rules (share of answers that keep each rule)
+    after: dict
+    reward_accuracy: float | None
+    reward_margin: float | None
+    answers: list[dict] = field(default_factory=list)  # {prompt, before, after}
+
+    def verdict(self) -> tuple[str, str]:
+        return verdict(self)
+
+    def to_json(self) -> dict:
+        kind, text = self.verdict()
+        return {**asdict(self), "verdict": kind, "verdict_text": text}
+
+
+def verdict(result: TryResult) -> tuple[str, str]:
     """("learns" | "inconclusive" | "does not learn", the sentence with the numbers behind it)."""
-    accuracy, margin = result["reward_accuracy"], result["reward_margin"]
-    held = result["held_out_examples"]
+    accuracy, margin = result.reward_accuracy, result.reward_margin
+    held = result.held_out_examples
     if accuracy is None:
         return "inconclusive", f"the {held} held-out examples have only one label, so nothing can be compared"
     numbers = (f"on {held} held-out examples whose prompts were never trained on, accepted answers gained "
                f"likelihood over rejected ones in {accuracy:.0%} of pairs (chance: 50%; reward margin {margin:+.3f})")
-    before, after = result["before"]["preference_accuracy"], result["after"]["preference_accuracy"]
+    before, after = result.before["preference_accuracy"], result.after["preference_accuracy"]
     if before is not None:
-        numbers += f"; preference accuracy {before:.2f} -> {after:.2f} over {result['held_out_pairs']} same-prompt pairs"
+        numbers += f"; preference accuracy {before:.2f} -> {after:.2f} over {result.held_out_pairs} same-prompt pairs"
     if accuracy >= LEARNS and margin > 0:
         return "learns", f"KTO learns from this data: {numbers}."
     if accuracy <= DOES_NOT_LEARN or margin <= 0:
@@ -123,7 +151,7 @@ def verdict(result: dict) -> tuple[str, str]:
 
 
 def run_try(config_path: Path, per_label: int = 50, held_out_share: float = 0.2, epochs: float = 2.0,
-            output_dir: Path | None = None, max_new_tokens: int = 48, seed: int = 42) -> dict:
+            output_dir: Path | None = None, max_new_tokens: int = 48, seed: int = 42) -> TryResult:
     import gc
 
     from axolotl.cli.config import load_cfg
@@ -150,16 +178,14 @@ def run_try(config_path: Path, per_label: int = 50, held_out_share: float = 0.2,
     tuned = train_briefly(brief_training_config(cfg, output_dir, epochs), sample)
     after = probe(tuned, tokenizer, sample.held_out, max_new_tokens, desc="after")
     reward_accuracy, reward_margin = reward_accuracy_and_margin(before["logps"], after["logps"], sample.held_out.labels)
-    result = {
-        "config": str(config_path), "rows_read": rows_read, "unusable_rows": len(unusable),
-        "train_examples": len(sample.train.labels), "train_accepted": sum(sample.train.labels),
-        "held_out_examples": len(sample.held_out.labels), "held_out_accepted": sum(sample.held_out.labels),
-        "held_out_pairs": len(sample.held_out.pairs()), "epochs": epochs, "output_dir": str(output_dir),
-        "before": {key: before[key] for key in ("preference_accuracy", "rules")},
-        "after": {key: after[key] for key in ("preference_accuracy", "rules")},
-        "reward_accuracy": reward_accuracy, "reward_margin": reward_margin,
-        "answers": [{"prompt": prompt, "before": b, "after": a}
-                    for prompt, b, a in zip(sample.held_out.distinct_previews(), before["answers"], after["answers"])],
-    }
-    result["verdict"], result["verdict_text"] = verdict(result)
-    return result
+    return TryResult(
+        config=str(config_path), rows_read=rows_read, unusable_rows=len(unusable),
+        train_examples=len(sample.train.labels), train_accepted=sum(sample.train.labels),
+        held_out_examples=len(sample.held_out.labels), held_out_accepted=sum(sample.held_out.labels),
+        held_out_pairs=len(sample.held_out.pairs()), epochs=epochs, output_dir=str(output_dir),
+        before={key: before[key] for key in ("preference_accuracy", "rules")},
+        after={key: after[key] for key in ("preference_accuracy", "rules")},
+        reward_accuracy=reward_accuracy, reward_margin=reward_margin,
+        answers=[{"prompt": prompt, "before": b, "after": a}
+                 for prompt, b, a in zip(sample.held_out.distinct_previews(), before["answers"], after["answers"])],
+    )

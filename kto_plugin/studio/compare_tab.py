@@ -17,12 +17,12 @@ from kto_plugin.studio.page_messages import shows_errors
 RATINGS = ["1", "2", "3", "4", "5"]
 
 
-def score_table(summary: dict):
+def score_table(summary):
     import pandas as pd
 
     rows = []
     for model in ("base", "tuned"):
-        stats = summary[model]
+        stats = summary.model(model)
         low, high = stats["ci95"]
         rows.append([model if model == "base" else "trained", round(stats["mean"], 2),
                      f"[{low:.2f}, {high:.2f}]", stats["n"]])
@@ -122,8 +122,8 @@ def build_compare_tab(studio):
         if not state:
             raise ConfigError("no sheet yet: answer some prompts with both models first")
         summary = score_rated_sheet(Path(state["sheet"]))
-        text = (f"Trained model wins **{summary['tuned_wins']}**, ties {summary['ties']}, base wins "
-                f"{summary['base_wins']}: win rate **{summary['tuned_win_rate']:.2f}** over {summary['prompts']} "
+        text = (f"Trained model wins **{summary.tuned_wins}**, ties {summary.ties}, base wins "
+                f"{summary.base_wins}: win rate **{summary.tuned_win_rate:.2f}** over {summary.prompts} "
                 f"prompts (written to {Path(state['sheet']).with_name('score.json')})")
         return text, score_table(summary)
 

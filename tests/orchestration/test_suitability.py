@@ -11,7 +11,7 @@ from helpers import REPO_ROOT, run_axolotl
 from kto_plugin.data.feedback_examples import normalised_prompt_key
 from kto_plugin.data.located_examples import LocatedExample
 from kto_plugin.evaluation.held_out_probe import HeldOutSet, preference_accuracy, reward_accuracy_and_margin
-from kto_plugin.orchestration.suitability import pick_sample, verdict
+from kto_plugin.orchestration.suitability import TryResult, pick_sample, verdict
 
 
 def example(prompt: str, answer: str, label: bool) -> LocatedExample:
@@ -59,9 +59,12 @@ def test_held_out_measures():
     (0.5, 0.2, "does not learn"), (0.7, -0.1, "does not learn"), (None, None, "inconclusive"),
 ])
 def test_verdict_thresholds(accuracy, margin, expected):
-    result = {"reward_accuracy": accuracy, "reward_margin": margin, "held_out_examples": 20, "held_out_pairs": 8,
-              "before": {"preference_accuracy": 0.4}, "after": {"preference_accuracy": 0.6}}
+    result = TryResult(config="kto.yaml", rows_read=40, unusable_rows=0, train_examples=20, train_accepted=10,
+                       held_out_examples=20, held_out_accepted=10, held_out_pairs=8, epochs=2.0, output_dir="out",
+                       before={"preference_accuracy": 0.4}, after={"preference_accuracy": 0.6},
+                       reward_accuracy=accuracy, reward_margin=margin)
     kind, text = verdict(result)
+    assert result.to_json()["verdict"] == kind and result.to_json()["verdict_text"] == text
     assert kind == expected
     if accuracy is not None:
         assert f"{accuracy:.0%}" in text and "0.40 -> 0.60" in text
