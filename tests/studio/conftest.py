@@ -53,7 +53,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory) -> Path:
-    """Where the tests' screenshots go: KTO_PLUGIN_SCREENSHOTS (the README's come from docs/studio), else a temp folder."""
+    """Where the tests' screenshots go: KTO_PLUGIN_SCREENSHOTS (docs/studio.md shows those in docs/studio), else a temp folder."""
     folder = Path(os.environ.get("KTO_PLUGIN_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -2,7 +2,7 @@
 
 The page is the real Gradio app of `axolotl kto studio`, served from this process on a free
 port; the Train tab starts a real `axolotl train` on the embedded tiny model. Each tab's
-screenshot is saved (KTO_PLUGIN_SCREENSHOTS=docs/studio makes the README's).
+screenshot is saved (KTO_PLUGIN_SCREENSHOTS=docs/studio makes the docs' studio page's).
 """
 
 from __future__ import annotations
