@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-
 from axolotl.integrations.base import BasePlugin
 
-from kto_plugin.errors import ConfigError
 from kto_plugin.distributed.cpu_ranks import (
     answer_gpu_peer_check_without_gpu,
     cuda_available,
@@ -17,8 +15,14 @@ from kto_plugin.distributed.cpu_ranks import (
 from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
 from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
+from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
-from kto_plugin.training.training_args import MIXIN_PATH, reference_cache_on, require_merged_fields, training_args_from_config
+from kto_plugin.training.training_args import (
+    MIXIN_PATH,
+    reference_cache_on,
+    require_merged_fields,
+    training_args_from_config,
+)
 from kto_plugin.versions import axolotl_seeds_adapter_init
 
 LOG = get_logger(__name__)

@@ -51,8 +51,8 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
     import axolotl
     from transformers import AutoTokenizer
 
-    from kto_plugin.embedded.uris import resolve_model_uri
     from kto_plugin.embedded.refund_desk import split_questions
+    from kto_plugin.embedded.uris import resolve_model_uri
 
     variant_names = [name.strip() for name in variants.split(",") if name.strip()]
     unknown = sorted(set(variant_names) - set(VARIANTS))

@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 
 from kto_plugin.cli.json_stdout import json_stdout
+from kto_plugin.data.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
 from kto_plugin.data.formats import FORMATS
 from kto_plugin.errors import is_user_error
-from kto_plugin.data.data_check import DEFAULT_SEQUENCE_LEN, MixedInputsError, run_check
 
 
 def _fail_unreadable(message: str):

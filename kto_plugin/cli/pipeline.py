@@ -33,9 +33,8 @@ def pipeline(folder, route, held_out_path, max_steps, max_new_tokens, json_path)
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.orchestration.pipeline import changes, run_pipeline
-
     from kto_plugin.errors import MissingFileError
+    from kto_plugin.orchestration.pipeline import changes, run_pipeline
 
     if not (folder / "sft.yaml").exists():
         raise MissingFileError(f"{folder} holds no pipeline configs (sft.yaml, kto.yaml, ...): run this from the "

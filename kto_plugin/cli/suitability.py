@@ -30,8 +30,8 @@ def try_config(config, per_label, held_out_share, epochs, output_dir, max_new_to
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.orchestration.suitability import run_try
     from kto_plugin.evaluation.lm_eval_tasks.utils import RULES
+    from kto_plugin.orchestration.suitability import run_try
 
     result = run_try(config, per_label, held_out_share, epochs, output_dir, max_new_tokens, seed)
     console = Console()

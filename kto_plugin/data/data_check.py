@@ -56,9 +56,9 @@ def read_check_config(path: Path):
 
 def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_len, rules, progress=True):
     """The DataCheckReport of files or of one config's `datasets:`."""
+    from kto_plugin.data.class_balance import auto_weights
     from kto_plugin.data.feedback_examples import examples_from_config, examples_from_file
     from kto_plugin.data.row_checks import check_examples
-    from kto_plugin.data.class_balance import auto_weights
 
     configs = [path for path in inputs if path.suffix.lower() in CONFIG_SUFFIXES]
     if configs and len(inputs) > 1:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-
 LENGTH_BATCH = 2048
 
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from kto_plugin.data.arrow_rows import ArrowRowsWriter
 from kto_plugin.data.formats import format_of_type
+from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
 from kto_plugin.data.located_examples import (
     DataRowError,
     LocatedExample,
@@ -30,7 +31,6 @@ from kto_plugin.data.located_examples import (
     located_examples,
     plugin_format_converter,
 )
-from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
 from kto_plugin.data.rendering import render_example, require_chat_template
 from kto_plugin.data.sources import entry_with_fields, load_entry_rows
 from kto_plugin.errors import DataError

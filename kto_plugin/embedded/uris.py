@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kto_plugin.errors import ConfigError
 from kto_plugin.embedded.cache import TINY_MODEL_NAME
 from kto_plugin.embedded.samples import sample_dataset_path
 from kto_plugin.embedded.tiny_model import ensure_tiny_model
+from kto_plugin.errors import ConfigError
 
 URI_PREFIX = "kto_plugin://"
 

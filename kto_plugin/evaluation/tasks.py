@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from kto_plugin.errors import DataError
 from kto_plugin.data.formats import FORMATS, DroppedRow
 from kto_plugin.data.labels import parse_label
+from kto_plugin.errors import DataError
 
 PREFERENCE_TEMPLATE = {
     "output_type": "multiple_choice",

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged
 from kto_plugin.evaluation.held_out_probe import HeldOutSet, held_out_from_files, probe
 from kto_plugin.evaluation.trained_run import load_model
+from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged
 
 
 @dataclass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import write_text_atomically
+from kto_plugin.errors import DataError
 from kto_plugin.evaluation.generation import generate_answers, user_prompts
 from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, score_sheet, write_sheet
 from kto_plugin.studio.run_models import RunModels

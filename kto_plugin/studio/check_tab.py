@@ -8,7 +8,6 @@ answers and the class weights `kto_auto_weights` would pick; the HTML page of
 
 from __future__ import annotations
 
-
 from kto_plugin.studio.page_messages import shows_errors
 
 TARGETS = ("the labelled file", "a data file", "the config's datasets")
@@ -17,7 +16,13 @@ FINDING_ROWS_SHOWN = 200
 
 def report_tables(report) -> dict:
     """The report's tables as (header, rows) for the page: the same `check_tables` the command prints."""
-    from kto_plugin.data.check_tables import FINDING_COLUMNS, finding_tables, lengths_table, problems_table, sources_table
+    from kto_plugin.data.check_tables import (
+        FINDING_COLUMNS,
+        finding_tables,
+        lengths_table,
+        problems_table,
+        sources_table,
+    )
 
     findings = []
     for table in finding_tables(report):
@@ -66,9 +71,9 @@ def build_check_tab(studio, labels_path):
     @shows_errors(len(outputs), status_at=0)
     def on_check(which, typed_path, labels_typed, progress=gr.Progress(track_tqdm=True)):
         from kto_plugin.data.check_html import length_histograms_figure, render_check_html
+        from kto_plugin.data.data_check import run_check
         from kto_plugin.data.feedback_files import write_text_atomically
         from kto_plugin.data.low_information import LowInformationRules
-        from kto_plugin.data.data_check import run_check
 
         if which == TARGETS[2]:
             inputs = (studio.models.config_path(),)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from kto_plugin.errors import DataError
 from kto_plugin.data.feedback_files import read_feedback_file
+from kto_plugin.errors import DataError
 from kto_plugin.studio.label_log import LabelLog, append_rows_durably, item_key
 
 PROMPT_FIELDS = ("query", "prompt", "instruction", "question")

@@ -16,6 +16,7 @@ import yaml
 from kto_plugin.errors import ConfigError, MissingFileError
 from kto_plugin.evaluation.trained_run import TrainedRun
 
+
 def check_config_yaml(path: Path) -> dict:
     """The config's keys, read as YAML; ValueError naming what to change when it has no model."""
     path = Path(path)

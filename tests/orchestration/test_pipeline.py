@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 from helpers import REPO_ROOT, run_axolotl
 
 from kto_plugin.training.trainer import continue_saved_adapter

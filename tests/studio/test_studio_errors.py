@@ -13,8 +13,8 @@ from conftest import free_port, serve
 from helpers import write_jsonl
 from test_studio_browser import config, text_includes
 
-from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 from kto_plugin.cli import kto
+from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 
 
 def status_after(page, button: str, status: str, expected: str) -> str:

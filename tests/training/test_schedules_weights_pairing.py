@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.prep import plain_rule_partners
-from kto_plugin.training.beta_schedule import BetaSchedule
 from kto_plugin.data.class_balance import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
+from kto_plugin.training.beta_schedule import BetaSchedule
 from kto_plugin.training.kl_pairing import kl_partners
 
 
