@@ -31,6 +31,7 @@ from kto_plugin.data.located_examples import (
     located_examples,
     plugin_format_converter,
 )
+from kto_plugin.data.prepared import PreparedReport, load_or_prepare
 from kto_plugin.data.rendering import render_example, require_chat_template
 from kto_plugin.data.sources import entry_with_fields, load_entry_rows
 from kto_plugin.errors import DataError
@@ -218,7 +219,7 @@ def warn_if_one_class(examples: int, desirable: int) -> None:
         )
 
 
-def prepare_splits(cfg, tokenizer, scratch: Path) -> tuple[dict, dict]:
+def prepare_splits(cfg, tokenizer, scratch: Path) -> tuple[dict, PreparedReport]:
     """({"train": Dataset, "test": Dataset}, report) from the config's entries: read, checked, rendered, fitted, split.
 
     The rows are written to Arrow files in `scratch` as they are prepared (see `load_split`).
@@ -235,8 +236,7 @@ def prepare_splits(cfg, tokenizer, scratch: Path) -> tuple[dict, dict]:
         lines["test"] = test_report.line(cfg.sequence_len)
     elif cfg.val_set_size:
         splits["train"], splits["test"] = create_train_validation_split(train_dataset, cfg, cfg.val_set_size)
-    report = {"lines": lines, "train_examples": train_report.examples, "train_desirable": train_report.desirable}
-    return splits, report
+    return splits, PreparedReport(lines, train_report.examples, train_report.desirable)
 
 
 def load_kto_datasets(cfg, preprocess: bool = False):
@@ -248,13 +248,12 @@ def load_kto_datasets(cfg, preprocess: bool = False):
     from axolotl.common.datasets import TrainDatasetMeta
     from axolotl.loaders import load_tokenizer
 
-    from kto_plugin.data.prepared import load_or_prepare
 
     tokenizer = load_tokenizer(cfg)
     require_chat_template(tokenizer, cfg.tokenizer_config or cfg.base_model)
     splits, report = load_or_prepare(cfg, tokenizer, lambda scratch: prepare_splits(cfg, tokenizer, scratch),
                                      rebuild=preprocess)
-    warn_if_one_class(report["train_examples"], report["train_desirable"])
+    warn_if_one_class(report.train_examples, report.train_desirable)
     train_dataset, eval_dataset = splits["train"], splits.get("test")
     total_num_steps = int(math.ceil(len(train_dataset) * cfg.num_epochs / cfg.batch_size))
     return TrainDatasetMeta(

@@ -27,6 +27,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,22 @@ def prepared_root(cfg) -> Path:
     return Path(cfg.dataset_prepared_path or DEFAULT_DATASET_PREPARED_PATH)
 
 
+@dataclass(frozen=True)
+class PreparedReport:
+    """What preparing the splits found, saved beside them (`kto_report.json`) and repeated by a run that loads them."""
+
+    lines: dict[str, str]  # split -> its report line (`SplitReport.line`)
+    train_examples: int
+    train_desirable: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> PreparedReport:
+        return cls(data["lines"], data["train_examples"], data["train_desirable"])
+
+
 def prepared_folder(cfg, key: str) -> Path:
     return prepared_root(cfg) / f"{FOLDER_PREFIX}{key}"
 
@@ -105,33 +122,34 @@ def _is_complete(folder: Path) -> bool:
     return (folder / REPORT_FILE).is_file() and (folder / "train").is_dir()
 
 
-def load_prepared(folder: Path) -> tuple[dict, dict] | None:
+def load_prepared(folder: Path) -> tuple[dict, PreparedReport] | None:
     """({split: Dataset}, the saved report) of a complete prepared folder, or None."""
     from datasets import load_from_disk
 
     if not _is_complete(folder):
         return None
-    report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
-    splits = {split: load_from_disk(str(folder / split)) for split in report["splits"]}
-    return splits, report
+    saved = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    splits = {split: load_from_disk(str(folder / split)) for split in saved["splits"]}
+    return splits, PreparedReport.from_json(saved)
 
 
-def save_prepared(folder: Path, splits: dict, report: dict) -> None:
+def save_prepared(folder: Path, splits: dict, report: PreparedReport) -> None:
     """Write the splits and the report to a temporary folder, then rename it into place."""
     temporary = folder.with_name(folder.name + ".partial")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     for split, dataset in splits.items():
         dataset.save_to_disk(str(temporary / split))
-    (temporary / REPORT_FILE).write_text(json.dumps({**report, "splits": list(splits)}, indent=2), encoding="utf-8")
+    (temporary / REPORT_FILE).write_text(json.dumps({**report.to_json(), "splits": list(splits)}, indent=2), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     temporary.rename(folder)
 
 
-def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, dict]], rebuild: bool) -> tuple[dict, dict]:
+def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, PreparedReport]],
+                    rebuild: bool) -> tuple[dict, PreparedReport]:
     """The prepared splits and report: loaded from the prepared folder when its key matches, else prepared and saved.
 
-    `prepare(scratch)` returns ({split: Dataset}, report dict), its rows written to files in the
+    `prepare(scratch)` returns ({split: Dataset}, PreparedReport), its rows written to files in the
     folder `scratch` (`data/arrow_rows.py`). `rebuild` (`axolotl preprocess`) prepares and saves
     even when a folder exists.
     """
@@ -146,7 +164,7 @@ def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, dict]]
     with FileLock(str(folder) + ".lock"):
         loaded = None if rebuild else load_prepared(folder)
         if loaded is not None:
-            for line in loaded[1]["lines"].values():
+            for line in loaded[1].lines.values():
                 LOG.info(f"{line} (prepared earlier)")
             LOG.info(f"KTO data: loaded the prepared rows from {folder} (same data, tokenizer and settings)")
             return loaded
