@@ -31,6 +31,26 @@ TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
 WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 
 
+AXOLOTL_KTO_KEYS = ("kto_desirable_weight", "kto_undesirable_weight")  # Axolotl's own `kto_*` keys
+
+
+def refuse_unknown_kto_keys(cfg) -> None:
+    """A misspelt `kto_*` key is an error naming the closest known key (Axolotl's schema would drop it silently,
+    and the run would train with the default)."""
+    import difflib
+
+    from kto_plugin.args import KTOPluginArgs
+
+    known = set(KTOPluginArgs.model_fields) | set(AXOLOTL_KTO_KEYS)
+    unknown = sorted(key for key in cfg if isinstance(key, str) and key.startswith("kto_") and key not in known)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hints.append(f"`{key}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+        raise ConfigError(f"unknown KTO key {', '.join(hints)}: the known ones are listed by `axolotl kto config-keys`")
+
+
 def sample_packing_as_padding_free(cfg) -> None:
     """`sample_packing: true` on a KTO run becomes `kto_padding_free: true` (Axolotl's validator refuses packing for RL).
 
@@ -57,6 +77,7 @@ class KTOPlugin(BasePlugin):
 
     def register(self, cfg: dict):
         """Fill what a KTO run needs before Axolotl validates the raw config."""
+        refuse_unknown_kto_keys(cfg)
         # TRL's KTOTrainer reads columns the model signature does not name.
         if cfg.get("remove_unused_columns") is None:
             cfg["remove_unused_columns"] = False

@@ -61,3 +61,14 @@ def test_the_config_keys_page_is_current():
     assert all(f"| `{name}` |" in printed for name in KTOPluginArgs.model_fields)
     assert (REPO_ROOT / "docs" / "config-keys.md").read_text(encoding="utf-8") == printed, (
         "docs/config-keys.md is stale: run `axolotl kto config-keys > docs/config-keys.md`")
+
+
+@pytest.mark.parametrize("key, closest", [("kto_beta_schedul", "kto_beta_schedule"), ("kto_auto_weight", "kto_auto_weights"),
+                                          ("kto_desirable_weigth", "kto_desirable_weight"), ("kto_whatever", None)])
+def test_a_misspelt_kto_key_is_an_error_naming_the_closest(tmp_path, tiny_model, key, closest):
+    """Axolotl's schema drops unknown keys: without this check the run trained with the default, silently."""
+    with pytest.raises(Exception) as err:
+        load_with(tmp_path, **{key: True})
+    message = str(err.value)
+    assert f"unknown KTO key `{key}`" in message
+    assert (f"did you mean `{closest}`?" in message) if closest else "did you mean" not in message

@@ -66,16 +66,21 @@ def eval_run(config: Path):
 @click.option("--max-new-tokens", type=int, default=128, show_default=True)
 @click.option("--min-new-tokens", type=int, default=0, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy decoding.")
+@click.option("--force", is_flag=True, help="Replace a sheet that already holds ratings (it is kept as "
+                                            "sheet.rated-N.csv, its key as key.rated-N.json).")
 def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new_tokens: int,
-            min_new_tokens: int, temperature: float):
+            min_new_tokens: int, temperature: float, force: bool):
     """Answer each prompt with the base and the trained model; write a blind A/B rating sheet."""
     from axolotl.cli.config import load_cfg
 
     from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, read_prompts, user_prompts
-    from kto_plugin.evaluation.side_by_side import write_sheet
+    from kto_plugin.evaluation.side_by_side import keep_rated_sheet, rated_prompts, write_sheet
     from kto_plugin.evaluation.trained_run import TrainedRun
 
     cfg = load_cfg(str(config))
+    folder = output or Path(cfg.output_dir) / "compare"
+    if not force:
+        keep_rated_sheet(folder, replace=False)  # refused before any model loads
     prompt_list = read_prompts(prompts)
     pair = TrainedRun.from_config(cfg).load_pair()
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
@@ -83,8 +88,11 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     with pair.base() as base_model:
         base_answers = generate_answers(base_model, pair.tokenizer, rendered, settings)
     tuned_answers = generate_answers(pair.tuned, pair.tokenizer, rendered, settings)
-    paths = write_sheet(output or Path(cfg.output_dir) / "compare", prompt_list, base_answers, tuned_answers,
-                        seed, {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)})
+    rated = rated_prompts(folder / "sheet.csv")
+    paths = write_sheet(folder, prompt_list, base_answers, tuned_answers, seed,
+                        {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)}, replace_ratings=force)
+    if rated:
+        click.echo(f"the sheet with {rated} rated prompts was kept beside the new one (sheet.rated-N.csv, key.rated-N.json)")
     click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
     click.echo(f"fill rating_a and rating_b (1-5), then: axolotl kto score {paths['csv']} --key {paths['key']}")
 

@@ -29,7 +29,11 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 @click.command("studio")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 0.0.0.0 opens the studio to the network (use --auth).")
+              help="Address to listen on; any other than this machine's loopback (0.0.0.0 opens the studio to the "
+                   "network) needs --auth, or --insecure-no-auth.")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Listen beyond loopback without a password: anyone who can reach this machine can label, train "
+                   "and read the allowed folders.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
 @click.option("--auth", metavar="USER:PASS", default=None, help="Ask for this user name and password.")
 @click.option("--folder", "folders", multiple=True, type=click.Path(file_okay=False, path_type=Path),
@@ -38,8 +42,8 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 @click.option("--answers", default="", help="A file of unlabelled (prompt, response) rows to open in the Label tab.")
 @click.option("--labels", default="labels.jsonl", show_default=True,
               help="The KTO JSONL file the Label tab appends decisions to (relative: in the first --folder).")
-def studio(config: Path | None, host: str, port: int, auth: str | None, folders: tuple[Path, ...], answers: str,
-           labels: str):
+def studio(config: Path | None, host: str, insecure_no_auth: bool, port: int, auth: str | None,
+           folders: tuple[Path, ...], answers: str, labels: str):
     """A local web page for the whole KTO loop: label answers, check the data, train, compare blind.
 
     Tabs: Label (accept / reject / skip answers from a file or from CONFIG's model, each decision
@@ -56,8 +60,12 @@ def studio(config: Path | None, host: str, port: int, auth: str | None, folders:
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--folder") from None
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
-        click.echo(f"Warning: listening on {host} without --auth: anyone who can reach this machine can label, "
-                   "train and read the allowed folders. Add --auth USER:PASS.", err=True)
+        if not insecure_no_auth:
+            raise click.UsageError(f"--host {host} opens the studio beyond this machine: add --auth USER:PASS "
+                                   "(or --insecure-no-auth to let anyone who can reach it label, train and read "
+                                   "the allowed folders)")
+        click.echo(f"Warning: listening on {host} without --auth (--insecure-no-auth): anyone who can reach this "
+                   "machine can label, train and read the allowed folders.", err=True)
     if port_in_use(host, port):
         raise click.ClickException(f"port {port} on {host} is in use (another studio or Gradio app?): "
                                    "pass --port with a free one")

@@ -18,7 +18,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kto_plugin.errors import DataError
+from kto_plugin.errors import ConfigError, DataError
 
 SHEET_COLUMNS = ["id", "prompt", "answer_a", "answer_b", "rating_a", "rating_b"]
 
@@ -60,10 +60,58 @@ which answer is hidden and changes from prompt to prompt.</p>
 """
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+
+
+def _starts_a_formula_after_apostrophes(text: str) -> bool:
+    return text.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: one more leading apostrophe where the text, after any apostrophes it
+    starts with, starts a formula (so `from_spreadsheet` gives every text back exactly)."""
+    return "'" + text if _starts_a_formula_after_apostrophes(text) else text
+
+
+def from_spreadsheet(text: str) -> str:
+    """The text `spreadsheet_safe` was given."""
+    return text[1:] if text.startswith("'") and _starts_a_formula_after_apostrophes(text) else text
+
+
+def rated_prompts(sheet: Path) -> int:
+    """How many prompts of an existing sheet carry a rating (0 when there is no sheet)."""
+    if not Path(sheet).is_file():
+        return 0
+    with Path(sheet).open(encoding="utf-8", newline="") as handle:
+        return sum(1 for row in csv.DictReader(handle) if (row.get("rating_a") or "").strip() or (row.get("rating_b") or "").strip())
+
+
+def keep_rated_sheet(output_dir: Path, replace: bool) -> Path | None:
+    """Before a new sheet is written: a sheet with ratings is never overwritten. Without `replace` it is an error
+    that says so; with it, the rated sheet and its key are renamed aside (returned: the renamed sheet)."""
+    sheet = Path(output_dir) / "sheet.csv"
+    rated = rated_prompts(sheet)
+    if not rated:
+        return None
+    if not replace:
+        raise ConfigError(f"{sheet} already holds ratings for {rated} prompts: score it (`axolotl kto score {sheet} "
+                          f"--key {sheet.with_name('key.json')}`), write the new sheet elsewhere, or replace it "
+                          "(--force; the rated sheet and its key are kept beside it)")
+    stamp = 1
+    while sheet.with_name(f"sheet.rated-{stamp}.csv").exists():
+        stamp += 1
+    kept = sheet.with_name(f"sheet.rated-{stamp}.csv")
+    sheet.rename(kept)
+    if sheet.with_name("key.json").exists():
+        sheet.with_name("key.json").rename(sheet.with_name(f"key.rated-{stamp}.json"))
+    return kept
+
+
 def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], tuned_answers: list[str],
-                seed: int, models: dict[str, str]) -> dict[str, Path]:
+                seed: int, models: dict[str, str], replace_ratings: bool = False) -> dict[str, Path]:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    keep_rated_sheet(output_dir, replace_ratings)
     sides = assign_sides(len(prompts), seed)
     answers = {"base": base_answers, "tuned": tuned_answers}
     rows = [
@@ -75,7 +123,8 @@ def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], t
     with paths["csv"].open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=SHEET_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, **{column: spreadsheet_safe(row[column]) for column in ("prompt", "answer_a", "answer_b")}}
+                         for row in rows)
     paths["html"].write_text(_html_sheet(rows), encoding="utf-8")
     key = {"seed": seed, "models": models, "sides": {str(row["id"]): side for row, side in zip(rows, sides)}}
     paths["key"].write_text(json.dumps(key, indent=2, ensure_ascii=False), encoding="utf-8")

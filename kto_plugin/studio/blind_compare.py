@@ -18,11 +18,14 @@ from filelock import FileLock
 from kto_plugin.data.feedback_files import write_text_atomically
 from kto_plugin.errors import DataError
 from kto_plugin.evaluation.generation import generate_answers, user_prompts
-from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, score_sheet, write_sheet
+from kto_plugin.evaluation.side_by_side import SHEET_COLUMNS, keep_rated_sheet, score_sheet, write_sheet
 from kto_plugin.studio.run_models import RunModels
 
 
 def make_sheet(models: RunModels, prompts: list[str], settings, folder: Path) -> Path:
+    """Answer the prompts with both models into a new sheet in `folder`; a sheet there with ratings is refused
+    (before any model runs), never overwritten."""
+    keep_rated_sheet(folder, replace=False)
     cfg = models.cfg()
     output_dir = models.require_trained()
     with models.model("base") as (model, tokenizer):

@@ -33,6 +33,7 @@ def build_compare_tab(studio):
     import gradio as gr
 
     from kto_plugin.evaluation.generation import GenerationSettings
+    from kto_plugin.evaluation.side_by_side import from_spreadsheet
     from kto_plugin.studio.blind_compare import make_sheet, read_sheet, save_rating, score_rated_sheet
 
     with gr.Row():
@@ -76,8 +77,8 @@ def build_compare_tab(studio):
         index = max(0, min(index, len(rows) - 1))
         row = rows[index]
         rated = sum(1 for r in rows if r["rating_a"] and r["rating_b"])
-        return (f"Prompt **{index + 1}** of {len(rows)} · rated {rated} · sheet `{sheet}`", row["prompt"],
-                row["answer_a"], row["answer_b"], row["rating_a"] or None, row["rating_b"] or None, message,
+        return (f"Prompt **{index + 1}** of {len(rows)} · rated {rated} · sheet `{sheet}`", from_spreadsheet(row["prompt"]),
+                from_spreadsheet(row["answer_a"]), from_spreadsheet(row["answer_b"]), row["rating_a"] or None, row["rating_b"] or None, message,
                 {"sheet": str(sheet), "index": index})
 
     @shows_errors(len(shown_outputs), status_at=6)

@@ -9,9 +9,12 @@ show them again, and nothing untrainable enters the labelled file.
 A decision is keyed by its (prompt, original answer). Before appending, the writer reads
 under the lock whatever other writers (another tab, another process) appended since it last
 looked, and refuses a decision already made: two labellers on one file lose nothing and write
-nothing twice. Each look reads only the new bytes, so a long session stays linear. A last line
-without its newline (a writer killed mid-write) is cut off under the lock: its decision was
-not completed, and the item comes back.
+nothing twice. Each look reads only the new bytes, so a long session stays linear.
+
+A last line without its newline is never lost. When it is a whole JSON row (an editor that
+saves without a final newline), it gets its newline and counts. When it is not (a writer
+killed mid-write), its bytes move, under the lock, to `NAME.torn.jsonl` beside the file, so
+the file still trains; its decision was not completed, and the item comes back.
 """
 
 from __future__ import annotations
@@ -32,9 +35,19 @@ def item_key(prompt: str, response: str) -> str:
     return hashlib.blake2b(json.dumps([prompt, response], ensure_ascii=False).encode("utf-8"), digest_size=16).hexdigest()
 
 
+def _is_json_row(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False
+
+
 def append_rows_durably(path: Path, rows: list[dict]) -> None:
     """Append JSON Lines in one write, flushed and fsynced (the caller holds the lock)."""
-    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    append_bytes_durably(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
+
+
+def append_bytes_durably(path: Path, data: bytes) -> None:
     with open(path, "ab") as handle:
         handle.write(data)
         handle.flush()
@@ -66,6 +79,7 @@ class LabelLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.skipped_path = self.path.with_name(self.path.stem + ".skipped.jsonl")
+        self.torn_path = self.path.with_name(self.path.stem + ".torn.jsonl")
         self.lock = FileLock(str(self.path) + ".lock", timeout=30)
         self._forget()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +110,15 @@ class LabelLog:
                 handle.seek(self._read_up_to[path])
                 new = handle.read()
                 complete = new.rfind(b"\n") + 1
-                if complete < len(new):  # a line left without its newline by a writer that died mid-write
-                    handle.truncate(self._read_up_to[path] + complete)
+                if complete < len(new):  # a last line without its newline
+                    if _is_json_row(new[complete:]):  # a whole row (an editor's file): give it its newline
+                        handle.write(b"\n")
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                        new, complete = new + b"\n", len(new) + 1
+                    else:  # a torn write: its bytes go beside the file, not into it, and not away
+                        append_bytes_durably(self.torn_path, new[complete:] + b"\n")
+                        handle.truncate(self._read_up_to[path] + complete)
             self._read_up_to[path] += complete
             for line in new[:complete].splitlines():
                 self._count(line, skipped)

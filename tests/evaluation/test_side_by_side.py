@@ -127,3 +127,38 @@ def test_base_answers_come_from_the_base_model_with_the_adapter_off(compared, ti
                                 user_prompts(tokenizer, PROMPTS), GenerationSettings(max_new_tokens=6, min_new_tokens=6, seed=3))
     assert by_model["base"] == expected
     assert by_model["tuned"] != expected
+
+
+def test_a_rated_sheet_is_never_overwritten(compared, tmp_path):
+    """`compare` again over a rated sheet refuses before loading a model; --force keeps the rated one beside."""
+    import shutil
+
+    first, _ = compared
+    folder = tmp_path / "rated"
+    shutil.copytree(first, folder)
+    fill(folder, lambda model, row: 4)
+    rated = (folder / "sheet.csv").read_text(encoding="utf-8")
+    config, prompts = first.parent / "config.yaml", first.parent / "prompts.txt"
+    args = ["compare", str(config), "--prompts", str(prompts), "--output", str(folder), "--max-new-tokens", "2"]
+    refused = CliRunner().invoke(kto, args)
+    assert refused.exit_code == 1 and "already holds ratings for 6 prompts" in refused.output and "--force" in refused.output
+    assert (folder / "sheet.csv").read_text(encoding="utf-8") == rated
+    replaced = CliRunner().invoke(kto, [*args, "--force"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (folder / "sheet.rated-1.csv").read_text(encoding="utf-8") == rated and (folder / "key.rated-1.json").exists()
+    assert all(row["rating_a"] == "" for row in read_sheet(folder))
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example", "Click for details")', "+1", "-2", "@SUM(A1)",
+                                  "'=quoted", "''=twice", "plain", "", "\tTab"])
+def test_spreadsheet_cells_never_start_a_formula_and_read_back_exactly(tmp_path, text):
+    from kto_plugin.evaluation.side_by_side import FORMULA_STARTS, from_spreadsheet, write_sheet
+
+    paths = write_sheet(tmp_path, [text], [text], [text], 0, {"base": "b", "tuned": "t"})
+    (row,) = read_sheet(tmp_path)
+    for column in ("prompt", "answer_a", "answer_b"):
+        assert not row[column].startswith(FORMULA_STARTS)
+        assert from_spreadsheet(row[column]) == text
+    import html
+
+    assert html.escape(text) in paths["html"].read_text(encoding="utf-8")  # the HTML sheet shows the text as written

@@ -122,3 +122,43 @@ def test_generated_answers_are_appended_as_unlabelled_rows(tmp_path):
     append_answers(target, [("q", "a1"), ("q", "a2")])
     append_answers(target, [("r", "b")])
     assert [(item.prompt, item.response) for item in read_unlabelled(target)] == [("q", "a1"), ("q", "a2"), ("r", "b")]
+
+
+def test_a_last_row_saved_without_its_newline_is_kept(tmp_path):
+    """Many editors save a file without a final newline: that row is the user's, not a torn write."""
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"query": "q1", "response": "a1", "label": true}\n{"query": "q2", "response": "a2", "label": false}',
+                    encoding="utf-8")
+    log = LabelLog(path)
+    assert dict(log.counts) == {"accepted": 1, "rejected": 1}
+    assert log.record(Decision("q3", "a3", "accept"))
+    assert [row["query"] for row in rows(path)] == ["q1", "q2", "q3"]
+    assert not log.torn_path.exists()
+
+
+def test_a_file_cut_at_any_byte_loses_nothing(tmp_path):
+    """Every prefix of a labelled file (a writer killed at any byte): whole rows stay in the file (a last one
+    without its newline gets it), the bytes of a torn last row move beside it, and nothing else changes."""
+    full = "".join(json.dumps({"query": f"q{i} 退款", "response": f"a{i}", "label": i % 2 == 0}, ensure_ascii=False) + "\n"
+                   for i in range(4)).encode("utf-8")
+    for cut in range(len(full) + 1):
+        prefix = full[:cut]
+        lines_end = prefix.rfind(b"\n") + 1
+        tail = prefix[lines_end:]
+        try:
+            whole_tail = isinstance(json.loads(tail), dict)
+        except ValueError:
+            whole_tail = False
+        if not tail:
+            expected_kept, expected_torn = prefix, b""
+        elif whole_tail:
+            expected_kept, expected_torn = prefix + b"\n", b""
+        else:
+            expected_kept, expected_torn = prefix[:lines_end], tail + b"\n"
+        path = tmp_path / str(cut) / "labels.jsonl"
+        path.parent.mkdir()
+        path.write_bytes(prefix)
+        log = LabelLog(path)
+        assert path.read_bytes() == expected_kept, cut
+        assert (log.torn_path.read_bytes() if log.torn_path.exists() else b"") == expected_torn, cut
+        assert len(log.decided) == expected_kept.count(b"\n"), cut

@@ -73,14 +73,17 @@ def test_a_config_without_a_model_is_named_in_the_train_tab(tmp_path, tiny_model
         served.app.close()
 
 
-def test_a_busy_port_is_refused_and_an_open_host_without_auth_warns(tmp_path):
+def test_a_busy_port_is_refused_and_an_open_host_needs_auth(tmp_path):
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(kto, ["studio", "--host", "0.0.0.0", "--port", str(port), "--folder", str(tmp_path)])
+        open_host = ["studio", "--host", "0.0.0.0", "--port", str(port), "--folder", str(tmp_path)]
+        refused = CliRunner().invoke(kto, open_host)
+        result = CliRunner().invoke(kto, [*open_host, "--insecure-no-auth"])
+    assert refused.exit_code == 2 and "add --auth USER:PASS" in refused.output and "--insecure-no-auth" in refused.output
     assert result.exit_code == 1
-    assert "Warning: listening on 0.0.0.0 without --auth" in result.output
+    assert "Warning: listening on 0.0.0.0 without --auth (--insecure-no-auth)" in result.output
     assert f"port {port} on 0.0.0.0 is in use" in result.output and "pass --port" in result.output
     for args, expected in ((["--auth", "nopassword"], "use USER:PASS"),
                            (["--folder", str(tmp_path / "missing")], "not an existing folder")):
