@@ -21,7 +21,7 @@ class MissingFieldError(KTOPluginError, KeyError):
     def __init__(self, field: str, setting: str, row: dict):
         self.field = field
         self.setting = setting
-        self.present = sorted(row)
+        self.present = sorted(key for key, value in row.items() if value is not None)  # null counts as missing
         super().__init__(field)
 
     def __str__(self) -> str:
@@ -72,8 +72,27 @@ def _get(row: dict, fields: dict[str, str], role: str, optional: bool = False) -
     return row[column]
 
 
-def _as_text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_text(value: Any, what: str) -> str:
+    """Text as written; null is empty. Anything else (a number, a list, NaN) is a bad value, not text to train on."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise DataError(f"{what} must be text, got {type(value).__name__} {_short(value)}")
+
+
+def _required(row: dict, fields: dict[str, str], role: str) -> Any:
+    """A field the example needs: absent or null in this row is a missing field (a misspelt column reads as null
+    in rows that lack it, as a dataset gives every row every column)."""
+    value = _get(row, fields, role)
+    if value is None:
+        raise MissingFieldError(fields[role], f"field_{role}", row)
+    return value
 
 
 ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant"}
@@ -88,46 +107,53 @@ def _as_message(message: Any) -> dict[str, str]:
     if role is None:
         raise DataError(f"message without a role: {message!r}")
     role = ROLE_ALIASES.get(str(role).lower(), str(role).lower())
-    return {"role": role, "content": _as_text(content)}
+    return {"role": role, "content": _as_text(content, "a message's content")}
 
 
-def _as_prompt_messages(prompt: Any) -> list[dict[str, str]]:
+def _as_prompt_messages(prompt: Any, what: str) -> list[dict[str, str]]:
     if isinstance(prompt, (list, tuple)):
         return [_as_message(message) for message in prompt]
-    return [{"role": "user", "content": _as_text(prompt)}]
+    return [{"role": "user", "content": _as_text(prompt, what)}]
 
 
-def _as_completion_text(completion: Any) -> str:
+def _as_completion_text(completion: Any, what: str) -> str:
     if isinstance(completion, (list, tuple)):
         messages = [_as_message(message) for message in completion]
         return "".join(message["content"] for message in messages if message["role"] == "assistant")
     if isinstance(completion, dict):
         return _as_message(completion)["content"]
-    return _as_text(completion)
+    return _as_text(completion, what)
 
 
 def query_response_examples(row: dict, fields: dict[str, str]) -> list[KTOExample]:
     """ms-swift rows: {query, response, label, system?, history?: [[query, response], ...]}."""
     messages: list[dict[str, str]] = []
-    system = _get(row, fields, "system", optional=True)
+    system = _as_text(_get(row, fields, "system", optional=True), f"field {fields['system']!r}")
     if system:
-        messages.append({"role": "system", "content": _as_text(system)})
-    for turn in _get(row, fields, "history", optional=True) or []:
+        messages.append({"role": "system", "content": system})
+    history = _get(row, fields, "history", optional=True)
+    if history is not None and not isinstance(history, (list, tuple)):
+        raise DataError(f"field {fields['history']!r} must be a list of [query, response] turns, got "
+                        f"{type(history).__name__} {_short(history)}")
+    for turn in history or []:
         if isinstance(turn, dict):
             messages.append(_as_message(turn))
             continue
-        if len(turn) != 2:
-            raise DataError(f"a history turn must be [query, response], got {turn!r}")
-        messages.append({"role": "user", "content": _as_text(turn[0])})
-        messages.append({"role": "assistant", "content": _as_text(turn[1])})
-    messages.append({"role": "user", "content": _as_text(_get(row, fields, "query"))})
-    response = _as_text(_get(row, fields, "response"))
+        if not isinstance(turn, (list, tuple)) or len(turn) != 2:
+            raise DataError(f"a history turn must be [query, response], got {_short(turn)}")
+        messages.append({"role": "user", "content": _as_text(turn[0], "a history turn's query")})
+        messages.append({"role": "assistant", "content": _as_text(turn[1], "a history turn's response")})
+    messages.append({"role": "user", "content": _as_text(_required(row, fields, "query"), f"field {fields['query']!r}")})
+    response = _as_text(_required(row, fields, "response"), f"field {fields['response']!r}")
     return [KTOExample(messages, response, _get(row, fields, "label"))]
 
 
 def messages_examples(row: dict, fields: dict[str, str]) -> list[KTOExample] | DroppedRow:
     """{messages: [{role, content}, ...], label}: the last assistant turn is the completion."""
-    messages = [_as_message(message) for message in _get(row, fields, "messages") or []]
+    raw = _required(row, fields, "messages")
+    if not isinstance(raw, (list, tuple)):
+        raise DataError(f"field {fields['messages']!r} must be a list of messages, got {type(raw).__name__} {_short(raw)}")
+    messages = [_as_message(message) for message in raw]
     if not messages or messages[-1]["role"] != "assistant":
         return DroppedRow("messages do not end with an assistant turn")
     return [KTOExample(messages[:-1], messages[-1]["content"], _get(row, fields, "label"))]
@@ -135,16 +161,16 @@ def messages_examples(row: dict, fields: dict[str, str]) -> list[KTOExample] | D
 
 def prompt_completion_examples(row: dict, fields: dict[str, str]) -> list[KTOExample]:
     """TRL's unpaired rows: {prompt, completion, label}, strings or message lists."""
-    prompt = _as_prompt_messages(_get(row, fields, "prompt"))
-    completion = _as_completion_text(_get(row, fields, "completion"))
+    prompt = _as_prompt_messages(_required(row, fields, "prompt"), f"field {fields['prompt']!r}")
+    completion = _as_completion_text(_required(row, fields, "completion"), f"field {fields['completion']!r}")
     return [KTOExample(prompt, completion, _get(row, fields, "label"))]
 
 
 def paired_examples(row: dict, fields: dict[str, str]) -> list[KTOExample]:
     """{prompt, chosen, rejected}: one desirable and one undesirable example per row."""
-    prompt = _as_prompt_messages(_get(row, fields, "prompt"))
-    chosen = _as_completion_text(_get(row, fields, "chosen"))
-    rejected = _as_completion_text(_get(row, fields, "rejected"))
+    prompt = _as_prompt_messages(_required(row, fields, "prompt"), f"field {fields['prompt']!r}")
+    chosen = _as_completion_text(_required(row, fields, "chosen"), f"field {fields['chosen']!r}")
+    rejected = _as_completion_text(_required(row, fields, "rejected"), f"field {fields['rejected']!r}")
     return [KTOExample(prompt, chosen, True), KTOExample(prompt, rejected, False)]
 
 

@@ -317,3 +317,22 @@ def test_types_also_work_through_axolotls_own_loader(tmp_path, tiny_model):
     assert sorted((row["completion"], row["label"]) for row in meta.train_dataset.to_list()) == [
         ("no." + END_OF_TURN, False), ("yes." + END_OF_TURN, True),
     ]
+
+
+def test_a_misspelt_field_in_one_row_is_that_row_s_missing_field_in_training_and_in_check(tmp_path, tiny_model):
+    """A dataset gives every row every column, so a row with `qeury` reads `query` as null: that row is named,
+    not trained with an empty prompt; `check` lists the same row as unusable."""
+    from kto_plugin.data.feedback_examples import examples_from_file
+
+    data = write_jsonl(tmp_path / "typo.jsonl", [
+        {"query": "Where is my parcel?", "response": "It ships today.", "label": True},
+        {"qeury": "Can I return it?", "response": "Yes, within 30 days.", "label": True},
+        {"query": "Do you ship abroad?", "response": ["Yes"], "label": False},
+    ])
+    with pytest.raises(ValueError) as err:
+        load_kto_data(tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}])
+    assert f"{data} line 2: missing field 'query'" in str(err.value) and "field_query" in str(err.value)
+    _, _, examples, unusable = examples_from_file(data, "query_response", progress=False)
+    assert [example.where for example in examples] == [f"{data} line 1"]
+    assert [row.where for row in unusable] == [f"{data} line 2", f"{data} line 3"]
+    assert "missing field 'query'" in unusable[0].reason and "must be text, got list ['Yes']" in unusable[1].reason

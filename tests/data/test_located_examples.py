@@ -87,3 +87,62 @@ def test_training_rows_are_the_check_examples_rendered(seed, tiny_model):
     assert list(zip(trained.prompt, trained.completion)) == [render_located(example, tokenizer) for example in kept]
     assert removed[EMPTY_RESPONSE] == len(examples) - len(kept)
     assert sum(count for reason, count in removed.items() if reason != EMPTY_RESPONSE) == len(unusable)
+
+
+def random_value(rng: random.Random, depth: int = 0):
+    """Any JSON-ish value a careless export writes: text, numbers (NaN and infinity too), booleans, null, lists, objects."""
+    kinds = ["text", "text", "int", "float", "nan", "inf", "bool", "null"] + (["list", "dict"] if depth < 2 else [])
+    kind = rng.choice(kinds)
+    if kind == "text":
+        return rng.choice(["Where is my parcel?", "退款多久到账？", "", " ", "=1+1", "line\nbreak", "🙂"])
+    if kind == "int":
+        return rng.randint(-3, 3)
+    if kind == "float":
+        return rng.uniform(-2, 2)
+    if kind == "nan":
+        return float("nan")
+    if kind == "inf":
+        return float("inf")
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "list":
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(["role", "content", "from", "value", "x"]): random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_any_value_is_an_example_with_its_text_unchanged_or_an_unusable_row_with_a_reason(format_name):
+    """Fuzz: every field of every row a random JSON value. The core never crashes; a row is either examples
+    whose texts are exactly the strings given, or one unusable row with a reason."""
+    rng = random.Random(format_name)
+    fmt = FORMATS[format_name]
+    converter = plugin_format_converter(fmt, fmt.field_settings(None))
+    good = {"label": lambda: rng.choice([True, False, "yes", 0]), "history": lambda: [["Hi", "Hello"]],
+            "messages": lambda: [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": rng.choice(["ok", "🙂"])}]}
+
+    def value(role: str):  # mostly well-formed, so both kinds of outcome are common
+        if role in fmt.optional and rng.random() < 0.5:
+            return None
+        if rng.random() < 0.75:
+            return good.get(role, lambda: rng.choice(["Where is my parcel?", "退款多久到账？", "=1+1", " "]))()
+        return random_value(rng)
+
+    rows = [{column: value(role) for role, column in fmt.fields.items() if rng.random() < 0.97} for _ in range(3000)]
+    items = list(located_examples(rows, converter, RowLocator("fuzz.jsonl"), "fuzz.jsonl", on_invalid="collect"))
+    assert {item.row_index for item in items} == set(range(len(rows)))
+    for item in items:
+        row = rows[item.row_index]
+        if isinstance(item, UnusableRow):
+            assert item.reason.strip()
+            continue
+        assert isinstance(item.completion, str) and isinstance(item.label, bool)
+        if format_name == "query_response":
+            assert item.completion == row["response"] and item.prompt[-1] == {"role": "user", "content": row["query"]}
+        if format_name == "prompt_completion" and isinstance(row["completion"], str):
+            assert item.completion == row["completion"]
+        for message in item.prompt:
+            assert isinstance(message["content"], str)
+    usable = sum(isinstance(item, LocatedExample) for item in items)
+    assert 0 < usable < len(items)  # the generator makes both kinds
