@@ -46,20 +46,25 @@ def _rules(min_chars: int, patterns: tuple[str, ...]):
 
 
 def rich_table(table, cut: int | None = None):
-    """A `check_tables.ReportTable` as a rich Table; long texts cut to `cut` characters in the terminal."""
+    """A `check_tables.ReportTable` as a rich Table; long texts cut to `cut` characters in the terminal.
+    Every cell is plain text: an answer that looks like Rich markup (`[/bold]`) is shown as written."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    shown = Table(title=table.title)
+    shown = Table(title=escape(table.title))
     for index, column in enumerate(table.columns):
         shown.add_column(column, justify="right" if index in table.numeric else "left", overflow="fold")
     for row in table.rows:
-        cells = [str(cell) if cut is None or index in table.numeric else str(cell)[:cut] for index, cell in enumerate(row)]
+        cells = [Text(str(cell) if cut is None or index in table.numeric else str(cell)[:cut])
+                 for index, cell in enumerate(row)]
         shown.add_row(*cells, style="bold" if row and row[0] == "all" else None)
     return shown
 
 
 def print_check_report(report, rows_per_kind: int) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from kto_plugin.data.check_tables import (
         CLEAN_ADVICE,
@@ -74,9 +79,9 @@ def print_check_report(report, rows_per_kind: int) -> None:
     console = Console()
     console.print(rich_table(sources_table(report)))
     if weights_sentence(report):
-        console.print(weights_sentence(report))
+        console.print(weights_sentence(report), markup=False)
     if report.prompts:
-        console.print("prompts: " + ", ".join(f"{key} {value}" for key, value in report.prompts.items()))
+        console.print("prompts: " + ", ".join(f"{key} {value}" for key, value in report.prompts.items()), markup=False)
     console.print(rich_table(lengths_table(report)))
     problems = rich_table(problems_table(report))
     counts = report.counts()
@@ -87,9 +92,9 @@ def print_check_report(report, rows_per_kind: int) -> None:
     for table in finding_tables(report, rows_per_kind):
         console.print(rich_table(table, cut=60))
     if report.hurts_training():
-        console.print(f"[bold red]{report.verdict()}[/]. {CLEAN_ADVICE}")
+        console.print(f"[bold red]{escape(report.verdict())}[/]. {escape(CLEAN_ADVICE)}")
     else:
-        console.print(f"[bold green]{report.verdict()}[/]")
+        console.print(f"[bold green]{escape(report.verdict())}[/]")
 
 
 @click.command("check")

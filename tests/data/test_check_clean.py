@@ -67,6 +67,20 @@ def test_check_clean_data_exits_0_and_counts_labels(tmp_path, plugin_cache):
     assert report["auto_weights"] == {"desirable_weight": pytest.approx(7 / 6), "undesirable_weight": 1.0}
 
 
+def test_answers_that_look_like_markup_are_printed_as_written(tmp_path, plugin_cache):
+    """Rich reads `[...]` as markup: an answer `[/bold]` crashed `check` (exit 1, "problems found"), and
+    `[query, response]` vanished from a reason. Every cell and message is shown as written."""
+    data = write_jsonl(tmp_path / "markup.jsonl", [
+        {"query": "Hi [bold]", "response": "[/bold] closing tag first", "label": True},
+        {"query": "Hi [bold]", "response": "[/bold] closing tag first", "label": False},
+        {"query": "History?", "response": "x", "label": True, "history": ["HiYo"]},
+    ])
+    result = invoke("check", str(data), "--rows", "5")
+    assert result.exit_code == 1, result.output  # problems: a conflict and an unusable row, not a crash
+    assert "[/bold]" in result.output and "Hi [bold]" in result.output  # the table wraps lines, not tags
+    assert "[query, response]" in result.output
+
+
 def test_check_finds_every_problem_with_its_line(tmp_path, plugin_cache):
     data = write_jsonl(tmp_path / "messy.jsonl", messy_rows())
     report_path = tmp_path / "report.json"

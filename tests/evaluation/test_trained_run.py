@@ -18,6 +18,8 @@ def runs(tmp_path_factory, tiny_model):
     lora.save_pretrained(root / "adapter")
     (root / "unfinished").mkdir()
     (root / "unfinished" / "config.json").write_text("{}")
+    (root / "interrupted").mkdir()  # a LoRA run stopped before saving: the adapter's config, no weights
+    (root / "interrupted" / "adapter_config.json").write_text((root / "adapter" / "adapter_config.json").read_text())
     return root
 
 
@@ -31,7 +33,7 @@ def test_an_adapter_run_is_base_plus_adapter_and_a_full_run_is_its_own_folder(ru
     assert adapter.stamp() > 0
 
 
-@pytest.mark.parametrize("folder", ["unfinished", "missing"])
+@pytest.mark.parametrize("folder", ["unfinished", "interrupted", "missing"])
 def test_no_trained_model_is_one_error_naming_the_folder_and_the_fix(runs, tiny_model, folder):
     from kto_plugin.errors import KTOPluginError
     from kto_plugin.evaluation.trained_run import NoTrainedModelError, TrainedRun
