@@ -32,10 +32,10 @@ class RunFailedError(KTOPluginError, RuntimeError):
     """A step the plugin ran for the user (an `axolotl` command, a training child) failed; the message has its log."""
 
 
+class BusyError(KTOPluginError, RuntimeError):
+    """One at a time: the thing asked for is already going (a training run in the studio)."""
+
+
 def is_user_error(err: BaseException) -> bool:
     """The plugin's own errors, and a file the user named that is missing or unreadable; anything else is a bug."""
     return isinstance(err, KTOPluginError) or (isinstance(err, OSError) and getattr(err, "filename", None) is not None)
-
-
-class BusyError(KTOPluginError, RuntimeError):
-    """One at a time: the thing asked for is already going (a training run in the studio)."""

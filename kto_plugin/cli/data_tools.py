@@ -45,9 +45,10 @@ def _rules(min_chars: int, patterns: tuple[str, ...]):
         raise click.BadParameter(str(err)) from None
 
 
-def rich_table(table, cut: int | None = None):
-    """A `check_tables.ReportTable` as a rich Table; long texts cut to `cut` characters in the terminal.
-    Every cell is plain text: an answer that looks like Rich markup (`[/bold]`) is shown as written."""
+def rich_table(table, cut: int | None = None, row_style=None):
+    """A `check_tables.ReportTable` as a rich Table; long texts cut to `cut` characters in the terminal, each
+    row styled by `row_style(row)`. Every cell is plain text: an answer that looks like Rich markup (`[/bold]`)
+    is shown as written."""
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
@@ -58,7 +59,7 @@ def rich_table(table, cut: int | None = None):
     for row in table.rows:
         cells = [Text(str(cell) if cut is None or index in table.numeric else str(cell)[:cut])
                  for index, cell in enumerate(row)]
-        shown.add_row(*cells, style="bold" if row and row[0] == "all" else None)
+        shown.add_row(*cells, style=row_style(row) if row_style else None)
     return shown
 
 
@@ -74,21 +75,16 @@ def print_check_report(report, rows_per_kind: int) -> None:
         sources_table,
         weights_sentence,
     )
-    from kto_plugin.data.row_checks import FINDING_KINDS
 
     console = Console()
-    console.print(rich_table(sources_table(report)))
+    console.print(rich_table(sources_table(report), row_style=lambda row: "bold" if row[0] == "all" else None))
     if weights_sentence(report):
         console.print(weights_sentence(report), markup=False)
     if report.prompts:
         console.print("prompts: " + ", ".join(f"{key} {value}" for key, value in report.prompts.items()), markup=False)
     console.print(rich_table(lengths_table(report)))
-    problems = rich_table(problems_table(report))
-    counts = report.counts()
-    for row_index, (kind, (_, hurts, _)) in enumerate(FINDING_KINDS.items()):  # hurting problems in red
-        if counts.get(kind) and hurts:
-            problems.rows[row_index].style = "bold red"
-    console.print(problems)
+    # a problem found that hurts training in red: columns rows, hurts training
+    console.print(rich_table(problems_table(report), row_style=lambda row: "bold red" if row[1] and row[2] == "yes" else None))
     for table in finding_tables(report, rows_per_kind):
         console.print(rich_table(table, cut=60))
     if report.hurts_training():

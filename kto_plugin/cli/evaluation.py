@@ -74,13 +74,12 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     from axolotl.cli.config import load_cfg
 
     from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, read_prompts, user_prompts
-    from kto_plugin.evaluation.side_by_side import keep_rated_sheet, rated_prompts, write_sheet
+    from kto_plugin.evaluation.side_by_side import keep_rated_sheet, write_sheet
     from kto_plugin.evaluation.trained_run import TrainedRun
 
     cfg = load_cfg(str(config))
     folder = output or Path(cfg.output_dir) / "compare"
-    if not force:
-        keep_rated_sheet(folder, replace=False)  # refused before any model loads
+    kept = keep_rated_sheet(folder, replace=force)  # a rated sheet: refused, or (--force) kept aside, before any model loads
     prompt_list = read_prompts(prompts)
     pair = TrainedRun.from_config(cfg).load_pair()
     settings = GenerationSettings(max_new_tokens, min_new_tokens, temperature, seed)
@@ -88,11 +87,10 @@ def compare(config: Path, prompts: Path, output: Path | None, seed: int, max_new
     with pair.base() as base_model:
         base_answers = generate_answers(base_model, pair.tokenizer, rendered, settings)
     tuned_answers = generate_answers(pair.tuned, pair.tokenizer, rendered, settings)
-    rated = rated_prompts(folder / "sheet.csv")
     paths = write_sheet(folder, prompt_list, base_answers, tuned_answers, seed,
-                        {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)}, replace_ratings=force)
-    if rated:
-        click.echo(f"the sheet with {rated} rated prompts was kept beside the new one (sheet.rated-N.csv, key.rated-N.json)")
+                        {"base": str(cfg.base_model), "tuned": str(cfg.output_dir)})
+    if kept:
+        click.echo(f"the rated sheet was kept beside the new one as {kept.name} (its key as {kept.name.replace('sheet', 'key', 1).replace('.csv', '.json')})")
     click.echo(f"rating sheet: {paths['csv']} (and {paths['html']}); key: {paths['key']}")
     click.echo(f"fill rating_a and rating_b (1-5), then: axolotl kto score {paths['csv']} --key {paths['key']}")
 

@@ -1,10 +1,11 @@
-"""`--json -`: standard output carries the JSON and nothing else, so `axolotl kto check FILE --json - | jq` works.
+"""`--json -`: standard output carries the JSON and nothing else once the command runs.
 
-Axolotl prints its logo to standard output before any plugin command runs. When standard
-output is a pipe or a file, Python still holds the logo in its buffer at that point:
-`json_stdout()` points file descriptor 1 at /dev/null for the rest of the process (the
-logo, and anything else a library prints, go there when Python flushes) and returns a
-stream on a duplicate of the original descriptor for the JSON. On a terminal, or where
+`json_stdout()` points file descriptor 1 at /dev/null for the rest of the process (whatever a
+library prints afterwards, Axolotl's stdout logging included, goes there) and returns a stream
+on a duplicate of the original descriptor for the JSON. What was written before the command
+ran stays: under `axolotl kto check`, Axolotl's logo is already out (its logging flushes it),
+so `axolotl-kto check FILE --json - | jq`, the same command without Axolotl's root, is the
+one that pipes nothing but JSON. On a terminal, or where
 standard output is not descriptor 1 (click's test runner), it returns `sys.stdout` as it is.
 """
 

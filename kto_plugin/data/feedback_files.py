@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -42,7 +43,7 @@ class FeedbackFile:
     rows: list[dict]
     line_numbers: list[int] | None = None
 
-    @property
+    @cached_property
     def where(self) -> RowLocator:
         """Names a row: `data/feedback.jsonl line 12` (JSON Lines), else `data/feedback.parquet row 12`."""
         return RowLocator(str(self.path), self.line_numbers)

@@ -62,6 +62,11 @@ def cached_recipe(folder: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def is_current(folder: Path) -> bool:
+    """Whether `folder` holds a warm model made by this `RECIPE`."""
+    return cached_recipe(folder) == RECIPE and (Path(folder) / "model.safetensors").exists()
+
+
 def warm_model_path(output_dir: Path | None = None) -> Path:
     """The cached warm model made by this `RECIPE`; ConfigError saying how to make it when there is none.
 
@@ -69,7 +74,7 @@ def warm_model_path(output_dir: Path | None = None) -> Path:
     a config names `kto_plugin://warm-model`, and `axolotl kto make-tiny-model --warm-up` does so at once.
     """
     output_dir = Path(output_dir or warm_model_dir())
-    if cached_recipe(output_dir) != RECIPE or not (output_dir / "model.safetensors").exists():
+    if not is_current(output_dir):
         raise ConfigError(f"the warm model is not made yet in {output_dir}: run `axolotl kto make-tiny-model --warm-up` "
                           "(about 4 minutes), or `axolotl train` on a config naming kto_plugin://warm-model")
     return output_dir

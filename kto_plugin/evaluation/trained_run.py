@@ -148,9 +148,6 @@ class TrainedRun:
         if self.kind == "adapter":
             self.load_tuned()
 
-    def describe(self) -> str:
-        return f"{self.base_model} + adapter {self.output_dir}" if self.kind == "adapter" else str(self.output_dir)
-
 
 def load_model(base_model: str | Path, adapter_dir: str | Path | None = None):
     """A base model (a folder or a `kto_plugin://` name), with the LoRA adapter in `adapter_dir` when it holds one."""

@@ -32,16 +32,6 @@ def cpu_job_config(lora_kernels_off: bool = True, **keys) -> dict:
     return {**CPU_PRECISION, **(NO_GPU_KERNELS if lora_kernels_off else {}), **keys}
 
 
-def write_job_config(path: Path, config: dict) -> Path:
-    """The config as YAML at `path` (its folder made), as `axolotl train PATH` reads it."""
-    import yaml
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def axolotl_command(args: list[str]) -> list[str]:
     """The command line of `axolotl ARGS` with this Python."""
     return [sys.executable, "-m", "axolotl.cli.main", *args]

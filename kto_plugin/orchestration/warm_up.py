@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from kto_plugin.embedded.tiny_model import build_tiny_model
-from kto_plugin.embedded.warm_model import RECIPE, cached_recipe, warm_model_dir, warm_up_rows
+from kto_plugin.embedded.warm_model import RECIPE, is_current, warm_model_dir, warm_up_rows
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
 
 LOG = logging.getLogger(__name__)
@@ -88,6 +88,6 @@ def ensure_warm_model(output_dir: Path | None = None) -> Path:
     output_dir = Path(output_dir or warm_model_dir())
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(output_dir) + ".lock"):
-        if cached_recipe(output_dir) != RECIPE or not (output_dir / "model.safetensors").exists():
+        if not is_current(output_dir):
             build_warm_model(output_dir)
     return output_dir

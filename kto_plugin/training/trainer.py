@@ -32,7 +32,7 @@ from kto_plugin.training.padding_free import (
 )
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
-from kto_plugin.training.training_args import TrainerSettings
+from kto_plugin.training.training_args import reference_cache_from_args
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
 LOG = get_logger(__name__)
@@ -83,12 +83,11 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
 
     def apply_settings(self, training_args) -> None:
         """This trainer's copy of the plugin's settings (`kto_chunked_logps`, `kto_ref_cache`, ...)."""
-        settings = TrainerSettings.from_args(training_args)
-        self.chunked_logps = settings.chunked_logps
-        self.group_by_length = settings.group_by_length
-        self.padding_free = settings.padding_free  # True, False or "auto"
-        self.reference_cache: ReferenceCache | None = settings.reference_cache
-        self.continue_adapter = settings.continue_adapter  # `lora_model_dir` of an adapter run
+        self.chunked_logps = training_args.kto_chunked_logps
+        self.group_by_length = training_args.kto_group_by_length
+        self.padding_free = training_args.kto_padding_free  # True, False or "auto"
+        self.reference_cache: ReferenceCache | None = reference_cache_from_args(training_args)
+        self.continue_adapter = training_args.kto_continue_adapter  # `lora_model_dir` of an adapter run
         self._packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
     def __init__(self, *args, **kwargs):

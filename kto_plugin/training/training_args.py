@@ -68,21 +68,10 @@ def require_merged_fields(training_args_cls) -> None:
         )
 
 
-@dataclass(frozen=True)
-class TrainerSettings:
-    """What the trainer reads from its training arguments, with the reference cache opened."""
+def reference_cache_from_args(args):
+    """The trainer's `ReferenceCache` from its training arguments, or None when `kto_reference_cache` is off."""
+    if not args.kto_reference_cache:
+        return None
+    from kto_plugin.training.reference_cache import ReferenceCache, default_cache_dir
 
-    chunked_logps: bool
-    group_by_length: bool
-    padding_free: Union[bool, str]
-    reference_cache: object  # a ReferenceCache, or None
-    continue_adapter: Optional[str]
-
-    @classmethod
-    def from_args(cls, args) -> TrainerSettings:
-        from kto_plugin.training.reference_cache import ReferenceCache, default_cache_dir
-
-        cache = None
-        if args.kto_reference_cache:
-            cache = ReferenceCache(Path(args.kto_ref_cache_dir) if args.kto_ref_cache_dir else default_cache_dir())
-        return cls(args.kto_chunked_logps, args.kto_group_by_length, args.kto_padding_free, cache, args.kto_continue_adapter)
+    return ReferenceCache(Path(args.kto_ref_cache_dir) if args.kto_ref_cache_dir else default_cache_dir())
