@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -25,7 +26,21 @@ def _fail_unreadable(message: str):
     sys.exit(2)
 
 
+def field_names_option(items: tuple[str, ...]) -> dict[str, str]:
+    """`--field query=question --field label=ok` as the dataset entry's keys: {"field_query": "question", ...}."""
+    names = {}
+    for item in items:
+        role, _, column = item.partition("=")
+        if not role.strip() or not column.strip():
+            raise click.BadParameter(f"{item!r}: use ROLE=COLUMN, as in --field query=question", param_hint="--field")
+        names[f"field_{role.strip()}"] = column.strip()
+    return names
+
+
 def low_information_options(command):
+    command = click.option("--field", "field_items", multiple=True, metavar="ROLE=COLUMN",
+                           help="A field named otherwise, as the config's field_* keys: --field query=question "
+                                "--field label=ok (repeatable).")(command)
     command = click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
                            help="Also low-information: a response this regular expression matches whole "
                                 "(case-insensitive; repeatable).")(command)
@@ -108,8 +123,10 @@ def print_check_report(report, rows_per_kind: int) -> None:
               help="Also write a self-contained HTML page: length histograms and the problem rows.")
 @click.option("--rows", "rows_per_kind", type=int, default=5, show_default=True,
               help="Problem rows shown per kind in the terminal.")
-def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len, json_path, html_path, rows_per_kind):
-    """Report on feedback data: DATA files (.jsonl .json .parquet .csv, saved datasets) or one Axolotl CONFIG.
+def check(inputs, format_name, field_items, min_chars, patterns, tokenizer_path, sequence_len, json_path, html_path,
+          rows_per_kind):
+    """Report on feedback data: DATA files (.jsonl .json .parquet .csv, folders of them, saved datasets) or one
+    Axolotl CONFIG.
 
     Rows per label and source, token lengths, rows over sequence_len, duplicates, conflicting
     labels, low-information responses, one-class prompts and the class weights
@@ -122,7 +139,8 @@ def check(inputs, format_name, min_chars, patterns, tokenizer_path, sequence_len
     json_stream = json_stdout() if to_stdout else None  # before anything else can print to standard output
     rules = _rules(min_chars, patterns)
     try:
-        report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True)
+        report = run_check(inputs, format_name, tokenizer_path, sequence_len, rules, progress=True,
+                           field_names=field_names_option(field_items))
     except MixedInputsError as err:
         raise click.UsageError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - unreadable files, fields that match no format; bugs are re-raised
@@ -153,7 +171,8 @@ def _beside(out: Path, tag: str, suffix: str | None = None) -> Path:
 @click.command("clean")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
-              help="Where the kept rows go, in DATA's format and field names.")
+              help="Where the kept rows go, in the format its suffix names (.jsonl .json .parquet .csv), with "
+                   "DATA's field names and values.")
 @low_information_options
 @click.option("--review", "review_path", type=click.Path(path_type=Path), default=None,
               help="Where rows set aside for a person go: conflicting labels, unusable rows (default: OUT with .review).")
@@ -162,19 +181,23 @@ def _beside(out: Path, tag: str, suffix: str | None = None) -> Path:
 @click.option("--keep-normalised-duplicates", is_flag=True,
               help="Remove only exact duplicates, keep rows that differ in case or spacing.")
 @click.option("--force", is_flag=True, help="Replace OUT, the review file and the report if they exist.")
-def clean(data, out, format_name, min_chars, patterns, review_path, report_path, keep_normalised_duplicates, force):
+def clean(data, out, format_name, field_items, min_chars, patterns, review_path, report_path, keep_normalised_duplicates,
+          force):
     """Write DATA without low-information responses and duplicates; conflicting labels go to a review file.
 
-    DATA is never modified. Every output is written atomically (a hidden temporary file
-    renamed into place), so an interrupted clean leaves no partial file.
+    DATA is never modified. OUT, the review file and the report are written to hidden temporary
+    files and renamed into place together once all are complete: an interrupted clean leaves
+    none of them, and a temporary file a killed clean left is removed by the next.
     """
     from rich.console import Console
     from rich.table import Table
 
     from kto_plugin.data.cleaning import clean_report, plan_clean
     from kto_plugin.data.feedback_examples import examples_from_file
-    from kto_plugin.data.feedback_files import write_feedback_rows, write_text_atomically
+    from kto_plugin.data.feedback_files import atomic_path, output_kind, write_rows_into
     from kto_plugin.data.row_checks import FINDING_KINDS
+    from kto_plugin.data.row_files import is_saved_dataset
+    from kto_plugin.errors import DataError
 
     rules = _rules(min_chars, patterns)
     review_path = review_path or _beside(out, "review")
@@ -182,11 +205,16 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
     for path in (out, review_path, report_path):
         if data.exists() and path.exists() and path.resolve() == data.resolve():
             raise click.UsageError(f"{path} is DATA: clean never modifies its input; write to another path")
+    try:
+        input_kind = "saved" if is_saved_dataset(data) else data.suffix
+        out_kind, review_kind = output_kind(out, input_kind), output_kind(review_path, input_kind)
+    except DataError as err:
+        raise click.UsageError(str(err)) from None
     existing = [path for path in (out, review_path, report_path) if path.exists()]
     if existing and not force:
         raise click.UsageError(f"{', '.join(map(str, existing))} already exist(s): pass --force to replace")
     try:
-        feedback, fmt, examples, unusable = examples_from_file(data, format_name)
+        feedback, fmt, examples, unusable = examples_from_file(data, format_name, field_names=field_names_option(field_items))
     except Exception as err:  # noqa: BLE001 - unreadable files, fields that match no format; bugs are re-raised
         if not is_user_error(err):
             raise
@@ -197,10 +225,20 @@ def clean(data, out, format_name, min_chars, patterns, review_path, report_path,
              "format": fmt.name}
     report = clean_report(plan, feedback.rows, paths)
     report_text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
-    write_text_atomically(report_text + "\n", report_path)
-    if review_rows:
-        write_feedback_rows((feedback.rows[i] for i in review_rows), feedback.kind, review_path, force=True)
-    write_feedback_rows((feedback.rows[i] for i in plan.keep), feedback.kind, out, force=force)
+    try:  # all three renamed into place only once all are written: an interrupted clean leaves none of them
+        with ExitStack() as outputs:
+            def temporary(path: Path, kind: str = "json") -> Path:
+                return outputs.enter_context(atomic_path(path, directory=kind == "saved"))
+
+            temporary(report_path).write_text(report_text + "\n", encoding="utf-8")
+            if review_rows:
+                write_rows_into((feedback.rows[i] for i in review_rows), review_kind,
+                                temporary(review_path, review_kind), review_path)
+            write_rows_into((feedback.rows[i] for i in plan.keep), out_kind, temporary(out, out_kind), out)
+    except Exception as err:  # noqa: BLE001 - rows the output's format cannot hold; bugs are re-raised
+        if not is_user_error(err):
+            raise
+        _fail_unreadable(str(err))
 
     table = Table(title=f"clean {data} -> {out}")
     table.add_column("rows")

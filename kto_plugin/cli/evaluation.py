@@ -18,23 +18,16 @@ import click
               help="Column names, as in the dataset entry: --field query=question --field label=ok.")
 def make_eval_tasks(data: str, format_name: str, name: str, output: Path, fields: tuple[str, ...]):
     """Write lm-eval tasks (preference and rule-scored generation) from a KTO JSONL file."""
-    import json
-
-    from kto_plugin.data.sources import check_json_file
+    from kto_plugin.cli.data_tools import field_names_option
+    from kto_plugin.data.feedback_files import read_feedback_file
     from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
     from kto_plugin.evaluation.tasks import write_eval_tasks
 
     if not name.startswith("kto_"):
         raise click.BadParameter("task names start with `kto_`", param_hint="--name")
     path = Path(resolve_dataset_uri(data) if is_plugin_uri(data) else data)
-    check_json_file(path)
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    field_settings = {}
-    for item in fields:
-        role, _, column = item.partition("=")
-        if not column:
-            raise click.BadParameter(f"{item!r}: use ROLE=COLUMN", param_hint="--field")
-        field_settings[f"field_{role}"] = column
+    field_settings = field_names_option(fields)
+    rows = read_feedback_file(path).rows
     counts = write_eval_tasks(rows, format_name, name, output, field_settings)
     for task, count in counts.items():
         click.echo(f"{task}: {count} documents in {output / (task + '.jsonl')}")

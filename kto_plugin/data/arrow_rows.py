@@ -55,10 +55,18 @@ class ArrowRowsWriter:
         self.finish()
 
 
+SCRATCH_PREFIX = "kto_plugin-rows-"
+
+
 def scratch_folder(parent: Path, keep_until_exit: bool) -> Path:
-    """A new folder for row files under `parent`; with `keep_until_exit`, removed when the process ends."""
+    """A new folder for row files under `parent`; with `keep_until_exit`, removed when the process ends.
+
+    Its name holds this host and process id: the next run removes the folder of a killed one."""
+    from kto_plugin.leftovers import owned_prefix, remove_stale
+
     parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="kto_plugin-rows-", dir=parent))
+    remove_stale(parent, SCRATCH_PREFIX)  # a killed run's rows
+    folder = Path(tempfile.mkdtemp(prefix=owned_prefix(SCRATCH_PREFIX), dir=parent))
     if keep_until_exit:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

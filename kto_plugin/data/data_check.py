@@ -54,15 +54,25 @@ def read_check_config(path: Path):
     return cfg, tokenizer, f"{cfg.tokenizer_config or cfg.base_model} (from {path})", cfg.sequence_len
 
 
-def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_len, rules, progress=True):
-    """The DataCheckReport of files or of one config's `datasets:`."""
+def data_files_of(inputs) -> list[Path]:
+    """The inputs with each folder of data files (not a saved dataset) replaced by its files, in name order."""
+    from kto_plugin.data.row_files import data_files_in, is_saved_dataset
+
+    return [file for path in inputs
+            for file in (data_files_in(path) if path.is_dir() and not is_saved_dataset(path) else [path])]
+
+
+def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_len, rules, progress=True,
+              field_names: dict[str, str] | None = None):
+    """The DataCheckReport of files (a folder: each of its data files) or of one config's `datasets:`."""
     from kto_plugin.data.class_balance import auto_weights
     from kto_plugin.data.feedback_examples import examples_from_config, examples_from_file
     from kto_plugin.data.row_checks import check_examples
 
     configs = [path for path in inputs if path.suffix.lower() in CONFIG_SUFFIXES]
-    if configs and len(inputs) > 1:
-        raise MixedInputsError("pass either one Axolotl config or data files, not both")
+    if configs and (len(inputs) > 1 or field_names):
+        raise MixedInputsError("pass either one Axolotl config or data files, not both (a config's entries name "
+                               "their own fields; --field is for data files)")
     if configs:
         cfg, tokenizer, tokenizer_name, config_len = read_check_config(configs[0])
         sources, rows_read, examples, unusable = examples_from_config(cfg, progress)
@@ -70,8 +80,8 @@ def run_check(inputs: tuple[Path, ...], format_name, tokenizer_path, sequence_le
     else:
         tokenizer, tokenizer_name = check_tokenizer(tokenizer_path)
         sources, rows_read, examples, unusable = [], 0, [], []
-        for path in inputs:
-            feedback, _, found, bad = examples_from_file(path, format_name, progress)
+        for path in data_files_of(inputs):
+            feedback, _, found, bad = examples_from_file(path, format_name, progress, field_names)
             sources.append(str(path))
             rows_read += len(feedback.rows)
             examples.extend(found)

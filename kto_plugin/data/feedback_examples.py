@@ -69,21 +69,24 @@ def examples_from_rows(rows, converter, where: Callable[[int], str], source: str
     return examples, unusable
 
 
-def examples_from_file(path: Path, format_name: str | None = None, progress: bool = True):
-    """(FeedbackFile, examples, unusable rows) of one file; the format is detected from its fields unless named."""
+def examples_from_file(path: Path, format_name: str | None = None, progress: bool = True,
+                       field_names: dict[str, str] | None = None):
+    """(FeedbackFile, format, examples, unusable rows) of one file; the format is detected from its fields unless
+    named; `field_names` (`{"field_query": "question"}`) are the `field_*` keys of a dataset entry."""
     feedback = read_feedback_file(path)
-    if format_name:
-        fmt = FORMATS[format_name]
-    else:
-        columns: set[str] = set()
-        for row in feedback.rows:
-            columns.update(row)
-        try:
-            fmt = detect_format(columns)
-        except ValueError as err:
-            raise DataError(f"{path}: {err}") from None
+    try:
+        if format_name:
+            fmt = FORMATS[format_name]
+        else:
+            columns: set[str] = set()
+            for row in feedback.rows:
+                columns.update(row)
+            fmt = detect_format(columns, field_names)
+        fields = fmt.field_settings(field_names)
+    except DataError as err:
+        raise DataError(f"{path}: {err}") from None
     examples, unusable = examples_from_rows(
-        feedback.rows, plugin_format_converter(fmt, fmt.field_settings(None)), feedback.where, str(path), progress
+        feedback.rows, plugin_format_converter(fmt, fields), feedback.where, str(path), progress
     )
     return feedback, fmt, examples, unusable
 
@@ -98,16 +101,18 @@ def examples_from_config(cfg: Any, progress: bool = True):
     unusable: list[UnusableRow] = []
     for index, entry in enumerate(cfg.datasets or []):
         entry = entry_with_fields(cfg, "datasets", index, entry)
-        dataset, locate = load_entry_rows(entry, cfg)
-        sources.append(locate.source)
-        rows_read += len(dataset)
         fmt = format_of_type(entry.get("type"))
-        if fmt is not None:
-            converter = plugin_format_converter(fmt, fmt.field_settings(entry))
-        else:
-            dataset = format_with_axolotl_type(dataset, entry.get("type"), cfg, index, locate.source)
-            converter = axolotl_type_converter(entry.get("type"))
-        found, bad = examples_from_rows(dataset, converter, locate, locate.source, progress)
-        examples.extend(found)
-        unusable.extend(bad)
+        for row_file in load_entry_rows(entry, cfg):
+            locate = row_file.where
+            sources.append(locate.source)
+            rows_read += len(row_file)
+            if fmt is not None:
+                rows = (row for _, batch in row_file.batches(4096) for row in batch)
+                converter = plugin_format_converter(fmt, fmt.field_settings(entry))
+            else:
+                rows = format_with_axolotl_type(row_file.dataset(), entry.get("type"), cfg, index, locate.source)
+                converter = axolotl_type_converter(entry.get("type"))
+            found, bad = examples_from_rows(rows, converter, locate, locate.source, progress)
+            examples.extend(found)
+            unusable.extend(bad)
     return sources, rows_read, examples, unusable

@@ -1,12 +1,9 @@
 """Feedback files as their raw rows, and written back in the same format: what `check` and `clean` read and write.
 
 `read_feedback_file` keeps every row exactly as the file has it (field names, extra fields,
-values) with its line number, so `clean` can write the kept rows back unchanged:
-
-- `.jsonl` (and `.json` holding JSON Lines): one object per line; a malformed line stops
-  the read with its file and line;
-- `.json` holding an array of objects;
-- `.parquet`, `.csv`, and a folder saved with `datasets.Dataset.save_to_disk`.
+values) with its line number, so `clean` can write the kept rows back unchanged. It reads
+through `data/row_files.py`, the parser training uses: `.jsonl`, `.json`, `.parquet`, `.csv`
+(every cell as its text), and a folder saved with `datasets.Dataset.save_to_disk`.
 
 `write_feedback_rows` writes rows in a given format atomically: to a hidden temporary
 file beside the output, renamed over it only once complete, so an interrupted write
@@ -26,14 +23,8 @@ from pathlib import Path
 from typing import Iterable
 
 from kto_plugin.data.located_examples import RowLocator
-from kto_plugin.data.sources import DataFileError, is_json_array_file, iter_json_lines, load_json_array
-
-KINDS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-READABLE = "a .jsonl, .json, .parquet or .csv file, or a folder saved with Dataset.save_to_disk"
-
-
-class UnreadableDataError(DataFileError):
-    """Input that cannot be read as feedback rows: missing, malformed, empty, or of an unknown kind."""
+from kto_plugin.leftovers import owned_prefix, remove_stale
+from kto_plugin.data.row_files import KINDS_BY_SUFFIX, DataFileError, data_files_in, is_saved_dataset, open_row_file
 
 
 @dataclass
@@ -49,67 +40,14 @@ class FeedbackFile:
         return RowLocator(str(self.path), self.line_numbers)
 
 
-def feedback_kind(path: Path) -> str:
-    if path.is_dir():
-        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-            return "saved"
-        raise UnreadableDataError(
-            f"{path} is a folder but not a saved dataset (no dataset_info.json or dataset_dict.json): "
-            f"pass the data files inside it, or {READABLE}"
-        )
-    if not path.exists():
-        raise UnreadableDataError(f"{path} does not exist")
-    kind = KINDS_BY_SUFFIX.get(path.suffix.lower())
-    if kind is None:
-        raise UnreadableDataError(f"{path}: unknown file type {path.suffix!r}; expected {READABLE}")
-    return kind
-
-
-def _json_array(path: Path, handle) -> list[dict]:
-    rows = load_json_array(path, handle)
-    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
-    if bad is not None:
-        raise UnreadableDataError(f"{path} row {bad + 1}: each element must be a JSON object, got {type(rows[bad]).__name__}")
-    return rows
-
-
 def read_feedback_file(path: Path) -> FeedbackFile:
-    """Every row of a feedback file as a dict, in order, with line numbers for JSON Lines."""
+    """Every row of one feedback file (or saved dataset) as a dict, in order, read as training reads it."""
     path = Path(path)
-    kind = feedback_kind(path)
-    if kind in ("jsonl", "json"):
-        with open(path, encoding="utf-8") as handle:
-            try:
-                if is_json_array_file(path, handle):
-                    feedback = FeedbackFile(path, "json", _json_array(path, handle))
-                else:
-                    numbered = list(iter_json_lines(path, handle))
-                    feedback = FeedbackFile(path, "jsonl", [row for _, row in numbered], [n for n, _ in numbered])
-            except UnicodeDecodeError as err:
-                raise UnreadableDataError(f"{path}: not UTF-8 text ({err.reason})") from None
-    else:
-        feedback = FeedbackFile(path, kind, _read_with_datasets(path, kind))
-    if not feedback.rows:
-        raise UnreadableDataError(f"{path} has no rows")
-    return feedback
-
-
-def _read_with_datasets(path: Path, kind: str) -> list[dict]:
-    import datasets
-
-    try:
-        if kind == "saved":
-            dataset = datasets.load_from_disk(str(path))
-            if isinstance(dataset, datasets.DatasetDict):
-                split = "train" if "train" in dataset else next(iter(dataset))
-                dataset = dataset[split]
-        elif kind == "parquet":
-            dataset = datasets.Dataset.from_parquet(str(path))
-        else:
-            dataset = datasets.Dataset.from_csv(str(path))
-    except Exception as err:  # the readers raise many kinds; all mean "cannot read this"
-        raise UnreadableDataError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err})") from None
-    return dataset.to_list()
+    if path.is_dir() and not is_saved_dataset(path):
+        files = ", ".join(str(file) for file in data_files_in(path)[:5])
+        raise DataFileError(f"{path} is a folder of data files ({files}...): pass one file")
+    row_file = open_row_file(path)
+    return FeedbackFile(row_file.path, row_file.kind, row_file.rows(), row_file.line_numbers)
 
 
 @contextmanager
@@ -117,10 +55,12 @@ def atomic_path(out: Path, directory: bool = False):
     """Yield a hidden temporary path beside `out`; rename it over `out` when the block completes.
 
     If the block fails or is interrupted (KeyboardInterrupt too), the temporary is removed
-    and `out` is left as it was.
+    and `out` is left as it was. A temporary a killed process left (SIGKILL: no cleanup ran)
+    names its process, and the next write to `out` removes it (`kto_plugin/leftovers.py`).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{out.name}.partial-"
+    remove_stale(out.parent, f".{out.name}.partial-")  # what a killed write to `out` left
+    prefix = owned_prefix(f".{out.name}.partial-")
     if directory:
         temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
     else:
@@ -148,7 +88,30 @@ def write_text_atomically(text: str, out: Path) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
-def _write_into(rows: Iterable[dict], kind: str, temporary: Path) -> int:
+def output_kind(out: Path, input_kind: str) -> str:
+    """The format rows are written to `out` in: its suffix's (.jsonl .json .parquet .csv); a path without a
+    suffix is a saved dataset folder when the input is one."""
+    kind = KINDS_BY_SUFFIX.get(out.suffix.lower())
+    if kind:
+        return kind
+    if input_kind == "saved" and not out.suffix:
+        return "saved"
+    raise DataFileError(
+        f"{out}: cannot tell which format to write from its name; end it with .jsonl, .json, .parquet or .csv"
+        + (" (or no suffix, for a saved dataset folder)" if input_kind == "saved" else "")
+    )
+
+
+def _refuse_nested_in_csv(rows: list[dict], out: Path) -> None:
+    for number, row in enumerate(rows, start=1):
+        for name, value in row.items():
+            if isinstance(value, (list, dict)):
+                raise DataFileError(f"{out}: a CSV cell cannot hold field {name!r}'s {type(value).__name__} "
+                                    f"(row {number}); write to .jsonl, .json or .parquet instead")
+
+
+def write_rows_into(rows: Iterable[dict], kind: str, temporary: Path, out: Path) -> int:
+    """Write rows in `kind`'s format to `temporary` (from `atomic_path(out)`); errors name `out`."""
     count = 0
     if kind == "jsonl":
         with open(temporary, "w", encoding="utf-8") as handle:
@@ -163,8 +126,15 @@ def _write_into(rows: Iterable[dict], kind: str, temporary: Path) -> int:
             handle.write("\n")
         return len(rows)
     import datasets
+    import pyarrow
 
-    dataset = datasets.Dataset.from_list(rows)
+    if kind == "csv":
+        _refuse_nested_in_csv(rows, out)
+    try:
+        dataset = datasets.Dataset.from_list(rows)
+    except (pyarrow.ArrowException, TypeError, ValueError) as err:
+        raise DataFileError(f"{out}: {kind} needs one type per field, and these rows mix them ({err}); "
+                            "write to .jsonl or .json instead") from None
     if kind == "parquet":
         dataset.to_parquet(str(temporary))
     elif kind == "csv":
@@ -185,4 +155,4 @@ def write_feedback_rows(rows: Iterable[dict], kind: str, out: Path, force: bool 
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists: pass --force to replace it")
     with atomic_path(out, directory=kind == "saved") as temporary:
-        return _write_into(rows, kind, temporary)
+        return write_rows_into(rows, kind, temporary, out)

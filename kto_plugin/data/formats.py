@@ -229,14 +229,20 @@ def format_of_type(dataset_type: Any) -> DatasetFormat | None:
     return None
 
 
-def detect_format(columns) -> DatasetFormat:
-    """The plugin format whose required fields are all among `columns` (a file's field names)."""
+def detect_format(columns, field_names: dict[str, str] | None = None) -> DatasetFormat:
+    """The plugin format whose required fields are all among `columns` (a file's field names); `field_names`
+    (`{"field_query": "question"}`, as in a dataset entry) renames a format's fields first."""
     present = set(columns)
+    field_names = field_names or {}
     for fmt in FORMATS.values():
-        if set(fmt.fields.values()) - {fmt.fields[role] for role in fmt.optional} <= present:
+        if any(key[len("field_"):] not in fmt.fields for key in field_names):
+            continue
+        named = fmt.field_settings(field_names)
+        if {named[role] for role in fmt.fields if role not in fmt.optional} <= present:
             return fmt
     expected = "; ".join(
         f"{name}: {', '.join(column for role, column in fmt.fields.items() if role not in fmt.optional)}"
         for name, fmt in FORMATS.items()
     )
-    raise DataError(f"the rows have fields {sorted(present)}, which match no format ({expected}); pass --type")
+    raise DataError(f"the rows have fields {sorted(present)}, which match no format ({expected}); pass --type, "
+                    "and --field ROLE=COLUMN for fields named otherwise (--field query=question)")

@@ -149,24 +149,27 @@ def fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report:
 
 
 def _entry_examples(cfg, tokenizer, entry: dict, index: int, strategy: str, report: SplitReport):
-    """The fitted Rows of one `datasets:` entry, a batch of ROW_BATCH rows at a time."""
-    dataset, locate = load_entry_rows(entry, cfg)
-    report.sources.append(locate.source)
-    report.rows_read += len(dataset)
+    """The fitted Rows of one `datasets:` entry (each file of a folder in turn), ROW_BATCH rows at a time."""
     fmt = format_of_type(entry.get("type"))
-    if fmt is None:
-        dataset = format_with_axolotl_type(dataset, entry.get("type"), cfg, index, locate.source)
-        converter = axolotl_type_converter(entry.get("type"))
-    else:
+    if fmt is not None:
         try:
             converter = plugin_format_converter(fmt, fmt.field_settings(entry))
         except ValueError as err:
-            raise DataError(f"{locate.source}: {err}") from None
-    with tqdm(total=len(dataset), desc=f"Reading {locate.source}", unit=" rows", leave=False) as progress:
-        for start, batch in row_batches(dataset, ROW_BATCH):
-            rows = rendered_rows(batch, start, converter, tokenizer, locate, report.removed)
-            yield fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
-            progress.update(len(batch))
+            raise DataError(f"{entry.get('path')}: {err}") from None
+    for row_file in load_entry_rows(entry, cfg):
+        locate = row_file.where
+        report.sources.append(locate.source)
+        report.rows_read += len(row_file)
+        batches = row_file.batches(ROW_BATCH)
+        if fmt is None:
+            dataset = format_with_axolotl_type(row_file.dataset(), entry.get("type"), cfg, index, locate.source)
+            converter = axolotl_type_converter(entry.get("type"))
+            batches = row_batches(dataset, ROW_BATCH)
+        with tqdm(total=len(row_file), desc=f"Reading {locate.source}", unit=" rows", leave=False) as progress:
+            for start, batch in batches:
+                rows = rendered_rows(batch, start, converter, tokenizer, locate, report.removed)
+                yield fit_lengths(rows, tokenizer, cfg.sequence_len, strategy, report)
+                progress.update(len(batch))
 
 
 def load_split(cfg, tokenizer, entries: list, split: str, scratch: Path) -> tuple[Any, SplitReport]:

@@ -31,11 +31,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kto_plugin.leftovers import owned_prefix, remove_stale
 from kto_plugin.log import get_logger
 
 LOG = get_logger(__name__)
 
 FOLDER_PREFIX = "kto_plugin-"
+PARTIAL_PREFIX = ".kto_plugin-partial-"
 REPORT_FILE = "kto_report.json"
 FORMAT_VERSION = 1
 # The config keys that change which rows come out of the data stage, or their order.
@@ -135,9 +137,8 @@ def load_prepared(folder: Path) -> tuple[dict, PreparedReport] | None:
 
 def save_prepared(folder: Path, splits: dict, report: PreparedReport) -> None:
     """Write the splits and the report to a temporary folder, then rename it into place."""
-    temporary = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
+    remove_stale(folder.parent, PARTIAL_PREFIX)  # folders a killed `preprocess` left half written
+    temporary = Path(tempfile.mkdtemp(prefix=owned_prefix(PARTIAL_PREFIX), dir=folder.parent))
     for split, dataset in splits.items():
         dataset.save_to_disk(str(temporary / split))
     (temporary / REPORT_FILE).write_text(json.dumps({**report.to_json(), "splits": list(splits)}, indent=2), encoding="utf-8")

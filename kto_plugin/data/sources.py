@@ -1,18 +1,13 @@
-"""Read the raw rows of one `datasets:` entry, with file and line numbers for errors."""
+"""The raw rows of one `datasets:` / `test_datasets:` entry: local files through the plugin's own reader
+(`data/row_files.py`, the same parser `check` and `clean` use), anything else through Axolotl's loader."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from kto_plugin.data.located_examples import RowLocator
+from kto_plugin.data.row_files import KINDS_BY_SUFFIX
 from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
-from kto_plugin.errors import DataError
-
-
-class DataFileError(DataError):
-    """A data file that cannot be read as JSON Lines / JSON."""
 
 
 def entry_with_fields(cfg: Any, split_key: str, index: int, entry: Any) -> dict:
@@ -28,77 +23,39 @@ def resolve_entry_path(entry: dict) -> None:
         entry["path"] = resolve_dataset_uri(entry["path"])
 
 
-def iter_json_lines(path: Path, lines):
-    """(line number, row) of each non-blank line of a JSON Lines file, read a line at a time.
-
-    Raises DataFileError naming the file and line of the first malformed line or non-object row.
-    """
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFileError(
-                f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}): "
-                f"{line.strip()[:80]!r}"
-            ) from None
-        if not isinstance(row, dict):
-            raise DataFileError(
-                f"{path} line {number}: each line must be a JSON object, got {type(row).__name__}"
-            )
-        yield number, row
+DS_TYPES = {"json": "json", "csv": "csv", "parquet": "parquet"}  # an entry's `ds_type` -> the reader's kind
 
 
-def load_json_array(path: Path, handle) -> list:
-    """The elements of a file holding one JSON array; DataFileError with the line of a syntax error."""
-    try:
-        return json.load(handle)
-    except json.JSONDecodeError as err:
-        raise DataFileError(
-            f"{path} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})"
-        ) from None
-
-
-def is_json_array_file(path: Path, handle) -> bool:
-    """A `.json` file whose text starts with `[` (else it is read as JSON Lines); the handle is rewound."""
-    start = handle.read(4096).lstrip()
-    handle.seek(0)
-    return path.suffix.lower() == ".json" and start.startswith("[")
-
-
-def check_json_file(path: Path) -> list[int]:
-    """Parse a local .jsonl/.json file; return the line number of each row.
-
-    Raises DataFileError naming the file and line of the first malformed line.
-    """
-    with open(path, encoding="utf-8") as handle:
-        if is_json_array_file(path, handle):
-            return list(range(1, len(load_json_array(path, handle)) + 1))
-        return [number for number, _ in iter_json_lines(path, handle)]
-
-
-def _local_json_file(entry: dict) -> Path | None:
+def _local_data_path(entry: dict) -> Path | None:
+    """The entry's local file or folder, when the plugin's reader can read it (else Axolotl's loader does)."""
     path = entry.get("path")
-    if not path:
+    if not path or entry.get("data_files") or entry.get("name"):
         return None
     candidate = Path(path)
-    if candidate.is_file() and candidate.suffix in {".jsonl", ".json"}:
+    if not candidate.exists():
+        return None
+    if entry.get("ds_type"):
+        return candidate if entry["ds_type"] in DS_TYPES else None
+    if candidate.is_dir() or candidate.suffix.lower() in KINDS_BY_SUFFIX:
         return candidate
     return None
 
 
-def load_entry_rows(entry: dict, cfg: Any):
-    """Load one entry's raw rows with Axolotl's loader; return (dataset, RowLocator)."""
+def load_entry_rows(entry: dict, cfg: Any) -> list:
+    """One entry's rows: each local file through the plugin's reader (`data/row_files.py`, the parser `check`
+    uses), anything else through Axolotl's loader. A list of RowFiles: a folder of files gives one per file."""
+    from kto_plugin.data.row_files import RowFile, open_row_files
+
+    resolve_entry_path(entry)
+    local = _local_data_path(entry)
+    if local is not None:
+        kind = DS_TYPES.get(entry.get("ds_type") or "")
+        return open_row_files(local, kind, entry.get("split"))
     from axolotl.utils.data.shared import load_dataset_with_config
     from axolotl.utils.dict import DictDefault
     from datasets import DatasetDict
 
-    resolve_entry_path(entry)
-    local_file = _local_json_file(entry)
-    line_numbers = check_json_file(local_file) if local_file else None
     dataset = load_dataset_with_config(DictDefault(entry), cfg.hf_use_auth_token, streaming=False)
     if isinstance(dataset, DatasetDict):
-        split = entry.get("split") or "train"
-        dataset = dataset[split]
-    return dataset, RowLocator(str(entry.get("path")), line_numbers)
+        dataset = dataset[entry.get("split") or "train"]
+    return [RowFile(Path(str(entry.get("path"))), "loaded", _dataset=dataset)]

@@ -138,9 +138,37 @@ def test_check_unreadable_file_exits_2_and_says_where(tmp_path, plugin_cache, co
     assert message in result.output and str(data) in result.output
 
 
-def test_check_a_folder_that_is_not_a_dataset_exits_2(tmp_path, plugin_cache):
+def test_check_a_folder_without_data_files_exits_2(tmp_path, plugin_cache):
     result = CliRunner().invoke(kto, ["check", str(tmp_path)])
-    assert result.exit_code == 2 and "not a saved dataset" in result.output
+    assert result.exit_code == 2 and "no data files in it" in result.output
+
+
+def test_check_a_folder_of_jsonl_files_as_training_reads_it(tmp_path, plugin_cache):
+    """`train` accepts `path: a folder of .jsonl files`; `check` refused it. Now each file is read, rows named by file."""
+    folder = tmp_path / "feedback"
+    folder.mkdir()
+    write_jsonl(folder / "week1.jsonl", GOOD[:2])
+    write_jsonl(folder / "week2.jsonl", GOOD[2:] + [{"query": "Hi", "response": "Hello!", "label": "maybe"}])
+    result = CliRunner().invoke(kto, ["check", str(folder), "--json", str(tmp_path / "report.json")])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert result.exit_code == 1, result.output
+    assert report["rows_read"] == 5 and report["inputs"] == [str(folder / "week1.jsonl"), str(folder / "week2.jsonl")]
+    assert [f["where"] for f in report["findings"] if f["kind"] == "unusable"] == [f"{folder / 'week2.jsonl'} line 3"]
+
+
+def test_check_and_clean_take_the_field_names_a_config_uses(tmp_path, plugin_cache):
+    """The formats page's question / answer / ok file: `--field` as the entry's `field_*` keys."""
+    rows = [{"question": row["query"], "answer": row["response"], "ok": row["label"]} for row in GOOD]
+    data = write_jsonl(tmp_path / "support.jsonl", rows + rows[:1])
+    fields = ["--field", "query=question", "--field", "response=answer", "--field", "label=ok"]
+    result = CliRunner().invoke(kto, ["check", str(data), *fields, "--json", str(tmp_path / "report.json")])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert result.exit_code == 1 and report["problem_counts"]["exact_duplicate"] == 1  # the repeated first row
+    assert (report["desirable"], report["undesirable"]) == (3, 2)
+    assert invoke("clean", str(data), "-o", str(tmp_path / "out.jsonl"), *fields).exit_code == 0
+    assert [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()] == rows
+    misspelt = CliRunner().invoke(kto, ["check", str(data), "--type", "query_response", "--field", "qeury=question"])
+    assert misspelt.exit_code == 2 and "field_qeury" in misspelt.output and "field_query" in misspelt.output
 
 
 def test_check_fields_that_match_no_format_exit_2_and_name_the_formats(tmp_path, plugin_cache):
@@ -311,10 +339,13 @@ def test_an_interrupted_write_leaves_no_output_and_no_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sigint_during_a_real_clean_leaves_no_partial_output(tmp_path, plugin_cache):
-    """A `clean` process interrupted while it writes: OUT never exists half-written."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("when", [".big.clean-report.json.partial-", ".big.jsonl.partial-"], ids=["report", "output"])
+def test_a_real_clean_interrupted_at_any_point_leaves_nothing_a_rerun_trips_on(tmp_path, plugin_cache, sig, when):
+    """A `clean` process interrupted (SIGINT) or killed (SIGKILL) while it writes: no output exists half-written
+    or without the others, and a plain re-run (no --force) succeeds and leaves no hidden temporary behind."""
     rows = [{"query": f"Question {i}?", "response": f"Answer number {i}, in a full sentence.", "label": i % 2 == 0}
-            for i in range(300_000)]
+            for i in range(150_000)]
     data = write_jsonl(tmp_path / "big.jsonl", rows)
     out = tmp_path / "out" / "big.jsonl"
     out.parent.mkdir()
@@ -325,15 +356,29 @@ def test_sigint_during_a_real_clean_leaves_no_partial_output(tmp_path, plugin_ca
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
-        if any(path.name.startswith(".big.jsonl.partial-") for path in out.parent.iterdir()):
+        if any(path.name.startswith(when) for path in out.parent.iterdir()):
             break
-        time.sleep(0.002)
+        time.sleep(0.001)
     assert process.poll() is None, "clean finished before it could be interrupted"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     process.wait(timeout=60)
     assert process.returncode != 0
-    assert not out.exists()
-    assert not [path.name for path in out.parent.iterdir() if path.name.startswith(".big.jsonl")]
+    assert not [path.name for path in out.parent.iterdir() if not path.name.startswith(".")]  # no output at all
+    small = write_jsonl(tmp_path / "small.jsonl", GOOD)
+    assert invoke("clean", str(small), "-o", str(out)).exit_code == 0
+    assert sorted(path.name for path in out.parent.iterdir()) == ["big.clean-report.json", "big.jsonl"]
+
+
+def test_a_temporary_of_a_live_process_or_another_host_is_left_alone(tmp_path, plugin_cache):
+    from kto_plugin.leftovers import owned_prefix
+
+    out = tmp_path / "out.jsonl"
+    live = tmp_path / (owned_prefix(".out.jsonl.partial-") + "abc")  # this process: running
+    other_host = tmp_path / ".out.jsonl.partial-elsewhere-1-abc"
+    live.write_text("mine")
+    other_host.write_text("theirs")
+    assert invoke("clean", str(write_jsonl(tmp_path / "data.jsonl", GOOD)), "-o", str(out)).exit_code == 0
+    assert live.exists() and other_host.exists() and len(out.read_text().splitlines()) == 4
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -350,8 +395,35 @@ def test_clean_unreadable_input_exits_2_and_writes_nothing(tmp_path, plugin_cach
     assert not out.parent.exists() or not list(out.parent.iterdir())
 
 
-def test_clean_a_folder_that_is_not_a_dataset_exits_2(tmp_path, plugin_cache):
+def test_clean_a_folder_of_files_exits_2_and_asks_for_one_file(tmp_path, plugin_cache):
     (tmp_path / "folder").mkdir()
+    write_jsonl(tmp_path / "folder" / "a.jsonl", GOOD)
     result = CliRunner().invoke(kto, ["clean", str(tmp_path / "folder"), "-o", str(tmp_path / "out.jsonl")])
-    assert result.exit_code == 2 and "not a saved dataset" in result.output
+    assert result.exit_code == 2 and "is a folder of data files" in result.output and "pass one file" in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_clean_a_csv_writes_its_cells_untouched_in_the_output_s_own_format(tmp_path, plugin_cache):
+    """`000123` stayed `123` and `TRUE` became `True` (pandas guessed types); a `.jsonl` output got CSV."""
+    data = tmp_path / "feedback.csv"
+    data.write_text("query,response,label,ticket\n"
+                    "Where is order 000123?,It ships today from our depot.,TRUE,000123\n"
+                    "Where is order 000123?,It ships today from our depot.,TRUE,000124\n"
+                    "Can I pay later?,Yes: choose Invoice at checkout.,no,\n", encoding="utf-8")
+    assert invoke("clean", str(data), "-o", str(tmp_path / "out.csv")).exit_code == 0
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [
+        "query,response,label,ticket",
+        "Where is order 000123?,It ships today from our depot.,TRUE,000123",
+        "Can I pay later?,Yes: choose Invoice at checkout.,no,",
+    ]
+    assert invoke("clean", str(data), "-o", str(tmp_path / "cleaned.jsonl")).exit_code == 0
+    assert [json.loads(line) for line in (tmp_path / "cleaned.jsonl").read_text().splitlines()] == [
+        {"query": "Where is order 000123?", "response": "It ships today from our depot.", "label": "TRUE", "ticket": "000123"},
+        {"query": "Can I pay later?", "response": "Yes: choose Invoice at checkout.", "label": "no", "ticket": ""},
+    ]
+    nested = write_jsonl(tmp_path / "nested.jsonl", [{**GOOD[0], "history": [["Hi", "Hello"]]}])
+    result = CliRunner().invoke(kto, ["clean", str(nested), "-o", str(tmp_path / "nested.csv")])
+    assert result.exit_code == 2 and "a CSV cell cannot hold field 'history'" in result.output
+    assert not list(tmp_path.glob("nested.*csv*")) and not list(tmp_path.glob(".nested*"))
+    unknown = CliRunner().invoke(kto, ["clean", str(data), "-o", str(tmp_path / "out.txt")])
+    assert unknown.exit_code == 2 and "end it with .jsonl, .json, .parquet or .csv" in unknown.output
