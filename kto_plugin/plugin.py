@@ -15,7 +15,7 @@ from kto_plugin.distributed.cpu_ranks import (
 from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
 from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
-from kto_plugin.errors import ConfigError
+from kto_plugin.errors import ConfigError, print_user_errors_plainly
 from kto_plugin.log import get_logger
 from kto_plugin.training.training_args import (
     MIXIN_PATH,
@@ -77,6 +77,7 @@ class KTOPlugin(BasePlugin):
 
     def register(self, cfg: dict):
         """Fill what a KTO run needs before Axolotl validates the raw config."""
+        print_user_errors_plainly()  # a data or config problem ends `axolotl train` with its message, not a traceback
         refuse_unknown_kto_keys(cfg)
         # TRL's KTOTrainer reads columns the model signature does not name.
         if cfg.get("remove_unused_columns") is None:

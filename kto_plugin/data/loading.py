@@ -40,6 +40,7 @@ from kto_plugin.log import get_logger
 LOG = get_logger(__name__)
 
 TOO_LONG = "longer than sequence_len"
+CUT_TO_NOTHING = "prompt or response cut to nothing by sequence_len"
 EMPTY_RESPONSE = "empty response"
 
 
@@ -143,6 +144,9 @@ def fit_lengths(rows: Rows, tokenizer, sequence_len: int, strategy: str, report:
                 report.removed[TOO_LONG] += 1
                 continue
             prompt, completion = truncate_to_fit(tokenizer, prompt, completion, sequence_len)
+            if not prompt or not completion.strip():  # nothing left to condition on, or nothing to learn
+                report.removed[CUT_TO_NOTHING] += 1
+                continue
             report.truncated += 1
         fitted.add(prompt, completion, rows.label[i], rows.where[i])
     return fitted
@@ -203,6 +207,14 @@ def _check_not_empty(report: SplitReport, sequence_len: int) -> None:
             "and `excess_length_strategy: drop` removed them all. Raise `sequence_len` to at least "
             "the p90 above, or remove `excess_length_strategy: drop` so over-long rows are truncated "
             "(keeping the completion and the end of the prompt)."
+        )
+    if report.removed[CUT_TO_NOTHING] and report.removed[CUT_TO_NOTHING] + report.removed[TOO_LONG] == sum(
+            report.removed.values()):
+        raise NoTrainableRowsError(
+            f"sequence_len {sequence_len} is too short for any example in {', '.join(report.sources)}: truncated "
+            f"to fit, each would keep no prompt or no response, nothing to learn from (prompt + response lengths: "
+            f"{describe_lengths(report.over_long_lengths)}). Raise `sequence_len` to at least the median above "
+            "(`axolotl kto check CONFIG` shows the lengths per label)."
         )
     reasons = ", ".join(f"{reason}: {count}" for reason, count in report.removed.items()) or "no rows"
     raise NoTrainableRowsError(

@@ -15,6 +15,9 @@ file is silently reused there). Loaded from disk, the rows are memory-mapped, an
 tokenization TRL does next is cached by `datasets` in the same folder: a second run
 tokenizes nothing either.
 
+The saved rows carry checksums (in `kto_report.json`): rows edited, cut short or missing on
+disk are prepared again, with a warning, never trained on.
+
 Ranks take turns under a file lock: the first prepares and saves (to a temporary folder,
 then renamed), the others find the folder and load it. `skip_prepare_dataset: true` turns
 saving and loading off.
@@ -39,7 +42,7 @@ LOG = get_logger(__name__)
 FOLDER_PREFIX = "kto_plugin-"
 PARTIAL_PREFIX = ".kto_plugin-partial-"
 REPORT_FILE = "kto_report.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums of the saved rows
 # The config keys that change which rows come out of the data stage, or their order.
 ROW_KEYS = (
     "datasets", "test_datasets", "kto_dataset_fields", "sequence_len", "excess_length_strategy",
@@ -124,26 +127,67 @@ def _is_complete(folder: Path) -> bool:
     return (folder / REPORT_FILE).is_file() and (folder / "train").is_dir()
 
 
+def _split_files(folder: Path) -> list[Path]:
+    """The Arrow files `save_to_disk` wrote for a split (its state.json lists them), not the caches `datasets` adds."""
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    return [folder / entry["filename"] for entry in state["_data_files"]]
+
+
+def _checksums(folder: Path, splits) -> dict[str, str]:
+    sums = {}
+    for split in splits:
+        hasher = hashlib.blake2b(digest_size=16)
+        for file in _split_files(folder / split):
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    hasher.update(block)
+        sums[split] = hasher.hexdigest()
+    return sums
+
+
+class PreparedRowsChanged(Exception):
+    """A prepared folder whose rows are not the ones saved: edited, cut short, or missing files."""
+
+
 def load_prepared(folder: Path) -> tuple[dict, PreparedReport] | None:
-    """({split: Dataset}, the saved report) of a complete prepared folder, or None."""
+    """({split: Dataset}, the saved report) of a complete prepared folder, or None.
+
+    Raises PreparedRowsChanged when its rows are not byte for byte what was saved (the checksums
+    in `kto_report.json`, as the reference cache keeps its own), or cannot be read.
+    """
     from datasets import load_from_disk
 
     if not _is_complete(folder):
         return None
-    saved = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
-    splits = {split: load_from_disk(str(folder / split)) for split in saved["splits"]}
+    try:
+        saved = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+        if _checksums(folder, saved["splits"]) != saved.get("checksums"):
+            raise PreparedRowsChanged("its rows differ from the checksums saved with them")
+        splits = {split: load_from_disk(str(folder / split)) for split in saved["splits"]}
+    except (OSError, ValueError, KeyError) as err:
+        raise PreparedRowsChanged(f"{type(err).__name__}: {err}") from None
     return splits, PreparedReport.from_json(saved)
 
 
 def save_prepared(folder: Path, splits: dict, report: PreparedReport) -> None:
-    """Write the splits and the report to a temporary folder, then rename it into place."""
+    """Write the splits, their checksums and the report to a temporary folder, then rename it into place."""
     remove_stale(folder.parent, PARTIAL_PREFIX)  # folders a killed `preprocess` left half written
     temporary = Path(tempfile.mkdtemp(prefix=owned_prefix(PARTIAL_PREFIX), dir=folder.parent))
     for split, dataset in splits.items():
         dataset.save_to_disk(str(temporary / split))
-    (temporary / REPORT_FILE).write_text(json.dumps({**report.to_json(), "splits": list(splits)}, indent=2), encoding="utf-8")
+    saved = {**report.to_json(), "splits": list(splits), "checksums": _checksums(temporary, splits)}
+    (temporary / REPORT_FILE).write_text(json.dumps(saved, indent=2), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     temporary.rename(folder)
+
+
+def _load_checked(folder: Path):
+    try:
+        return load_prepared(folder)
+    except PreparedRowsChanged as err:
+        LOG.warning(f"KTO data: the prepared rows in {folder} are not the ones saved there ({err}); "
+                    "preparing them again from the data files")
+        return None
 
 
 def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, PreparedReport]],
@@ -163,7 +207,7 @@ def load_or_prepare(cfg, tokenizer, prepare: Callable[[Path], tuple[dict, Prepar
     folder = prepared_folder(cfg, prepared_key(cfg, tokenizer))
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
-        loaded = None if rebuild else load_prepared(folder)
+        loaded = None if rebuild else _load_checked(folder)
         if loaded is not None:
             for line in loaded[1].lines.values():
                 LOG.info(f"{line} (prepared earlier)")

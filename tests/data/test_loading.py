@@ -246,6 +246,19 @@ def test_all_rows_too_long_with_drop_explains_lengths_and_fix(tmp_path, tiny_mod
     assert "`sequence_len`" in message and "excess_length_strategy" in message
 
 
+def test_a_sequence_len_that_cuts_every_row_to_nothing_stops_with_the_lengths(tmp_path, tiny_model):
+    """It trained with every log-prob 0 and grad_norm 0, exit 0, after one INFO line."""
+    data = write_jsonl(tmp_path / "rows.jsonl", [
+        {"query": "Where is my parcel, please?", "response": "It ships today from our depot.", "label": i % 2 == 0}
+        for i in range(4)
+    ])
+    with pytest.raises(ValueError) as err:
+        load_kto_data(tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}], sequence_len=2)
+    message = str(err.value)
+    assert "sequence_len 2 is too short for any example" in message and "median " in message
+    assert "Raise `sequence_len`" in message
+
+
 def test_raise_strategy_names_the_over_long_row(tmp_path, tiny_model):
     data = write_jsonl(tmp_path / "long.jsonl", [
         {"query": "short", "response": "ok", "label": True},

@@ -69,6 +69,48 @@ def test_second_load_reads_the_saved_rows_and_a_changed_file_is_prepared_again(t
     assert len(prepared_folders(tmp_path)) == 3
 
 
+def flip_labels_on_disk(arrow_file) -> None:
+    """Two bytes of the label column changed in place: the file still reads, with other labels."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(arrow_file)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    labels = table.column("label").to_pylist()
+    data = bytearray(arrow_file.read_bytes())
+    flipped = pa.array([not label for label in labels]).buffers()[1].to_pybytes()
+    original = pa.array(labels).buffers()[1].to_pybytes()
+    at = data.find(original[:2])
+    assert at >= 0
+    data[at:at + 2] = flipped[:2]
+    arrow_file.write_bytes(bytes(data))
+    with pa.memory_map(str(arrow_file)) as source:
+        assert pa.ipc.open_stream(source).read_all().column("label").to_pylist() != labels  # it reads, wrongly
+
+
+@pytest.mark.parametrize("damage", ["flip two label bytes", "cut the file short", "delete the rows' file"])
+def test_prepared_rows_changed_on_disk_are_prepared_again_never_trained_on(tmp_path, tiny_model, plugin_messages,
+                                                                          damage):
+    data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)
+    first = load(tmp_path, data, plugin_messages).train_dataset.to_list()
+    (folder,) = prepared_folders(tmp_path)
+    (arrow_file,) = (tmp_path / "prepared" / folder / "train").glob("data-*.arrow")
+    if damage == "flip two label bytes":
+        flip_labels_on_disk(arrow_file)
+    elif damage == "cut the file short":
+        arrow_file.write_bytes(arrow_file.read_bytes()[:-200])
+    else:
+        arrow_file.unlink()
+    plugin_messages.clear()
+    again = load(tmp_path, data, plugin_messages).train_dataset.to_list()
+    assert any("are not the ones saved there" in message and "preparing them again" in message
+               for message in plugin_messages), plugin_messages
+    assert not any("loaded the prepared rows" in message for message in plugin_messages)
+    assert again == first
+    plugin_messages.clear()
+    assert load(tmp_path, data, plugin_messages).train_dataset.to_list() == first  # the folder is whole again
+    assert any("loaded the prepared rows" in message for message in plugin_messages)
+
+
 def test_preprocess_rebuilds_and_skip_prepare_dataset_saves_nothing(tmp_path, tiny_model, plugin_messages):
     data = write_jsonl(tmp_path / "feedback.jsonl", ROWS)
     load(tmp_path, data, plugin_messages)
