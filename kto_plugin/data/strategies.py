@@ -4,7 +4,8 @@ On `axolotl train` the plugin's `load_datasets` hook reads these types itself (w
 counts and file/line errors). Commands that bypass plugin dataset loading, such as
 `axolotl evaluate`, resolve the type through Axolotl's strategy loader, which imports
 `kto_plugin` and calls `kto_plugin.<format>(cfg, dataset_idx=...)`: these functions.
-Where Axolotl cannot hand the transform row indices (0.21, see `kto_plugin.versions`), a
+A config that uses these types without listing the plugin (`rl: kto` and a `type:`, but no
+`plugins:`) stops here and says to add it. Where Axolotl cannot hand the transform row indices (0.21, see `kto_plugin.versions`), a
 bad row is named by its content instead of its number.
 """
 
@@ -14,10 +15,12 @@ import json
 from collections import Counter
 
 from kto_plugin.data.formats import FORMATS
+from kto_plugin.errors import ConfigError, print_user_errors_plainly
 from kto_plugin.log import get_logger
 from kto_plugin.versions import axolotl_passes_row_indices
 
 LOG = get_logger(__name__)
+PLUGIN_NAME = "kto_plugin.KTOPlugin"
 
 
 def _row_preview(row: dict, width: int = 80) -> str:
@@ -34,6 +37,19 @@ def _axolotl_strategy(format_name: str):
         from kto_plugin.data.located_examples import plugin_format_converter
         from kto_plugin.data.sources import entry_with_fields
 
+        if PLUGIN_NAME not in (cfg.get("plugins") or []):
+            # Raised from the transform: Axolotl's strategy loader turns an error here into a warning and a
+            # "Failed to load dataset transform function" that does not say why.
+            print_user_errors_plainly()
+
+            def refuse(*args, **kwargs):
+                raise ConfigError(
+                    f"`type: kto_plugin.{format_name}` is a kto-plugin format, but the config does not list the "
+                    "plugin, so Axolotl's built-in KTO would train without it (its loss, checks and speed). "
+                    f"Add to the config:\nplugins:\n  - {PLUGIN_NAME}"
+                )
+
+            return refuse, {"batched": True}
         entry = entry_with_fields(cfg, "datasets", dataset_idx, cfg["datasets"][dataset_idx])
         converter = plugin_format_converter(fmt, fmt.field_settings(entry))
 

@@ -332,6 +332,20 @@ def test_types_also_work_through_axolotls_own_loader(tmp_path, tiny_model):
     ]
 
 
+def test_a_plugin_type_without_the_plugin_listed_says_to_add_it(tmp_path, tiny_model):
+    """`rl: kto` and `type: kto_plugin.*` without `plugins:` trained with Axolotl's built-in KTO, saying nothing."""
+    from axolotl.common.datasets import load_preference_datasets
+
+    data = write_jsonl(tmp_path / "rows.jsonl", [{"query": "Q?", "response": "A.", "label": True}])
+    config = base_config(tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}])
+    del config["plugins"]
+    config.update(base_model=str(tiny_model), remove_unused_columns=False)  # as such a config has them
+    cfg = load_config(tmp_path, config)
+    with pytest.raises(ValueError) as err:
+        load_preference_datasets(cfg=cfg)
+    assert "does not list the plugin" in str(err.value) and "plugins:\n  - kto_plugin.KTOPlugin" in str(err.value)
+
+
 def test_a_misspelt_field_in_one_row_is_that_row_s_missing_field_in_training_and_in_check(tmp_path, tiny_model):
     """A dataset gives every row every column, so a row with `qeury` reads `query` as null: that row is named,
     not trained with an empty prompt; `check` lists the same row as unusable."""
