@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kto_plugin.errors import ConfigError
 from kto_plugin.studio.folders import AllowedFolders
-from kto_plugin.studio.label_log import LabelLog
+from kto_plugin.studio.label_log import LabelLog, require_labels_file
 from kto_plugin.studio.label_queue import LabelQueue, read_unlabelled
 from kto_plugin.studio.run_models import RunModels, generate_for_prompts
 from kto_plugin.studio.train_process import TrainProcess
@@ -59,6 +59,7 @@ class Studio:
             known = self._queues.get((answers, labels))
             if known is None or known[0] != version:
                 if labels not in self._logs:  # one log per labelled file, read once, then kept current
+                    require_labels_file(labels)
                     self._logs[labels] = LabelLog(labels)
                 known = (version, LabelQueue(answers, read_unlabelled(answers), self._logs[labels]))
                 self._queues[(answers, labels)] = known

@@ -3,15 +3,27 @@
 The same report as the command (`data.data_check.run_check`): rows per label and
 source, token lengths with histograms, duplicates, conflicting labels, low-information
 answers and the class weights `kto_auto_weights` would pick; the HTML page of
-`check --html` is written beside the checked file for download.
+`check --html` is written beside the checked file, and a copy handed to the page for download
+from a temporary folder: Gradio serves files only from there and the current directory, and
+refused (red "Error" badges) a report beside data anywhere else.
 """
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 from kto_plugin.studio.page_messages import shows_errors
 
 TARGETS = ("the labelled file", "a data file", "the config's datasets")
 FINDING_ROWS_SHOWN = 200
+
+
+def download_copy(path: Path) -> str:
+    """A copy of `path` in a temporary folder of its own, the one place Gradio serves any file from."""
+    folder = Path(tempfile.mkdtemp(prefix="kto_plugin-download-"))
+    return str(shutil.copy2(path, folder / path.name))
 
 
 def report_tables(report) -> dict:
@@ -65,7 +77,7 @@ def build_check_tab(studio, labels_path):
     histograms = gr.Plot(label="Token lengths per label", elem_id="check-histograms")
     findings = gr.Dataframe(label=f"Problem rows (first {FINDING_ROWS_SHOWN}; the HTML report has them all)",
                             interactive=False, wrap=True)
-    report_file = gr.File(label="HTML report", interactive=False)
+    report_file = gr.File(label="HTML report", interactive=False, elem_id="check-report-file")
     outputs = [verdict, rows, problems, lengths, histograms, findings, report_file]
 
     @shows_errors(len(outputs), status_at=0)
@@ -87,6 +99,6 @@ def build_check_tab(studio, labels_path):
         write_text_atomically(render_check_html(report), beside)
         frames = {name: pd.DataFrame(rows_, columns=header) for name, (header, rows_) in tables.items()}
         return (verdict_text(report, ", ".join(map(str, inputs))), frames["rows"], frames["problems"],
-                frames["lengths"], length_histograms_figure(report), frames["findings"], str(beside))
+                frames["lengths"], length_histograms_figure(report), frames["findings"], download_copy(beside))
 
     run.click(on_check, [target, data_path, labels_path], outputs)

@@ -73,6 +73,35 @@ class Decision:
         return [{"query": self.prompt, "response": self.response, "label": self.verdict == "accept"}]
 
 
+HELPER_SUFFIXES = (".skipped.jsonl", ".torn.jsonl", ".answers.jsonl")
+LOOKED_AT_LINES = 50
+
+
+def require_labels_file(path: Path) -> None:
+    """Refuse a file the studio would append decisions to but is not a labelled file (a run's `kto_metrics.jsonl`,
+    a feedback file of another format, the studio's own skip and answer files); a new or empty file is fine."""
+    from kto_plugin.errors import ConfigError
+
+    if path.name.endswith(HELPER_SUFFIXES):
+        raise ConfigError(f"{path.name} is one of the studio's own files beside a labelled file: name the labelled "
+                          f"file itself (without {', '.join(HELPER_SUFFIXES)})")
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        lines = [(number, line) for number, line in enumerate(handle, start=1) if line.strip()][:LOOKED_AT_LINES]
+    for number, line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not (isinstance(row, dict) and {"query", "response", "label"} <= set(row)):
+            raise ConfigError(
+                f"{path} is not a labelled file: line {number} is {line.decode('utf-8', 'replace').strip()[:80]!r}, "
+                'not a {"query", "response", "label"} row. Name a new file (the studio creates it) or one it wrote; '
+                "nothing was written to this one"
+            )
+
+
 class LabelLog:
     """The decisions in a labelled file (and its skip file), kept current with other writers."""
 

@@ -8,6 +8,10 @@ screenshot is saved (KTO_PLUGIN_SCREENSHOTS=docs/studio makes the docs' studio p
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -54,13 +58,16 @@ def save_random_adapter(tiny_model: Path, output_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_model):
-    folder = tmp_path_factory.mktemp("studio")
+    # Outside the temporary folder and the current directory, where Gradio serves files from: a report handed to
+    # the page from the data's own folder was refused there, and tmp_path hid it.
+    folder = Path(tempfile.mkdtemp(prefix="kto-studio-test-", dir=Path.home()))
     write_jsonl(folder / "answers.jsonl", ANSWERS)
     save_random_adapter(tiny_model, folder / "out")
     served = serve(config(folder, tiny_model), [folder], answers="answers.jsonl", labels="labels.jsonl")
     yield folder, served
     served.app.close()
     served.studio.train.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def text_includes(selector: str, text: str) -> str:
@@ -135,6 +142,10 @@ def test_check_tab_reports_the_labelled_file(workspace, page, screenshots):
     assert "9 rows read, 9 examples" in page.inner_text("#check-verdict")
     page.wait_for_selector("#check-histograms img")
     assert (folder / "labels.check.html").exists()
+    link = page.wait_for_selector("#check-report-file a[href*='labels.check.html']")  # served, not refused
+    with urllib.request.urlopen(urllib.parse.urljoin(served.url, link.get_attribute("href"))) as response:
+        assert response.read().decode("utf-8") == (folder / "labels.check.html").read_text(encoding="utf-8")
+    assert "Error" not in page.inner_text("body")
     page.screenshot(path=str(screenshots / "check.png"), full_page=True)
 
 

@@ -47,6 +47,15 @@ def test_bad_paths_files_and_a_missing_trained_model_are_named_in_the_page(tmp_p
         status_after(page, "#label-load", "#label-status", "broken.jsonl line 2")
         page.fill("#label-answers-path textarea", "missing.jsonl")
         status_after(page, "#label-load", "#label-status", "does not exist")
+        metrics = folder / "out" / "kto_metrics.jsonl"  # a run's metrics: any .jsonl was taken as a labelled file
+        metrics.parent.mkdir()
+        metrics.write_text('{"step": 1, "loss": 0.5}\n', encoding="utf-8")
+        page.fill("#label-answers-path textarea", "answers.jsonl")
+        page.fill("#label-labels-path textarea", "out/kto_metrics.jsonl")
+        message = status_after(page, "#label-load", "#label-status", "is not a labelled file")
+        assert "line 1" in message and metrics.read_text(encoding="utf-8") == '{"step": 1, "loss": 0.5}\n'
+        page.fill("#label-labels-path textarea", "labels.skipped.jsonl")
+        status_after(page, "#label-load", "#label-status", "one of the studio's own files")
         page.get_by_role("tab", name="Compare").click()
         page.fill("#compare-prompts textarea", "Hello")
         message = status_after(page, "#compare-make", "#compare-status", "no trained model")
