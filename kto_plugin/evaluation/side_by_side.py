@@ -10,6 +10,7 @@ rating with a 95% confidence interval (Student's t) and the tuned model's win ra
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
 import math
@@ -86,17 +87,40 @@ def rated_prompts(sheet: Path) -> int:
         return sum(1 for row in csv.DictReader(handle) if (row.get("rating_a") or "").strip() or (row.get("rating_b") or "").strip())
 
 
+def sheet_digest(sheet: Path) -> str:
+    return hashlib.blake2b(Path(sheet).read_bytes(), digest_size=16).hexdigest()
+
+
+def is_as_written(sheet: Path) -> bool:
+    """The sheet is byte for byte what `write_sheet` wrote (its key holds the digest): nothing of a person's in it."""
+    try:
+        key = json.loads(sheet.with_name("key.json").read_text(encoding="utf-8"))
+        return key.get("sheet_digest") == sheet_digest(sheet)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _what_it_holds(sheet: Path) -> str:
+    try:
+        rated = rated_prompts(sheet)
+    except (UnicodeDecodeError, csv.Error):
+        return "was changed since it was written (and cannot be read as UTF-8 CSV: saved by a spreadsheet?)"
+    if rated:
+        return f"already holds ratings for {rated} prompts"
+    return "was changed since it was written (notes, edits, or saved by a spreadsheet)"
+
+
 def keep_rated_sheet(output_dir: Path, replace: bool) -> Path | None:
-    """Before a new sheet is written: a sheet with ratings is never overwritten. Without `replace` it is an error
-    that says so; with it, the rated sheet and its key are renamed aside (returned: the renamed sheet)."""
+    """Before a new sheet is written: a sheet a person may have touched is never overwritten. Only a sheet byte for
+    byte as written is replaced; any other (ratings, notes, saved by a spreadsheet, written by an older version) is
+    an error that says so, or with `replace` is renamed aside with its key (returned: the renamed sheet)."""
     sheet = Path(output_dir) / "sheet.csv"
-    rated = rated_prompts(sheet)
-    if not rated:
+    if not sheet.is_file() or is_as_written(sheet):
         return None
     if not replace:
-        raise ConfigError(f"{sheet} already holds ratings for {rated} prompts: score it (`axolotl kto score {sheet} "
+        raise ConfigError(f"{sheet} {_what_it_holds(sheet)}: score it (`axolotl kto score {sheet} "
                           f"--key {sheet.with_name('key.json')}`), write the new sheet elsewhere, or replace it "
-                          "(--force; the rated sheet and its key are kept beside it)")
+                          "(--force; the old sheet and its key are kept beside it)")
     stamp = 1
     while sheet.with_name(f"sheet.rated-{stamp}.csv").exists():
         stamp += 1
@@ -109,6 +133,10 @@ def keep_rated_sheet(output_dir: Path, replace: bool) -> Path | None:
 
 def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], tuned_answers: list[str],
                 seed: int, models: dict[str, str], replace_ratings: bool = False) -> dict[str, Path]:
+    """sheet.csv, sheet.html and key.json, renamed into place together once all are written (the key last, holding
+    the sheet's digest), after `keep_rated_sheet`."""
+    from kto_plugin.data.feedback_files import atomic_path
+
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     keep_rated_sheet(output_dir, replace_ratings)
@@ -120,14 +148,17 @@ def write_sheet(output_dir: Path, prompts: list[str], base_answers: list[str], t
         for index, (prompt, side) in enumerate(zip(prompts, sides))
     ]
     paths = {"csv": output_dir / "sheet.csv", "html": output_dir / "sheet.html", "key": output_dir / "key.json"}
-    with paths["csv"].open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SHEET_COLUMNS)
-        writer.writeheader()
-        writer.writerows({**row, **{column: spreadsheet_safe(row[column]) for column in ("prompt", "answer_a", "answer_b")}}
-                         for row in rows)
-    paths["html"].write_text(_html_sheet(rows), encoding="utf-8")
-    key = {"seed": seed, "models": models, "sides": {str(row["id"]): side for row, side in zip(rows, sides)}}
-    paths["key"].write_text(json.dumps(key, indent=2, ensure_ascii=False), encoding="utf-8")
+    with atomic_path(paths["key"]) as key_file, atomic_path(paths["html"]) as html_file, \
+            atomic_path(paths["csv"]) as csv_file:
+        with csv_file.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=SHEET_COLUMNS)
+            writer.writeheader()
+            writer.writerows({**row, **{column: spreadsheet_safe(row[column]) for column in ("prompt", "answer_a", "answer_b")}}
+                             for row in rows)
+        html_file.write_text(_html_sheet(rows), encoding="utf-8")
+        key = {"seed": seed, "models": models, "sides": {str(row["id"]): side for row, side in zip(rows, sides)},
+               "sheet_digest": sheet_digest(csv_file)}
+        key_file.write_text(json.dumps(key, indent=2, ensure_ascii=False), encoding="utf-8")
     return paths
 
 

@@ -162,3 +162,64 @@ def test_spreadsheet_cells_never_start_a_formula_and_read_back_exactly(tmp_path,
     import html
 
     assert html.escape(text) in paths["html"].read_text(encoding="utf-8")  # the HTML sheet shows the text as written
+
+
+def hand_edit(rng, data: bytes) -> bytes:
+    """One thing a person or a spreadsheet does to a sheet: a rating, a note, a renamed header, another encoding..."""
+    text = data.decode("utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else data.decode("utf-8", "replace")
+    lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+    edits = [
+        lambda: text.replace(",,\r\n", ",4,\r\n", 1) if ",,\r\n" in text else text.replace(",,\n", ",4,\n", 1),
+        lambda: text.replace("rating_a,rating_b", "Rating A,Rating B", 1),  # ratings under renamed headers
+        lambda: text.replace("rating_b", "rating_b,notes", 1),  # a notes column, no ratings
+        lambda: "\ufeff" + text,  # saved as UTF-8 with a byte-order mark
+        lambda: text.replace("\r\n", "\n"),
+        lambda: "\n".join([lines[0], *reversed(lines[1:])]),  # rows sorted
+        lambda: text[: len(text) // 2],  # cut short
+        lambda: text + "\n",
+    ]
+    edited = edits[rng.randrange(len(edits))]()
+    if rng.random() < 0.15:
+        return edited.encode("utf-16")  # Excel's "Unicode text"
+    return edited.encode("utf-8")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_no_rating_or_note_is_lost_whatever_was_done_to_the_sheet(tmp_path, seed):
+    """Property: after any hand edit (and any number of writes, with or without replace), every version of the
+    sheet a person touched still exists byte for byte: as sheet.csv (refused) or as a sheet.rated-N.csv."""
+    import random
+
+    from kto_plugin.errors import ConfigError
+    from kto_plugin.evaluation.side_by_side import write_sheet
+
+    rng = random.Random(seed)
+    touched: list[bytes] = []
+    edited = False
+    prompts = ["Where is my parcel?", "=1+1", "退款多久到账？"]
+    for round_ in range(25):
+        write = lambda replace: write_sheet(tmp_path, prompts, ["a1", "a2", "a3"], ["b1", "b2", "b3"],  # noqa: E731
+                                            round_, {"base": "b", "tuned": "t"}, replace_ratings=replace)
+        sheet = tmp_path / "sheet.csv"
+        if not sheet.exists():
+            write(False)
+        if rng.random() < 0.6:  # a person edits the sheet (again: a later edit replaces their own earlier one)
+            data = hand_edit(rng, sheet.read_bytes())
+            if data != sheet.read_bytes():
+                sheet.write_bytes(data)
+                edited = True
+        before = sheet.read_bytes()
+        replace = rng.random() < 0.5
+        try:
+            write(replace)
+            if edited:
+                touched.append(before)  # what the person left when the writer ran
+            edited = False
+        except ConfigError as err:
+            assert edited and not replace
+            assert "holds ratings" in str(err) or "was changed since it was written" in str(err)
+            assert sheet.read_bytes() == before  # refused: untouched
+        kept = {path.read_bytes() for path in tmp_path.glob("sheet*.csv")}
+        assert all(version in kept for version in touched), round_
+    assert touched and len(list(tmp_path.glob("sheet.rated-*.csv"))) >= 1
+    assert not list(tmp_path.glob(".*partial*"))
