@@ -34,12 +34,10 @@ BAD_FILES = {
                   "line 2: invalid label 'maybe'"),
     "UTF-16": (lambda path: path.write_bytes((__import__("json").dumps(GOOD) + "\n").encode("utf-16")),
                "is UTF-16 text; save it as UTF-8"),
-    "empty": (lambda path: path.write_bytes(b""), "has no rows (it is empty)"),
-    "blank lines": (lambda path: path.write_text("\n\n  \n", encoding="utf-8"), "has no rows (only blank lines)"),
-}
+}  # empty and blank-only files take the same path: tests/data/test_row_files.py
 
 
-@pytest.mark.parametrize("problem", ["bad label", "UTF-16"])  # the others: the same path, in test_row_files.py
+@pytest.mark.parametrize("problem", sorted(BAD_FILES))
 def test_axolotl_preprocess_stops_with_one_message_and_no_traceback(axolotl, tmp_path, tiny_model, problem):
     write, message = BAD_FILES[problem]
     data = tmp_path / "feedback.jsonl"
@@ -60,7 +58,7 @@ def test_axolotl_train_stops_with_the_message_the_launcher_only_adds_that_its_ch
     write(data)
     config = str(write_config(tmp_path, data))
     result = axolotl.run_axolotl("train", config, cwd=tmp_path)
-    output = result.stdout + result.stderr
+    output = result.stdout + result.stderr  # what a user sees; accelerate's traceback, if any, after the message
     assert result.returncode != 0 and f"Error: {data} {message}" in output, output[-3000:]
     assert "kto_plugin" not in output[output.find("Traceback"):] and output.count("Traceback") <= 1
     quiet = axolotl.run_axolotl("train", config, "--", "--quiet", cwd=tmp_path)
