@@ -56,6 +56,9 @@ def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict:
     return row
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_repeats)
+
+
 def _lone_surrogate(value: Any) -> str | None:
     """The first text in `value` that is not valid Unicode (half a surrogate pair), if any."""
     if isinstance(value, str):
@@ -71,7 +74,7 @@ def _lone_surrogate(value: Any) -> str | None:
 def parse_json_value(text: str | bytes, where: str) -> Any:
     """One JSON value as check and training read it; DataFileError naming `where` for anything else."""
     try:
-        value = json.loads(text, object_pairs_hook=_object_without_repeats)
+        value = _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
     except json.JSONDecodeError as err:
         shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
         raise DataFileError(f"{where}: not valid JSON ({err.msg} at column {err.colno}): {shown.strip()[:80]!r}") from None
