@@ -19,6 +19,7 @@ from kto_plugin.errors import ConfigError, print_user_errors_plainly
 from kto_plugin.log import get_logger
 from kto_plugin.training.training_args import (
     MIXIN_PATH,
+    reference_cache_off_reason,
     reference_cache_on,
     require_merged_fields,
     training_args_from_config,
@@ -146,8 +147,7 @@ class KTOPlugin(BasePlugin):
 
     def pre_model_load(self, cfg):
         if cfg.kto_ref_cache == "auto" and not reference_cache_on(cfg):
-            LOG.info("KTO reference cache: off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash); "
-                     "the reference runs at every step")
+            LOG.info(f"KTO reference cache: {reference_cache_off_reason(cfg)}; the reference runs at every step")
 
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.

@@ -36,7 +36,9 @@ def chunk_tokens_for(vocab_size: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) ->
 
 
 def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    logits = hidden @ weight.t()
+    # In the weight's dtype, as the output layer's own forward runs under autocast: an fp32 final norm
+    # (Axolotl's `fp32_norms`) before a bf16 head, in forward and in backward alike.
+    logits = hidden.to(weight.dtype) @ weight.t()
     if bias is not None:
         logits = logits + bias
     return logits.float()
@@ -82,6 +84,11 @@ class _TokenLogps(torch.autograd.Function):
                 None, None)
 
 
+def _whole(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A parameter FSDP2 holds sharded (a DTensor) gathered whole, differentiably; any other tensor as it is."""
+    return tensor.full_tensor() if tensor is not None and hasattr(tensor, "full_tensor") else tensor
+
+
 def completion_targets(completion_mask: torch.Tensor, row_ids: torch.Tensor | None = None):
     """(which positions t-1 predict a completion token t, the row each such token's log-prob is summed into).
 
@@ -102,7 +109,7 @@ def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torc
 
     `row_ids` and `rows`: a packed sequence's row of each token and the number of rows (else one per batch row).
     """
-    weight, bias = output_layer.weight, getattr(output_layer, "bias", None)
+    weight, bias = _whole(output_layer.weight), _whole(getattr(output_layer, "bias", None))
     chunk_tokens = chunk_tokens or chunk_tokens_for(weight.shape[0])
     selected, target_rows = completion_targets(completion_mask, row_ids)
     token_logps = _TokenLogps.apply(hidden_states[:, :-1][selected], weight, bias, input_ids[:, 1:][selected],
@@ -123,8 +130,9 @@ def output_layer_and_body(model):
     """(output layer, body module) of a causal LM under PEFT / DDP / DeepSpeed wrappers, or None where this path cannot run.
 
     It cannot run when the output layer is wrapped (a LoRA on `lm_head`), partitioned by
-    ZeRO-3 (its weight is gathered only inside its own forward), or the model's forward has
-    no `logits_to_keep` to skip the full logits.
+    ZeRO-3 or offloaded by accelerate's hooks (`device_map` with "cpu" / "disk": its weight
+    is on `meta` and exists only inside its own forward; reading it gave uniform logits,
+    silently), or the model's forward has no `logits_to_keep` to skip the full logits.
     """
     inner = without_distributed_wrappers(model)
     if hasattr(inner, "get_base_model"):  # PEFT
@@ -134,6 +142,8 @@ def output_layer_and_body(model):
     if not isinstance(head, torch.nn.Linear) or type(head) is not torch.nn.Linear or body is None:
         return None
     if hasattr(head.weight, "ds_id") or "logits_to_keep" not in inspect.signature(inner.forward).parameters:
+        return None
+    if head.weight.device.type == "meta":  # offloaded by accelerate hooks: the weight exists only inside its forward
         return None
     return head, body
 

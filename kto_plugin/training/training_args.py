@@ -37,9 +37,27 @@ MIXIN_PATH = f"{__name__}.{KTOTrainingArgsMixin.__name__}"
 FIELD_NAMES = tuple(spec.name for spec in fields(KTOTrainingArgsMixin))
 
 
+def reference_cache_off_reason(cfg) -> str | None:
+    """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
+    if zero_stage(cfg.deepspeed) == 3:
+        return "off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash)"
+    if (cfg.adapter == "qlora" or cfg.load_in_4bit) and not _cuda_available():
+        # The pass runs before training in eval / no-grad; bitsandbytes' CPU backend then repacks the 4-bit
+        # weights into a kernel without autograd, and the gradients of every later step are wrong (no error).
+        return ("off for 4-bit (QLoRA) weights without CUDA: bitsandbytes' CPU backend repacks them during the pass "
+                "into a kernel without gradients, and training would then get wrong gradients")
+    return None
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def reference_cache_on(cfg) -> bool:
-    """`kto_ref_cache: auto`, except under ZeRO-3 (no rank holds the whole weights to hash)."""
-    return cfg.kto_ref_cache == "auto" and zero_stage(cfg.deepspeed) != 3
+    """`kto_ref_cache: auto`, except where `reference_cache_off_reason` says it cannot run."""
+    return cfg.kto_ref_cache == "auto" and reference_cache_off_reason(cfg) is None
 
 
 def training_args_from_config(cfg) -> dict:

@@ -131,3 +131,37 @@ def test_training_runs_match_with_and_without_chunking_and_packing(axolotl, tmp_
         assert [key for key in compared if key in fast] == compared and "loss" in compared
         for key in compared:  # (a micro-batch of 2 may hold one class only: its other reward is not logged)
             assert fast[key] == pytest.approx(plain[key], abs=1e-4), (key, fast, plain)
+
+
+def test_an_offloaded_output_layer_takes_the_plain_path():
+    """accelerate's offload hooks keep lm_head's weight on `meta` outside its forward: read directly it gave
+    uniform logits (-48.04 for every row), silently. The chunked path now steps aside for it."""
+    from accelerate import cpu_offload
+
+    model = tiny_qwen(tied=False)
+    input_ids, completion_mask = random_batch(2, 9, 97, seed=3)
+    expected = completion_logps(model(input_ids=input_ids).logits, input_ids, completion_mask)
+    cpu_offload(model.lm_head, execution_device=torch.device("cpu"))
+    assert model.lm_head.weight.device.type == "meta"
+    assert output_layer_and_body(model) is None
+    trainer = bare_trainer(model, lora_reference=False, chunked_logps=True)
+    logps, _ = trainer._sequence_logps(model, {"input_ids": input_ids}, {"input_ids": input_ids,
+                                                                         "completion_mask": completion_mask})
+    torch.testing.assert_close(logps, expected)
+
+
+def test_an_fp32_final_norm_before_a_bf16_head_runs_forward_and_backward_as_autocast_would():
+    """Axolotl's `fp32_norms`: fp32 hidden states into a bf16 output layer failed in the backward (mixed dtypes)."""
+    torch.manual_seed(4)
+    head = torch.nn.Linear(8, 53, bias=False).to(torch.bfloat16)
+    hidden = torch.randn(3, 11, 8, requires_grad=True)
+    input_ids, completion_mask = random_batch(3, 11, 53, seed=4)
+    plain = completion_logps(head(hidden.to(torch.bfloat16)).float(), input_ids, completion_mask)
+    plain.sum().backward()
+    expected = hidden.grad.clone()
+    hidden.grad = None
+    chunked = completion_logps_from_hidden(hidden, head, input_ids, completion_mask, chunk_tokens=5)
+    chunked.sum().backward()
+    assert hidden.grad.dtype == torch.float32
+    torch.testing.assert_close(chunked, plain, atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(hidden.grad, expected, atol=2e-2, rtol=2e-2)

@@ -81,3 +81,26 @@ def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(axolotl, tmp_path
     rebuilt_log, _ = train(tmp_path, "after_corruption")
     assert "KTO reference cache: rebuilt for the train split" in rebuilt_log and "checksum" in rebuilt_log
     # other rows give another key: test_key_follows_weights_config_and_rows_but_not_the_adapter (no run needed)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the rule is for machines without CUDA")
+@pytest.mark.parametrize("settings, off", [
+    ({}, None),
+    ({"adapter": "qlora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
+    ({"adapter": "lora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
+    ({"deepspeed": "zero3"}, "ZeRO-3"),
+])
+def test_the_cache_is_off_where_it_would_be_wrong_and_says_why(settings, off):
+    """QLoRA on a CPU: the pass before training left bitsandbytes' CPU weights in a kernel without autograd, and
+    every later step's gradients were wrong (grad_norm 0.248 where 0.383 is right), with no error."""
+    from axolotl.utils.dict import DictDefault
+
+    from kto_plugin.distributed.zero_configs import deepspeed_config_path
+    from kto_plugin.training.training_args import reference_cache_off_reason, reference_cache_on
+
+    if "deepspeed" in settings:
+        settings = {"deepspeed": str(deepspeed_config_path("zero3"))}
+    cfg = DictDefault({"kto_ref_cache": "auto", **settings})
+    reason = reference_cache_off_reason(cfg)
+    assert reference_cache_on(cfg) is (off is None)
+    assert (reason is None) if off is None else (off in reason)
