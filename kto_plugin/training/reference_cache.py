@@ -7,8 +7,9 @@ pairing. The cache key is a hash of exactly these; a later epoch or a later run 
 same key reads the file instead of running the reference model twice a step.
 
 A file is written to a temporary name and renamed, with its SHA-256 in a sidecar JSON; a
-file whose checksum or row count does not match is rebuilt and said so, never used. Rank 0
-writes while the other ranks wait, and then all read it.
+file whose checksum or row count does not match is rebuilt and said so, never used. Each
+node's first process writes its own copy (nodes need not share a disk); two writers to one
+shared folder each rename a whole file into place.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class ReferenceCache:
         save_file({name: values.contiguous() for name, values in columns.items()}, str(temporary))
         digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
         os.replace(temporary, data_path)
-        meta_path.write_text(json.dumps({"sha256": digest, "rows": len(next(iter(columns.values()))),
-                                         "columns": sorted(columns)}), encoding="utf-8")
+        meta_temporary = meta_path.with_suffix(f".tmp{os.getpid()}")
+        meta_temporary.write_text(json.dumps({"sha256": digest, "rows": len(next(iter(columns.values()))),
+                                              "columns": sorted(columns)}), encoding="utf-8")
+        os.replace(meta_temporary, meta_path)
         return data_path

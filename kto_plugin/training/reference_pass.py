@@ -3,7 +3,7 @@
 A mixin for the plugin's trainer: `compute_ref_log_probs` runs the reference through the
 chunked log-prob path, and `_precompute_ref_logps` reads the columns from the
 `ReferenceCache` when its key matches, else computes them (spread over all ranks, with a
-progress bar) and has rank 0 write them. One log line per split says whether the cache was
+progress bar, the results gathered to every rank) and has each node's first process write them. One log line per split says whether the cache was
 hit, built, or rebuilt, and why. The plugin leaves the pass off under ZeRO-3, where no rank
 holds the whole weights to hash.
 """
@@ -17,7 +17,6 @@ from accelerate.utils import broadcast_object_list, is_peft_model
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from kto_plugin.errors import RunFailedError
 from kto_plugin.log import get_logger
 from kto_plugin.training.reference_cache import COLUMNS, ReferenceCache, reference_weights_digest, rows_digest
 
@@ -84,26 +83,31 @@ class ReferencePassMixin:
         return {column: torch.cat(values) for column, values in parts.items() if values}
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
-        """Reference columns for `dataset`: read from the cache when its key matches, else computed and cached.
+        """Reference columns for `dataset`: read from the cache when its key matches on every rank, else computed.
 
-        Every rank computes its share, rank 0 writes the file, and then every rank reads that file:
-        the one copy all ranks use is the one on disk (TRL's own pass keeps its copy in a temporary
-        folder of rank 0 that the other ranks cannot open).
+        The pass spreads the batches over all ranks and gathers the results to every rank through the
+        process group, so no rank needs another's disk: each node's first process (local rank 0) writes
+        its own copy of the cache, and a run whose nodes do not share `kto_ref_cache_dir` works as one that
+        does. A rank that finds no usable cache makes every rank compute (the ranks decide together).
         """
         if self.reference_cache is None:
             return super()._precompute_ref_logps(dataset, name, batch_size)
+        from accelerate.utils import gather_object
+
         key = self._reference_cache_key(dataset)
         columns, why = self.reference_cache.load(key, len(dataset))
-        if columns is None:
-            computed = self._reference_pass(dataset, name, batch_size)
-            if self.accelerator.is_main_process:
-                self.reference_cache.save(key, computed)
+        reasons = gather_object([why if columns is None else ""])
+        missing = [reason for reason in reasons if reason]
+        if missing:
+            columns = self._reference_pass(dataset, name, batch_size)
+            if self.accelerator.is_local_main_process:
+                self.reference_cache.save(key, columns)
             self.accelerator.wait_for_everyone()
-            columns, problem = self.reference_cache.load(key, len(dataset))
-            if columns is None:
-                raise RunFailedError(f"the reference cache just written cannot be read back: {problem}")
-            verb = "built" if why.startswith("no cache") else "rebuilt"
-            LOG.info(f"KTO reference cache: {verb} for the {name} split in {self.reference_cache.folder / key} ({why})")
+            verb = "built" if missing[0].startswith("no cache") else "rebuilt"
+            where = " (each node's own copy)" if self.accelerator.num_processes > 1 else ""
+            which = "" if len(missing) == len(reasons) else f"; on {len(missing)} of {len(reasons)} ranks"
+            LOG.info(f"KTO reference cache: {verb} for the {name} split in {self.reference_cache.folder / key}{where} "
+                     f"({missing[0]}{which})")
         else:
             LOG.info(f"KTO reference cache: hit for the {name} split ({self.reference_cache.folder / key}): "
                      "no reference forwards in this run")

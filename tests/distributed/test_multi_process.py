@@ -69,6 +69,47 @@ def assert_same_run(output_dir, reference_dir):
     assert max_weight_difference(adapter(output_dir), adapter(reference_dir)) < WEIGHT_TOLERANCE
 
 
+def two_nodes(tmp_path, name: str, config: dict) -> str:
+    """Two "nodes" on this machine (torchrun --nnodes 2, one process each), started together, each with its own
+    output_dir, dataset_prepared_path and reference cache folder, as two machines without a shared disk."""
+    import socket
+    import subprocess
+
+    from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    processes = []
+    for node in (0, 1):
+        folder = tmp_path / f"node{node}"
+        folder.mkdir()
+        node_config = {**config, "output_dir": str(folder / name), "dataset_prepared_path": str(folder / "prepared"),
+                       "kto_ref_cache_dir": str(folder / "ref_cache")}
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(node_config), encoding="utf-8")
+        command = axolotl_command(["train", str(path), "--launcher", "torchrun", "--", "--nnodes", "2",
+                                   "--node_rank", str(node), "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
+                                   "--master_port", str(port)])
+        processes.append(subprocess.Popen(command, cwd=folder, env=axolotl_environment(), text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    outputs = [process.communicate(timeout=900)[0] for process in processes]
+    assert all(process.returncode == 0 for process in processes), "\n".join(output[-4000:] for output in outputs)
+    return "\n".join(outputs)
+
+
+def test_two_nodes_without_a_shared_disk_match_one_rank(tmp_path, reference):
+    """Each node wrote its own reference cache (it failed: rank 0 wrote, node 1 could not read it back) and its
+    own prepared rows; the run is the one-process run with the same global batch."""
+    config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2)
+    output = two_nodes(tmp_path, "two", config)
+    assert output.count("KTO reference cache: built for the train split") == 2  # one line from each rank
+    for node in (0, 1):
+        assert len(list((tmp_path / f"node{node}" / "ref_cache").glob("*.safetensors"))) == 1
+    assert "KTO: 2 processes, DDP" in output
+    assert_same_run(tmp_path / "node0" / "two", reference)
+
+
 @pytest.mark.parametrize("deepspeed", [None, "kto_plugin:zero2"], ids=["ddp", "zero2"])
 def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_path, reference):
     overrides = {"deepspeed": deepspeed} if deepspeed else {}
