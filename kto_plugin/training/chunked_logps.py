@@ -84,11 +84,6 @@ class _TokenLogps(torch.autograd.Function):
                 None, None)
 
 
-def _whole(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    """A parameter FSDP2 holds sharded (a DTensor) gathered whole, differentiably; any other tensor as it is."""
-    return tensor.full_tensor() if tensor is not None and hasattr(tensor, "full_tensor") else tensor
-
-
 def completion_targets(completion_mask: torch.Tensor, row_ids: torch.Tensor | None = None):
     """(which positions t-1 predict a completion token t, the row each such token's log-prob is summed into).
 
@@ -109,7 +104,7 @@ def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torc
 
     `row_ids` and `rows`: a packed sequence's row of each token and the number of rows (else one per batch row).
     """
-    weight, bias = _whole(output_layer.weight), _whole(getattr(output_layer, "bias", None))
+    weight, bias = output_layer.weight, getattr(output_layer, "bias", None)
     chunk_tokens = chunk_tokens or chunk_tokens_for(weight.shape[0])
     selected, target_rows = completion_targets(completion_mask, row_ids)
     token_logps = _TokenLogps.apply(hidden_states[:, :-1][selected], weight, bias, input_ids[:, 1:][selected],
@@ -130,7 +125,8 @@ def output_layer_and_body(model):
     """(output layer, body module) of a causal LM under PEFT / DDP / DeepSpeed wrappers, or None where this path cannot run.
 
     It cannot run when the output layer is wrapped (a LoRA on `lm_head`), partitioned by
-    ZeRO-3 or offloaded by accelerate's hooks (`device_map` with "cpu" / "disk": its weight
+    ZeRO-3 or sharded by FSDP2 (read outside its forward, the weight is a shard: "mixed
+    torch.Tensor and DTensor"), or offloaded by accelerate's hooks (`device_map` with "cpu" / "disk": its weight
     is on `meta` and exists only inside its own forward; reading it gave uniform logits,
     silently), or the model's forward has no `logits_to_keep` to skip the full logits.
     """
@@ -144,6 +140,8 @@ def output_layer_and_body(model):
     if hasattr(head.weight, "ds_id") or "logits_to_keep" not in inspect.signature(inner.forward).parameters:
         return None
     if head.weight.device.type == "meta":  # offloaded by accelerate hooks: the weight exists only inside its forward
+        return None
+    if hasattr(head.weight, "placements"):  # sharded by FSDP2 (a DTensor), gathered only inside its own forward
         return None
     return head, body
 

@@ -160,8 +160,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         if output_layer_and_body(self.model) is None:
             LOG.warning(
                 "kto_chunked_logps: the output layer of this model cannot be applied in chunks (a LoRA or another "
-                "wrapper on lm_head, a ZeRO-3 partitioned or offloaded lm_head, or no `logits_to_keep` in its forward): "
-                "full [batch, sequence, vocabulary] logits are computed instead"
+                "wrapper on lm_head; an lm_head partitioned by ZeRO-3, sharded by FSDP2 or offloaded; or no "
+                "`logits_to_keep` in its forward): full [batch, sequence, vocabulary] logits are computed instead"
             )
         else:
             LOG.info("KTO: completion log-probs from the last hidden states, the output layer on completion tokens "

@@ -1,0 +1,81 @@
+"""FSDP2 (`fully_shard`, as accelerate applies it: each decoder layer and the root, resharded after forward).
+
+Read outside its forward, a sharded output layer's weight is a DTensor shard, and the chunked path
+crashed ("aten.mm.default got mixed torch.Tensor and DTensor"). It now steps aside for such a head:
+the plain path runs the head inside its own forward, where FSDP2 gathers it. Two gloo processes on
+the CPU, two steps with backward, each rank's log-probs equal to one unsharded process's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent('''
+    import os, sys, torch, torch.distributed as dist, torch.multiprocessing as mp
+
+    def model_and_batch():
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+        torch.manual_seed(0)
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=97, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False))
+        ids = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(1))
+        mask = torch.zeros_like(ids)
+        mask[:, 4:] = 1
+        return model, ids, mask
+
+    def run(rank, world, port, expected):
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+        from torch.distributed.fsdp import fully_shard
+        sys.path.insert(0, "tests")
+        from helpers import bare_trainer
+        from kto_plugin.training.chunked_logps import output_layer_and_body
+        model, ids, mask = model_and_batch()
+        trainer = bare_trainer(model, chunked_logps=True)
+        for layer in model.model.layers:
+            fully_shard(layer)
+        fully_shard(model, reshard_after_forward=True)
+        for step in range(2):
+            assert output_layer_and_body(model) is None
+            logps, _ = trainer._sequence_logps(model, {"input_ids": ids}, {"input_ids": ids, "completion_mask": mask})
+            torch.testing.assert_close(logps.detach(), expected[step], atol=1e-5, rtol=1e-5)
+            logps.sum().backward()
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter -= 0.1 * parameter.grad
+                    parameter.grad = None
+        print(f"rank {rank}: matched", flush=True)
+        dist.destroy_process_group()
+
+    if __name__ == "__main__":
+        from kto_plugin.training.trainer import completion_logps
+        model, ids, mask = model_and_batch()
+        expected = []
+        for step in range(2):  # one unsharded process, the same two steps
+            logps = completion_logps(model(input_ids=ids).logits, ids, mask)
+            expected.append(logps.detach())
+            logps.sum().backward()
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter -= 0.1 * parameter.grad
+                    parameter.grad = None
+        mp.spawn(run, args=(2, int(sys.argv[1]), expected), nprocs=2)
+''')
+
+
+def test_two_fsdp2_ranks_compute_what_one_unsharded_process_does(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "fsdp2_ranks.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    from helpers import REPO_ROOT
+
+    result = subprocess.run([sys.executable, str(script), str(port)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "rank 0: matched" in result.stdout and "rank 1: matched" in result.stdout
