@@ -48,10 +48,14 @@ class ReferencePassMixin:
         return logps, kl_logps
 
     def _reference_cache_key(self, dataset) -> str:
-        reference = self.ref_model or self.model
-        adapter_off = self.ref_model is None and is_peft_model(self.model)
-        key = [self.reference_cache.key(reference_weights_digest(self.accelerator.unwrap_model(reference), adapter_off),
-                                        rows_digest(dataset), self.calculate_KL)]
+        """The cache key, hashed by the first process only (every rank holds the same weights and rows) and sent to
+        the others: one pass over the weights per run, not one per rank."""
+        key = [None]
+        if self.accelerator.is_main_process:
+            reference = self.ref_model or self.model
+            adapter_off = self.ref_model is None and is_peft_model(self.model)
+            digest = reference_weights_digest(self.accelerator.unwrap_model(reference), adapter_off)
+            key = [self.reference_cache.key(digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
         return key[0]
 
