@@ -41,6 +41,11 @@ def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
     if zero_stage(cfg.deepspeed) == 3:
         return "off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash)"
+    if cfg.fsdp_config or cfg.fsdp or cfg.fsdp_version:
+        # TRL's pass runs in the trainer's __init__, before FSDP wraps the model: with `cpu_ram_efficient_loading`
+        # the ranks other than 0 hold no weights yet, and their share of the pass was cached wrong (no error).
+        return ("off under FSDP (the pass would run before FSDP wraps the model, when ranks other than 0 may hold "
+                "no weights yet)")
     if (cfg.adapter == "qlora" or cfg.load_in_4bit) and not _cuda_available():
         # The pass runs before training in eval / no-grad; bitsandbytes' CPU backend then repacks the 4-bit
         # weights into a kernel without autograd, and the gradients of every later step are wrong (no error).

@@ -89,6 +89,7 @@ def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(axolotl, tmp_path
     ({"adapter": "qlora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
     ({"adapter": "lora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
     ({"deepspeed": "zero3"}, "ZeRO-3"),
+    ({"fsdp_version": 2, "fsdp_config": {"cpu_ram_efficient_loading": True}}, "off under FSDP"),
 ])
 def test_the_cache_is_off_where_it_would_be_wrong_and_says_why(settings, off):
     """QLoRA on a CPU: the pass before training left bitsandbytes' CPU weights in a kernel without autograd, and
