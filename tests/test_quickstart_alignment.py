@@ -27,6 +27,10 @@ PREFERENCE_GAIN = 0.20
 GOOD_GAIN = 0.05
 
 
+# slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
+pytestmark = pytest.mark.stack("py312")
+
+
 @pytest.fixture(scope="module")
 def quickstart_result(axolotl, tmp_path_factory, plugin_cache):
     from kto_plugin.cli import kto

@@ -8,6 +8,8 @@ which is left out. So `kto_plugin` is imported from the wheel, and what the whee
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import shutil
 import subprocess
@@ -25,6 +27,7 @@ def run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess
     return result
 
 
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 def test_a_wheel_installed_in_a_fresh_venv_trains_and_finds_its_shipped_tasks(axolotl, tmp_path, tiny_model):
     source = tmp_path / "source"  # a copy: the build writes build/ and *.egg-info beside pyproject.toml
     source.mkdir()

@@ -339,6 +339,7 @@ def test_an_interrupted_write_leaves_no_output_and_no_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 @pytest.mark.parametrize("when", [".big.clean-report.json.partial-", ".big.jsonl.partial-"], ids=["report", "output"])
 def test_a_real_clean_interrupted_at_any_point_leaves_nothing_a_rerun_trips_on(tmp_path, plugin_cache, sig, when):

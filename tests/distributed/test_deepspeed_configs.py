@@ -52,6 +52,7 @@ print("FILLED" + json.dumps({"loaded": loaded, "config": args.hf_deepspeed_confi
 """
 
 
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 @pytest.mark.parametrize("name", NAMES)
 def test_named_config_resolves_and_hf_fills_every_auto(name, tmp_path, tiny_model):
     config = base_config(tmp_path, DATA, deepspeed=f"kto_plugin:{name}", micro_batch_size=2,

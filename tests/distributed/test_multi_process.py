@@ -157,6 +157,7 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
     assert len(loaded) == len(uninterrupted) and all(p.numel() > 0 for p in loaded.values())
 
 
+@pytest.mark.stack("py312")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 @pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3"])
 def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM

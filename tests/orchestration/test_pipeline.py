@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import shutil
 
@@ -20,6 +22,7 @@ def norm(tensors: dict) -> float:
     return float(sum((value ** 2).sum() for value in tensors.values()) ** 0.5)
 
 
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 def test_pipeline_both_routes_on_the_embedded_model(axolotl, tmp_path, plugin_cache):
     shutil.copytree(REPO_ROOT / "yaml_examples" / "pipeline", tmp_path / "yaml_examples" / "pipeline")
     result = run_axolotl("kto", "pipeline", "--route", "both", "--max-steps", "2", cwd=tmp_path)

@@ -60,6 +60,7 @@ def test_router_loss_is_added_with_its_coefficient(tiny_mixtral):
                for name, param in model.named_parameters() if "gate" in name and "experts" not in name)
 
 
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 def test_axolotl_train_on_a_moe_model_logs_the_router_loss(axolotl, tmp_path, tiny_mixtral):
     config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
