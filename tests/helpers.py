@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -114,3 +115,22 @@ def bare_trainer(model, lora_reference: bool = False, **attributes):
     )
     trainer.__dict__.update(attributes)
     return trainer
+
+
+def interrupt_python_when(code: str, ready, sig, cwd: Path, wait_s: float = 240, poll_s: float = 0.001):
+    """Start `python -c code`, send it `sig` as soon as `ready()` is true, and return it once it has ended.
+
+    Fails if the process ends before `ready()` (it could not be interrupted where the test meant)."""
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=dict(os.environ),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + wait_s
+    while time.time() < deadline and process.poll() is None and not ready():
+        time.sleep(poll_s)
+    assert process.poll() is None, "the process finished before it could be interrupted"
+    process.send_signal(sig)
+    process.wait(timeout=60)
+    return process
+

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from click.testing import CliRunner
-from helpers import REPO_ROOT, run_axolotl, write_jsonl
+from helpers import REPO_ROOT, interrupt_python_when, run_axolotl, write_jsonl
 
 from kto_plugin.cli import kto
 from kto_plugin.data.feedback_files import read_feedback_file, write_feedback_rows
@@ -353,16 +349,8 @@ def test_a_real_clean_interrupted_at_any_point_leaves_nothing_a_rerun_trips_on(t
     # SIGINT back to Python's handler: a shell starts background jobs with SIGINT ignored, and children inherit that
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from kto_plugin.cli import kto; "
             f"sys.argv = ['kto', 'clean', {str(data)!r}, '-o', {str(out)!r}]; kto()")
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if any(path.name.startswith(when) for path in out.parent.iterdir()):
-            break
-        time.sleep(0.001)
-    assert process.poll() is None, "clean finished before it could be interrupted"
-    process.send_signal(sig)
-    process.wait(timeout=60)
+    process = interrupt_python_when(code, lambda: any(path.name.startswith(when) for path in out.parent.iterdir()),
+                                    sig, cwd=tmp_path)
     assert process.returncode != 0
     assert not [path.name for path in out.parent.iterdir() if not path.name.startswith(".")]  # no output at all
     small = write_jsonl(tmp_path / "small.jsonl", GOOD)

@@ -9,15 +9,11 @@ it leaves behind, the next run removes.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import yaml
-from helpers import REPO_ROOT, base_config, write_jsonl
+from helpers import REPO_ROOT, base_config, interrupt_python_when, write_jsonl
 
 GOOD = {"query": "Where is my parcel?", "response": "It ships today.", "label": True}
 
@@ -76,17 +72,11 @@ def test_a_data_stage_killed_midway_leaves_nothing_the_next_run_keeps(tmp_path, 
     prepared = tmp_path / "prepared"
     code = ("import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from helpers import load_kto_data; "
             f"load_kto_data(Path({str(tmp_path)!r}), [{{'path': {str(data)!r}, 'type': 'kto_plugin.query_response'}}])")
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
+    def rows_half_written() -> bool:
         scratch = list(prepared.glob("kto_plugin-rows-*/*.arrow")) if prepared.exists() else []
-        if scratch and scratch[0].stat().st_size > 1_000_000:
-            break
-        time.sleep(0.01)
-    assert process.poll() is None, "the data stage finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
+        return bool(scratch) and scratch[0].stat().st_size > 1_000_000
+
+    interrupt_python_when(code, rows_half_written, signal.SIGKILL, cwd=REPO_ROOT, poll_s=0.01)
     assert list(prepared.glob("kto_plugin-rows-*"))  # what SIGKILL leaves: no cleanup ran
 
     from helpers import load_kto_data
