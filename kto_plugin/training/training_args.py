@@ -41,7 +41,7 @@ def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
     if zero_stage(cfg.deepspeed) == 3:
         return "off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash)"
-    if cfg.fsdp_config or cfg.fsdp or cfg.fsdp_version:
+    if cfg.fsdp_config or cfg.fsdp:  # not `fsdp_version`: Axolotl 0.21 sets it to 2 in every config
         # TRL's pass runs in the trainer's __init__, before FSDP wraps the model: with `cpu_ram_efficient_loading`
         # the ranks other than 0 hold no weights yet, and their share of the pass was cached wrong (no error).
         return ("off under FSDP (the pass would run before FSDP wraps the model, when ranks other than 0 may hold "

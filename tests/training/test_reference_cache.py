@@ -91,17 +91,24 @@ def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(axolotl, tmp_path
     ({"deepspeed": "zero3"}, "ZeRO-3"),
     ({"fsdp_version": 2, "fsdp_config": {"cpu_ram_efficient_loading": True}}, "off under FSDP"),
 ])
-def test_the_cache_is_off_where_it_would_be_wrong_and_says_why(settings, off):
+def test_the_cache_is_off_where_it_would_be_wrong_and_says_why(tmp_path, tiny_model, settings, off):
     """QLoRA on a CPU: the pass before training left bitsandbytes' CPU weights in a kernel without autograd, and
-    every later step's gradients were wrong (grad_norm 0.248 where 0.383 is right), with no error."""
-    from axolotl.utils.dict import DictDefault
+    every later step's gradients were wrong (grad_norm 0.248 where 0.383 is right), with no error.
+
+    The config goes through Axolotl's own loading and validation, so each Axolotl version's defaults apply
+    (0.21 sets `fsdp_version: 2` in every config; reading that as FSDP turned the cache off everywhere)."""
+    import yaml
+    from axolotl.cli.config import load_cfg
 
     from kto_plugin.distributed.zero_configs import deepspeed_config_path
     from kto_plugin.training.training_args import reference_cache_off_reason, reference_cache_on
 
     if "deepspeed" in settings:
         settings = {"deepspeed": str(deepspeed_config_path("zero3"))}
-    cfg = DictDefault({"kto_ref_cache": "auto", **settings})
+    config = with_lora(base_config(
+        tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}], **settings))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cfg = load_cfg(str(tmp_path / "config.yaml"))
     reason = reference_cache_off_reason(cfg)
-    assert reference_cache_on(cfg) is (off is None)
+    assert reference_cache_on(cfg) is (off is None), reason
     assert (reason is None) if off is None else (off in reason)
