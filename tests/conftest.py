@@ -48,6 +48,18 @@ def fresh_plugin_manager():
     PluginManager._instance = None
 
 
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test starts with the environment the last one started with: Axolotl's config loading sets process-wide
+    variables (`ACCELERATE_DEEPSPEED_ZERO_STAGE=3` for a ZeRO-3 config), and every later `axolotl` subprocess of
+    the session inherited them (a DDP run then loaded its model as under ZeRO-3, and crashed)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def axolotl():
     """Marks a test `e2e`: it may start real `axolotl` processes (`helpers.run_axolotl`, `helpers.train_with_axolotl`,
