@@ -7,6 +7,9 @@ import torch
 from helpers import bare_trainer, base_config, read_metrics_file, train_with_axolotl, with_lora
 
 from kto_plugin.training.chunked_logps import (
+    CPU_CHUNK_BYTES,
+    GPU_CHUNK_BYTES,
+    chunk_tokens_for,
     chunked_completion_logps,
     completion_logps_from_hidden,
     output_layer_and_body,
@@ -47,6 +50,15 @@ def test_values_and_gradients_match_full_logits(rows, length, chunk, bias):
     torch.testing.assert_close(chunked, plain, atol=1e-4, rtol=1e-4)
     for mine, theirs in zip(got, expected):
         torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_chunks_are_sized_for_the_device_the_output_layer_is_on():
+    """64 MiB of fp32 logits per chunk on a CPU (more cost RSS and gained nothing); 1 GiB on a GPU, where 64 MiB chunks
+    (110 tokens of a 152k vocabulary) left the matrix units idle: 0.92 s per step against 0.78 s on an H200."""
+    vocab = 151_936
+    assert chunk_tokens_for(vocab) == chunk_tokens_for(vocab, torch.device("cpu")) == CPU_CHUNK_BYTES // (4 * vocab) == 110
+    assert chunk_tokens_for(vocab, torch.device("cuda", 1)) == GPU_CHUNK_BYTES // (4 * vocab) == 1766
+    assert chunk_tokens_for(vocab, torch.device("cuda"), chunk_bytes=1) == 1  # at least one token
 
 
 def tiny_qwen(tied: bool):
