@@ -38,12 +38,20 @@ def default_cache_dir() -> Path:
 
 def _tensor_digest(hasher, tensor: torch.Tensor) -> None:
     hasher.update(str((tuple(tensor.shape), str(tensor.dtype))).encode())
-    hasher.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+    hasher.update(memoryview(data))  # no copy of the bytes
 
 
 def reference_weights_digest(model, adapter_off: bool) -> str:
-    """Hash of the reference's weights and config: the model itself, or with `adapter_off` its base (no `lora_` tensors)."""
-    hasher = hashlib.blake2b(digest_size=16)
+    """Hash of the reference's weights and config: the model itself, or with `adapter_off` its base (no `lora_` tensors).
+
+    Every byte of every weight, so a change made after loading (resized embeddings, a merged adapter) changes the
+    key. XXH3-128 (a non-cryptographic hash: the key guards against mistakes, not attacks) reads about 10 GB/s
+    where BLAKE2 read 0.5: a 7B bf16 model's 15 GB in about 2 s instead of 26 on every start.
+    """
+    import xxhash
+
+    hasher = xxhash.xxh3_128()
     if adapter_off and hasattr(model, "get_base_model"):  # PEFT: the base model, named as without the adapter
         model = model.get_base_model()
     config = getattr(model, "config", None)
@@ -58,7 +66,9 @@ def reference_weights_digest(model, adapter_off: bool) -> str:
 
 def rows_digest(dataset) -> str:
     """Hash of the prepared rows' content (every column, in order), independent of how the dataset was made."""
-    hasher = hashlib.blake2b(digest_size=16)
+    import xxhash
+
+    hasher = xxhash.xxh3_128()
     table = dataset.with_format("arrow")[:]
     hasher.update(str(table.schema).encode())
     for name in table.column_names:

@@ -52,10 +52,12 @@ class ReferencePassMixin:
         the others: one pass over the weights per run, not one per rank."""
         key = [None]
         if self.accelerator.is_main_process:
-            reference = self.ref_model or self.model
-            adapter_off = self.ref_model is None and is_peft_model(self.model)
-            digest = reference_weights_digest(self.accelerator.unwrap_model(reference), adapter_off)
-            key = [self.reference_cache.key(digest, rows_digest(dataset), self.calculate_KL)]
+            if getattr(self, "_reference_weights_digest", None) is None:  # once for the train and eval splits
+                reference = self.ref_model or self.model
+                adapter_off = self.ref_model is None and is_peft_model(self.model)
+                self._reference_weights_digest = reference_weights_digest(self.accelerator.unwrap_model(reference),
+                                                                          adapter_off)
+            key = [self.reference_cache.key(self._reference_weights_digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
         return key[0]
 
