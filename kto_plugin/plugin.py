@@ -17,6 +17,7 @@ from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_
 from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
 from kto_plugin.errors import ConfigError, print_user_errors_plainly
 from kto_plugin.log import get_logger
+from kto_plugin.training.reference_model import skip_unused_reference_model
 from kto_plugin.training.training_args import (
     MIXIN_PATH,
     reference_cache_off_reason,
@@ -102,6 +103,7 @@ class KTOPlugin(BasePlugin):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
         # Each acts only on a machine without CUDA (the last two only for a DeepSpeed config).
         answer_gpu_peer_check_without_gpu()
+        skip_unused_reference_model(cfg)
         start_gloo_backend_if_needed(cfg)
         let_deepspeed_ranks_join_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):

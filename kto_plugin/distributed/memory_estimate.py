@@ -7,17 +7,21 @@ AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer st
     optimizer 12 bytes/trainable param (fp32 master copy, first and second moments)
 
     strategy        weights     gradients   optimizer   KTO reference (full fine-tune)
-    DDP (no ZeRO)   2P          2T          12T         2P
-    ZeRO-1          2P          2T          12T/N       2P
-    ZeRO-2          2P          2T/N        12T/N       2P
+    DDP (no ZeRO)   2P          2T          12T         0 (the pass runs on the policy)
+    ZeRO-1          2P          2T          12T/N       0 (the pass runs on the policy)
+    ZeRO-2          2P          2T/N        12T/N       0 (the pass runs on the policy)
     ZeRO-3          2P/N        2T/N        12T/N       2P/N
     ZeRO-3 offload  (CPU)       (CPU)       (CPU)       (CPU)
 
 With LoRA, T is the adapter's size (its own weights add 2T to the weights) and the
-reference is the base model with the adapter switched off, so it costs nothing more; a
-full fine-tune keeps a frozen bf16 reference copy (2P), which TRL shards like the policy
-only under ZeRO-3. Activations and the logits
-(`micro_batch_size x sequence_len x vocabulary` floats) come on top and do not shrink with N.
+reference is the base model with the adapter switched off, so it costs nothing more. A
+full fine-tune needs a frozen reference copy (2P) only where the reference cache is off:
+with `kto_ref_cache: auto` (every strategy but ZeRO-3) the pass before training runs on the
+not yet trained policy and stores every reference log-prob, and no copy is loaded
+(`training/reference_model.py`); under ZeRO-3 the cache is off and TRL's copy is sharded
+like the policy.
+Activations and the logits (`micro_batch_size x sequence_len x vocabulary` floats) come on
+top and do not shrink with N.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> 
         raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
     params = size.parameters
     trainable = size.lora_parameters if lora else params
-    reference = 0 if lora else WEIGHT_BYTES * params
+    kept_reference = not lora and strategy in ("ZeRO-3", "ZeRO-3 offload")  # elsewhere the reference cache is on
+    reference = WEIGHT_BYTES * params if kept_reference else 0
     weights = WEIGHT_BYTES * (params + (size.lora_parameters if lora else 0))
     gradients = GRADIENT_BYTES * trainable
     optimizer = OPTIMIZER_BYTES * trainable

@@ -7,6 +7,7 @@
 - `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;
 - `reference_pass`: the reference model's pass before training, through that cache;
+- `reference_model`: no second model loaded for a KTO full fine-tune's reference (Axolotl's was never used);
 - `length_grouping`: the training order, micro-batches of rows of similar length;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
 - `beta_schedule`: per-epoch, linear and cosine beta;

@@ -52,13 +52,14 @@ def test_key_follows_weights_config_and_rows_but_not_the_adapter():
     assert len({rows_digest(rows), rows_digest(other_tokens), rows_digest(other_pairing)}) == 3
 
 
-def train(tmp_path, name, **overrides):
+def train(tmp_path, name, lora=True, **overrides):
     folder = tmp_path / name
     folder.mkdir()
-    config = with_lora(base_config(
+    config = base_config(
         folder, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
-        max_steps=3, kto_ref_cache_dir=str(tmp_path / "ref_cache"), **overrides,
-    ))
+        **{"max_steps": 3, "kto_ref_cache_dir": str(tmp_path / "ref_cache"), **overrides},
+    )
+    config = with_lora(config) if lora else dict(config, save_strategy="no", logging_steps=1)
     result = train_with_axolotl(folder, "run", config)
     steps = [r for r in read_metrics_file(folder / "out") if "loss" in r and "train_loss" not in r]
     return result.stdout + result.stderr, steps
@@ -83,32 +84,32 @@ def test_runs_build_hit_rebuild_and_match_the_uncached_numbers(axolotl, tmp_path
     # other rows give another key: test_key_follows_weights_config_and_rows_but_not_the_adapter (no run needed)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the rule is for machines without CUDA")
-@pytest.mark.parametrize("settings, off", [
-    ({}, None),
-    ({"adapter": "qlora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
-    ({"adapter": "lora", "load_in_4bit": True}, "4-bit (QLoRA) weights without CUDA"),
-    ({"deepspeed": "zero3"}, "ZeRO-3"),
-    ({"fsdp_version": 2, "fsdp_config": {"cpu_ram_efficient_loading": True}}, "off under FSDP"),
-])
-def test_the_cache_is_off_where_it_would_be_wrong_and_says_why(tmp_path, tiny_model, settings, off):
-    """QLoRA on a CPU: the pass before training left bitsandbytes' CPU weights in a kernel without autograd, and
-    every later step's gradients were wrong (grad_norm 0.248 where 0.383 is right), with no error.
+def test_full_fine_tuning_loads_no_unused_reference_model_and_trains_the_same(axolotl, tmp_path, tiny_model):
+    """Axolotl loaded a second model as the reference of every full fine-tune and handed it to DPO and IPO only; the
+    KTO trainer never received it. Not loaded now, with the cache (the pass runs on the untrained policy) and without
+    (TRL loads its own copy), and the steps of the two runs agree."""
+    cached_log, cached = train(tmp_path, "cached", lora=False, max_steps=2)
+    plain_log, plain = train(tmp_path, "plain", lora=False, max_steps=2, kto_ref_cache="off")
+    assert "reference model is not loaded (its KTO trainer never receives it); the reference pass runs" in cached_log
+    assert "reference model is not loaded (its KTO trainer never receives it); TRL loads its own" in plain_log
+    assert len(cached) == len(plain) == 2
+    for cached_step, plain_step in zip(cached, plain, strict=True):
+        for key in ("loss", "kl", "rewards/chosen", "grad_norm"):
+            if key in plain_step:
+                assert cached_step[key] == pytest.approx(plain_step[key], abs=1e-4), (key, cached_step, plain_step)
 
-    The config goes through Axolotl's own loading and validation, so each Axolotl version's defaults apply
-    (0.21 sets `fsdp_version: 2` in every config; reading that as FSDP turned the cache off everywhere)."""
-    import yaml
-    from axolotl.cli.config import load_cfg
 
-    from kto_plugin.distributed.zero_configs import deepspeed_config_path
-    from kto_plugin.training.training_args import reference_cache_off_reason, reference_cache_on
+def test_only_kto_runs_skip_axolotls_reference_load(monkeypatch):
+    from axolotl import train as axolotl_train
+    from axolotl.utils.dict import DictDefault
 
-    if "deepspeed" in settings:
-        settings = {"deepspeed": str(deepspeed_config_path("zero3"))}
-    config = with_lora(base_config(
-        tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}], **settings))
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    cfg = load_cfg(str(tmp_path / "config.yaml"))
-    reason = reference_cache_off_reason(cfg)
-    assert reference_cache_on(cfg) is (off is None), reason
-    assert (reason is None) if off is None else (off in reason)
+    from kto_plugin.training.reference_model import skip_unused_reference_model
+
+    loads = []
+    monkeypatch.setattr(axolotl_train, "setup_reference_model", lambda cfg, *args: loads.append(cfg.rl) or "a model")
+    assert skip_unused_reference_model(DictDefault({"rl": "dpo"})) is False
+    assert skip_unused_reference_model(DictDefault({"rl": "kto"})) is True
+    assert skip_unused_reference_model(DictDefault({"rl": "kto"})) is True  # patched once
+    assert axolotl_train.setup_reference_model(DictDefault({"rl": "kto", "kto_ref_cache": "auto"}), None) is None
+    assert axolotl_train.setup_reference_model(DictDefault({"rl": "dpo"}), None) == "a model"  # same process, DPO
+    assert loads == ["dpo"]
