@@ -6,6 +6,7 @@ from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.distributed.cpu_ranks import (
     answer_gpu_peer_check_without_gpu,
+    build_device_meshes_on_cpu,
     cuda_available,
     let_deepspeed_ranks_join_on_cpu,
     place_ranks_on_cpu,
@@ -106,6 +107,7 @@ class KTOPlugin(BasePlugin):
         skip_unused_reference_model(cfg)
         start_gloo_backend_if_needed(cfg)
         let_deepspeed_ranks_join_on_cpu(cfg)
+        build_device_meshes_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 if cfg[key] == WARM_MODEL_URI:
@@ -164,7 +166,9 @@ class KTOPlugin(BasePlugin):
         args = trainer.args
         if args.world_size > 1:
             deepspeed_plugin = trainer.accelerator.state.deepspeed_plugin
-            how = f"DeepSpeed ZeRO-{deepspeed_plugin.zero_stage}" if deepspeed_plugin else "DDP"
+            fsdp_plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+            how = (f"DeepSpeed ZeRO-{deepspeed_plugin.zero_stage}" if deepspeed_plugin
+                   else f"FSDP{getattr(fsdp_plugin, 'fsdp_version', '')}" if fsdp_plugin else "DDP")
             micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
             LOG.info(
                 f"KTO: {args.world_size} processes, {how}; global batch {micro} x {accumulation} x "

@@ -1,6 +1,6 @@
 """Let Axolotl's distributed paths run on a machine without a GPU (gloo instead of NCCL).
 
-Six things in Axolotl (0.19 to 0.21) and its stack assume a GPU once torch.distributed is involved:
+Eight things in Axolotl (0.19 to 0.21) and its stack assume a GPU once torch.distributed is involved:
 
 - a one-process DeepSpeed run starts torch.distributed with the NCCL backend
   (`axolotl/utils/trainer.py: setup_deepspeed_env`), which a CPU-only build of torch does
@@ -25,7 +25,11 @@ Six things in Axolotl (0.19 to 0.21) and its stack assume a GPU once torch.distr
   multi-process start-up asks `torch.cuda.can_device_access_peer`
   (`axolotl/utils/environment.py: check_cuda_p2p_support`), which raises RuntimeError
   ("Found no NVIDIA driver") where a CPU-only build raises the AssertionError Axolotl catches
-  and answers "P2P is fine". `answer_gpu_peer_check_without_gpu` gives that same answer.
+  and answers "P2P is fine". `answer_gpu_peer_check_without_gpu` gives that same answer;
+- with FSDP, Axolotl builds its device mesh for "cuda" (`utils/distributed.py:
+  build_parallelism_config`), and accelerate turns FSDP on only for accelerator ranks: on
+  gloo CPU ranks it dropped the FSDP plugin and trained plain DDP. `build_device_meshes_on_cpu`
+  builds the mesh for the CPU and keeps FSDP on.
 """
 
 from __future__ import annotations
@@ -115,6 +119,42 @@ def _gather_partitions_without_autograd() -> None:
             return original(*args, **kwargs)
 
     deepspeed_utils.all_gather_into_tensor_dp_groups = gather
+
+
+def build_device_meshes_on_cpu(cfg) -> bool:
+    """FSDP on CPU ranks: Axolotl builds its device mesh for "cuda" (`utils/distributed.py:
+    build_parallelism_config`), which asks for a GPU on every rank; build it for "cpu". True if patched."""
+    if world_size() == 1 or cuda_available() or not (cfg.get("fsdp_config") or cfg.get("fsdp")):
+        return False
+    from accelerate.parallelism_config import ParallelismConfig
+
+    original = ParallelismConfig.build_device_mesh
+    if getattr(original, "kto_plugin_cpu_ranks", False):
+        return True
+
+    def build_device_mesh(self, device_type):
+        return original(self, "cpu" if device_type == "cuda" else device_type)
+
+    build_device_mesh.kto_plugin_cpu_ranks = True
+    ParallelismConfig.build_device_mesh = build_device_mesh
+    _let_fsdp_run_on_cpu_ranks()
+    return True
+
+
+def _let_fsdp_run_on_cpu_ranks() -> None:
+    """accelerate turns FSDP on only for accelerator ranks (MULTI_GPU and the like); on gloo CPU ranks (MULTI_CPU) it
+    dropped the FSDP plugin and trained plain DDP, silently. FSDP2's `fully_shard` runs on CPU tensors with gloo."""
+    from accelerate.state import AcceleratorState, DistributedType
+
+    original = AcceleratorState.__init__
+
+    def __init__(self, *args, fsdp_plugin=None, **kwargs):
+        original(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
+
+    AcceleratorState.__init__ = __init__
 
 
 def place_ranks_on_cpu(cfg) -> bool:

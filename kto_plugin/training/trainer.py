@@ -204,6 +204,10 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             model_kwargs, input_ids, completion_mask = packed.model_kwargs(model_kwargs), packed.input_ids, packed.completion_mask
             rows = {"row_ids": packed.row_ids, "rows": packed.rows}
         parts = None if full_logits or not self.chunked_logps else output_layer_and_body(model)
+        if parts is None and self.chunked_logps and not full_logits and not getattr(self, "_said_chunks_off", False):
+            self._said_chunks_off = True  # wrappers applied at the start of training (FSDP2) can change the answer
+            LOG.warning("kto_chunked_logps: in training the output layer cannot be applied in chunks (sharded by "
+                        "FSDP2, partitioned by ZeRO-3, offloaded, or wrapped): full logits are computed instead")
         if parts is not None:
             return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, parts, **rows)
         outputs = model(**model_kwargs)

@@ -182,3 +182,22 @@ def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny
         trained = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
         base = AutoModelForCausalLM.from_pretrained(tiny_model)
         assert any(not (p == q).all() for p, q in zip(trained.parameters(), base.parameters()))
+
+
+FSDP2 = {"fsdp_version": 2, "fsdp_config": {"auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                                           "transformer_layer_cls_to_wrap": "LlamaDecoderLayer",
+                                           "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True}}
+
+
+@pytest.mark.stack("py312")  # Axolotl 0.19 trains the same steps but saves the adapter without PEFT's key prefix
+def test_fsdp2_lora_on_two_cpu_ranks_matches_one_rank(tmp_path, reference):
+    """Axolotl's FSDP2 asked for a GPU on every rank (its device mesh is built for "cuda": "Found no NVIDIA
+    driver"), and accelerate then dropped FSDP on CPU ranks and trained plain DDP without a word; on CPU ranks the
+    plugin builds the mesh for the CPU and keeps FSDP on, and the sharded run is the one-process run."""
+    config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2, **FSDP2)
+    result = two_ranks(tmp_path, "two", config)
+    output = result.stdout + result.stderr
+    assert "KTO: 2 processes, FSDP2" in output
+    assert "KTO reference cache: off under FSDP" in output
+    assert "in training the output layer cannot be applied in chunks (sharded by FSDP2" in output  # said, not silent
+    assert_same_run(tmp_path / "two", reference)
