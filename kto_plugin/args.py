@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
 from kto_plugin.training.loss import LOSS_TYPES, LossType
+from kto_plugin.training.training_args import rl_is_kto
 
 
 class BetaScheduleSpec(BaseModel):
@@ -124,7 +125,7 @@ class KTOPluginArgs(BaseModel):
     @classmethod
     def check_rl_is_kto(cls, data: Any) -> Any:
         # `axolotl inference` loads the training config with `rl: None` and `inference: true`.
-        if isinstance(data, dict) and not data.get("inference") and str(data.get("rl") or "").lower().split(".")[-1] != "kto":
+        if isinstance(data, dict) and not data.get("inference") and not rl_is_kto(data.get("rl")):
             raise ValueError(
                 "`plugins: [kto_plugin.KTOPlugin]` needs `rl: kto` "
                 f"(got `rl: {data.get('rl')}`): add `rl: kto` or remove the plugin"

@@ -6,9 +6,9 @@ from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.distributed.cpu_ranks import (
     answer_gpu_peer_check_without_gpu,
-    build_device_meshes_on_cpu,
     cuda_available,
     let_deepspeed_ranks_join_on_cpu,
+    let_fsdp_ranks_run_on_cpu,
     place_ranks_on_cpu,
     start_gloo_backend_if_needed,
     training_args_for_cpu_ranks,
@@ -102,12 +102,12 @@ class KTOPlugin(BasePlugin):
         deepspeed = cfg.get("deepspeed")
         if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
             cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
-        # Each acts only on a machine without CUDA (the last two only for a DeepSpeed config).
-        answer_gpu_peer_check_without_gpu()
         skip_unused_reference_model(cfg)
+        # Each acts only on a machine without CUDA (the next two only for a DeepSpeed config, the last for FSDP).
+        answer_gpu_peer_check_without_gpu()
         start_gloo_backend_if_needed(cfg)
         let_deepspeed_ranks_join_on_cpu(cfg)
-        build_device_meshes_on_cpu(cfg)
+        let_fsdp_ranks_run_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 if cfg[key] == WARM_MODEL_URI:

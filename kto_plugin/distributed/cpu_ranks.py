@@ -28,7 +28,7 @@ Eight things in Axolotl (0.19 to 0.21) and its stack assume a GPU once torch.dis
   and answers "P2P is fine". `answer_gpu_peer_check_without_gpu` gives that same answer;
 - with FSDP, Axolotl builds its device mesh for "cuda" (`utils/distributed.py:
   build_parallelism_config`), and accelerate turns FSDP on only for accelerator ranks: on
-  gloo CPU ranks it dropped the FSDP plugin and trained plain DDP. `build_device_meshes_on_cpu`
+  gloo CPU ranks it dropped the FSDP plugin and trained plain DDP. `let_fsdp_ranks_run_on_cpu`
   builds the mesh for the CPU and keeps FSDP on.
 """
 
@@ -121,40 +121,36 @@ def _gather_partitions_without_autograd() -> None:
     deepspeed_utils.all_gather_into_tensor_dp_groups = gather
 
 
-def build_device_meshes_on_cpu(cfg) -> bool:
-    """FSDP on CPU ranks: Axolotl builds its device mesh for "cuda" (`utils/distributed.py:
-    build_parallelism_config`), which asks for a GPU on every rank; build it for "cpu". True if patched."""
+def let_fsdp_ranks_run_on_cpu(cfg) -> bool:
+    """FSDP on CPU ranks (gloo); True if patched. Two things stood in the way:
+
+    - Axolotl builds its device mesh for "cuda" (`utils/distributed.py: build_parallelism_config`), which asks
+      for a GPU on every rank: the mesh is built for "cpu";
+    - accelerate turns FSDP on only for accelerator ranks (MULTI_GPU and the like): on CPU ranks (MULTI_CPU) it
+      dropped the FSDP plugin and trained plain DDP, silently. FSDP2's `fully_shard` runs on CPU tensors with gloo.
+    """
     if world_size() == 1 or cuda_available() or not (cfg.get("fsdp_config") or cfg.get("fsdp")):
         return False
     from accelerate.parallelism_config import ParallelismConfig
+    from accelerate.state import AcceleratorState, DistributedType
 
-    original = ParallelismConfig.build_device_mesh
-    if getattr(original, "kto_plugin_cpu_ranks", False):
+    original_mesh, original_state = ParallelismConfig.build_device_mesh, AcceleratorState.__init__
+    if getattr(original_mesh, "kto_plugin_cpu_ranks", False):
         return True
 
     def build_device_mesh(self, device_type):
-        return original(self, "cpu" if device_type == "cuda" else device_type)
+        return original_mesh(self, "cpu" if device_type == "cuda" else device_type)
 
-    build_device_mesh.kto_plugin_cpu_ranks = True
-    ParallelismConfig.build_device_mesh = build_device_mesh
-    _let_fsdp_run_on_cpu_ranks()
-    return True
-
-
-def _let_fsdp_run_on_cpu_ranks() -> None:
-    """accelerate turns FSDP on only for accelerator ranks (MULTI_GPU and the like); on gloo CPU ranks (MULTI_CPU) it
-    dropped the FSDP plugin and trained plain DDP, silently. FSDP2's `fully_shard` runs on CPU tensors with gloo."""
-    from accelerate.state import AcceleratorState, DistributedType
-
-    original = AcceleratorState.__init__
-
-    def __init__(self, *args, fsdp_plugin=None, **kwargs):
-        original(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+    def accelerator_state(self, *args, fsdp_plugin=None, **kwargs):
+        original_state(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
         if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
             self.distributed_type = DistributedType.FSDP
             self.fsdp_plugin = fsdp_plugin
 
-    AcceleratorState.__init__ = __init__
+    build_device_mesh.kto_plugin_cpu_ranks = True
+    ParallelismConfig.build_device_mesh = build_device_mesh
+    AcceleratorState.__init__ = accelerator_state
+    return True
 
 
 def place_ranks_on_cpu(cfg) -> bool:

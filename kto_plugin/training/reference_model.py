@@ -14,13 +14,14 @@ with the cache off). `skip_unused_reference_model` makes that load return nothin
 from __future__ import annotations
 
 from kto_plugin.log import get_logger
+from kto_plugin.training.training_args import reference_cache_on, rl_is_kto
 
 LOG = get_logger(__name__)
 
 
 def skip_unused_reference_model(cfg) -> bool:
     """For `rl: kto`, Axolotl's reference model load returns None (logged); True if patched."""
-    if str(cfg.get("rl") or "").split(".")[-1].lower() != "kto":
+    if not rl_is_kto(cfg.get("rl")):
         return False
     from axolotl import train
 
@@ -29,10 +30,8 @@ def skip_unused_reference_model(cfg) -> bool:
         return load_reference is not None
 
     def setup_reference_model(cfg, *args, **kwargs):
-        if str(cfg.rl).split(".")[-1].lower() != "kto":
+        if not rl_is_kto(cfg.rl):  # the patch is process-wide; another method's run loads as before
             return load_reference(cfg, *args, **kwargs)
-        from kto_plugin.training.training_args import reference_cache_on
-
         if not cfg.adapter:
             LOG.info("KTO: Axolotl's separate reference model is not loaded (its KTO trainer never receives it); "
                      + ("the reference pass runs on the model before its first step" if reference_cache_on(cfg)

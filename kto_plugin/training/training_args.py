@@ -37,6 +37,11 @@ MIXIN_PATH = f"{__name__}.{KTOTrainingArgsMixin.__name__}"
 FIELD_NAMES = tuple(spec.name for spec in fields(KTOTrainingArgsMixin))
 
 
+def rl_is_kto(rl) -> bool:
+    """Whether a config's `rl:` value (a string, or Axolotl's RLType once validated) names KTO."""
+    return str(rl or "").lower().split(".")[-1] == "kto"
+
+
 def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
     if zero_stage(cfg.deepspeed) == 3:
