@@ -85,6 +85,60 @@ def read_metrics_file(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (Path(output_dir) / "kto_metrics.jsonl").read_text().splitlines()]
 
 
+TINY_VOCAB = 97
+
+
+def tiny_qwen(tied: bool, attention: str = "sdpa"):
+    """A two-layer Qwen2 of vocabulary 97, seeded, built in memory (no files)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=TINY_VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
+    config._attn_implementation = attention
+    return Qwen2ForCausalLM(config)
+
+
+def moved_from_reference(model, seed: int = 9, scale: float = 0.05) -> None:
+    """Perturb the trainable weights in place, as training would move the policy away from its reference."""
+    import torch
+
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(seed)
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(scale * torch.randn(param.shape, generator=generator))
+
+
+def padded_rows(lengths: list[int], seed: int, left: bool = False):
+    """(input_ids, attention_mask, completion_mask) of rows of the given lengths, padded to the longest."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    input_ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    completion_mask = torch.zeros_like(input_ids)
+    for row, length in enumerate(lengths):
+        span = slice(width - length, width) if left else slice(0, length)
+        input_ids[row, span] = torch.randint(1, TINY_VOCAB, (length,), generator=generator)
+        attention_mask[row, span] = 1
+        prompt = int(torch.randint(0, length, (1,), generator=generator))  # 0: no prompt, the first token is completion
+        completion = torch.zeros(length, dtype=torch.long)
+        completion[prompt:] = 1
+        completion_mask[row, span] = completion
+    return input_ids, attention_mask, completion_mask
+
+
+def kto_batch(lengths: list[int], seed: int) -> dict:
+    input_ids, attention_mask, completion_mask = padded_rows(lengths, seed)
+    kl_ids, kl_attention, kl_completion = padded_rows(lengths[1:] + lengths[:1], seed + 100)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "completion_mask": completion_mask,
+            "KL_input_ids": kl_ids, "KL_attention_mask": kl_attention, "KL_completion_mask": kl_completion,
+            "label": [row % 3 != 1 for row in range(len(lengths))]}
+
+
 def bare_trainer(model, lora_reference: bool = False, **attributes):
     """The plugin's trainer with only what `_compute_loss` reads: building a full one takes an `axolotl train`.
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import bare_trainer, base_config, read_metrics_file, train_with_axolotl, with_lora
+from helpers import (
+    bare_trainer,
+    base_config,
+    moved_from_reference,
+    read_metrics_file,
+    tiny_qwen,
+    train_with_axolotl,
+    with_lora,
+)
 
 from kto_plugin.training.chunked_logps import (
     CPU_CHUNK_BYTES,
@@ -61,15 +69,6 @@ def test_chunks_are_sized_for_the_device_the_output_layer_is_on():
     assert chunk_tokens_for(vocab, torch.device("cuda"), chunk_bytes=1) == 1  # at least one token
 
 
-def tiny_qwen(tied: bool):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=97, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
-    return Qwen2ForCausalLM(config)
-
-
 @pytest.mark.parametrize("tied", [True, False])
 @pytest.mark.parametrize("lora", [False, True])
 def test_kto_loss_rewards_kl_and_gradients_match_the_plain_path(tied, lora):
@@ -85,11 +84,7 @@ def test_kto_loss_rewards_kl_and_gradients_match_the_plain_path(tied, lora):
              "KL_input_ids": kl_ids, "KL_attention_mask": torch.ones_like(kl_ids), "KL_completion_mask": kl_mask,
              "label": [True, False, True]}
     trainers = {chunked: bare_trainer(model, lora_reference=lora, chunked_logps=chunked) for chunked in (False, True)}
-    with torch.no_grad():  # move the policy away from its reference, as training would
-        generator = torch.Generator().manual_seed(9)
-        for param in model.parameters():
-            if param.requires_grad:
-                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    moved_from_reference(model)
     results = {}
     for chunked, trainer in trainers.items():
         model.zero_grad()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import torch
-from helpers import bare_trainer, base_config, load_config
+from helpers import bare_trainer, base_config, kto_batch, load_config, moved_from_reference, padded_rows, tiny_qwen
 
 from kto_plugin.training.padding_free import (
     MAX_PACKED_MASK_BYTES,
@@ -14,37 +14,6 @@ from kto_plugin.training.padding_free import (
     pack_if_possible,
     pack_rows,
 )
-
-VOCAB = 97
-
-
-def tiny_qwen(tied: bool, attention: str = "sdpa"):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied)
-    config._attn_implementation = attention
-    return Qwen2ForCausalLM(config)
-
-
-def padded_rows(lengths: list[int], seed: int, left: bool = False):
-    """(input_ids, attention_mask, completion_mask) of rows of the given lengths, padded to the longest."""
-    generator = torch.Generator().manual_seed(seed)
-    width = max(lengths)
-    input_ids = torch.zeros(len(lengths), width, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    completion_mask = torch.zeros_like(input_ids)
-    for row, length in enumerate(lengths):
-        span = slice(width - length, width) if left else slice(0, length)
-        input_ids[row, span] = torch.randint(1, VOCAB, (length,), generator=generator)
-        attention_mask[row, span] = 1
-        prompt = int(torch.randint(0, length, (1,), generator=generator))  # 0: no prompt, the first token is completion
-        completion = torch.zeros(length, dtype=torch.long)
-        completion[prompt:] = 1
-        completion_mask[row, span] = completion
-    return input_ids, attention_mask, completion_mask
-
 
 @pytest.mark.parametrize("left", [False, True])
 def test_pack_rows_keeps_real_tokens_with_positions_restarting(left):
@@ -69,14 +38,6 @@ def test_batches_that_cannot_pack_stay_padded():
     assert pack_if_possible(long_rows, long_rows["attention_mask"], "flash_attention_2") is not None  # no mask
 
 
-def kto_batch(lengths: list[int], seed: int) -> dict:
-    input_ids, attention_mask, completion_mask = padded_rows(lengths, seed)
-    kl_ids, kl_attention, kl_completion = padded_rows(lengths[1:] + lengths[:1], seed + 100)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "completion_mask": completion_mask,
-            "KL_input_ids": kl_ids, "KL_attention_mask": kl_attention, "KL_completion_mask": kl_completion,
-            "label": [row % 3 != 1 for row in range(len(lengths))]}
-
-
 def loss_metrics_and_gradients(model, trainer, batch):
     model.zero_grad()
     loss = trainer._compute_loss(model, batch)
@@ -99,11 +60,7 @@ def test_loss_rewards_kl_and_gradients_match_padded_batches(lengths, tied, lora,
     batch = kto_batch(lengths, seed=len(lengths))
     trainers = {packed: bare_trainer(model, lora_reference=lora, chunked_logps=chunked, padding_free=packed)
                 for packed in (False, True)}
-    with torch.no_grad():  # move the policy away from its reference, as training would
-        generator = torch.Generator().manual_seed(9)
-        for param in model.parameters():
-            if param.requires_grad:
-                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    moved_from_reference(model)
     padded = loss_metrics_and_gradients(model, trainers[False], batch)
     packed = loss_metrics_and_gradients(model, trainers[True], batch)
     assert trainers[True]._packing_checked is True
