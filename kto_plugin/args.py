@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
 
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
@@ -41,6 +41,16 @@ class KTOPluginArgs(BaseModel):
             "Beta over the run: a list with one value per epoch (the last holds afterwards), or "
             "`{type: linear | cosine, start, end, warmup_steps}` over the run's steps. "
             "Absent: the constant `rl_beta` (0.1)."
+        ),
+    )
+    kto_sft_weight: NonNegativeFloat = Field(
+        default=1.0,
+        description=(
+            "Weight of an SFT term on the accepted (desirable) answers inside the KTO loss: each desirable "
+            "example's loss gains kto_sft_weight * (its negative log-likelihood per completion token), scaled by "
+            "lambda_D with the rest. It keeps the accepted answers likely while the rejected ones are pushed down "
+            "(logged as `nll/chosen`). 1 (the RPO paper's weight) lowered the share of garbled sampled answers on the "
+            "alignment bench; 0: the paper's loss."
         ),
     )
     kto_auto_weights: bool = Field(

@@ -118,6 +118,10 @@ def test_summary_prints_margins_before_and_after(trained_run):
     records = [json.loads(line) for line in (out / "kto_metrics.jsonl").read_text().splitlines()]
     after = [record for record in records if "eval_rewards/margins" in record][-1]["eval_rewards/margins"]
     assert f"+0.0000 before training -> {after:+.4f} after" in " ".join(result.output.split())
+    # the accepted answers' likelihood, policy and reference, logged at every logging step and in the summary
+    logged = [record for record in records if "loss" in record]
+    assert logged and all(record["nll/chosen"] > 0 and record["nll_ref/chosen"] > 0 for record in logged)
+    assert "NLL/token, accepted" in result.output and "the reference's" in result.output
 
 
 def test_post_train_evaluation_writes_base_and_tuned_results(trained_run):

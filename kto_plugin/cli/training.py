@@ -11,6 +11,8 @@ SUMMARY_ROWS = [
     ("desirable reward", "rewards/chosen"),
     ("undesirable reward", "rewards/rejected"),
     ("KL estimate (z0)", "kl"),
+    ("NLL/token, accepted", "nll/chosen"),
+    ("  the reference's", "nll_ref/chosen"),
     ("beta", "beta"),
     ("loss", "loss"),
 ]
@@ -28,6 +30,7 @@ def summary(output_dir: Path):
     from rich.console import Console
     from rich.table import Table
 
+    from kto_plugin.training.displacement import first_displacement
     from kto_plugin.training.metrics_log import read_metrics
 
     records = read_metrics(output_dir)
@@ -45,7 +48,7 @@ def summary(output_dir: Path):
     table = Table(
         title=f"KTO rewards in {output_dir}",
         caption="reward = beta * sum of log(policy / reference) over the completion; "
-        "margin = desirable - undesirable",
+        "margin = desirable - undesirable; NLL/token: the accepted answers' negative log-likelihood per token",
     )
     table.add_column("metric")
     for title, record, _ in columns:
@@ -58,6 +61,15 @@ def summary(output_dir: Path):
         table.add_row(label, *cells)
     console = Console()
     console.print(table)
+    displaced = first_displacement([record for record in records if "loss" in record])
+    if displaced is not None:
+        drop = displaced["nll/chosen"] - displaced["nll_ref/chosen"]
+        console.print(
+            f"[yellow]likelihood displacement from step {displaced['step']}:[/] the accepted answers' NLL per token was "
+            f"{drop:.2f} nats above the reference's while the reward margin grew ({displaced['rewards/margins']:+.3f}); "
+            "sampled answers drift to text nobody wrote. Raise `kto_sft_weight`, lower `learning_rate` or raise "
+            "`rl_beta`."
+        )
     if eval_first is not None and eval_last is not None:
         before = eval_first["eval_rewards/margins"]
         after = eval_last["eval_rewards/margins"]

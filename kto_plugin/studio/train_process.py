@@ -24,6 +24,7 @@ PLOTTED = {  # plot -> {series name: metric key}
     "loss": {"loss": "loss"},
     "rewards": {"desirable": "rewards/chosen", "undesirable": "rewards/rejected", "margin": "rewards/margins"},
     "kl": {"KL estimate (z0)": "kl"},
+    "accepted": {"policy": "nll/chosen", "reference": "nll_ref/chosen"},
     "beta": {"beta": "beta"},
 }
 

@@ -1,7 +1,8 @@
 """The Train tab: `axolotl train CONFIG` started and stopped from the page, its log and metrics live.
 
 Every two seconds the page shows the run's state, the tail of its log, and plots of the
-loss, the rewards (desirable, undesirable, margin), the KL estimate and beta from
+loss, the rewards (desirable, undesirable, margin), the KL estimate, the accepted answers' NLL per
+token against the reference's (likelihood displacement shows as the policy line rising above it) and beta from
 `OUTPUT_DIR/kto_metrics.jsonl`.
 """
 
@@ -11,7 +12,7 @@ from kto_plugin.studio.page_messages import shows_errors
 from kto_plugin.studio.train_process import PLOTTED, metric_frames
 
 PLOT_TITLES = {"loss": "Loss", "rewards": "Rewards (desirable, undesirable, margin)", "kl": "KL estimate (z0)",
-               "beta": "Beta"}
+               "accepted": "Accepted answers: NLL per token (policy above reference: displacement)", "beta": "Beta"}
 REFRESH_SECONDS = 2.0
 LOG_LINES = 16  # as many as the box shows, so its last line is the log's last
 

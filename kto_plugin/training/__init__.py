@@ -2,7 +2,9 @@
 
 - `trainer`: `KTOPluginTrainer` (Axolotl's KTO trainer with the plugin's loss and KL pairing);
 - `training_args`: the plugin's settings as typed training arguments (`KTOTrainingArgsMixin`), read by the trainer;
-- `loss`: the KTO and APO-zero losses (formula in the docstring);
+- `continued_adapter`: `lora_model_dir` of an adapter run trained further (Axolotl starts a fresh adapter for rl: kto);
+- `loss`: the KTO and APO-zero losses with the SFT term (formula in the docstring);
+- `displacement`: the guard that warns once when accepted answers lose likelihood while the margin grows;
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;

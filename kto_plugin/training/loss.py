@@ -5,14 +5,25 @@ For a prompt x, a completion y and its label, with policy pi_theta and reference
     r(x, y)  = sum over completion tokens of (log pi_theta(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t))
     z0       = max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
                                                           sum and count over all ranks)
+    nll(x, y) = -log pi_theta(y | x) / |y|             (per completion token; |y| its completion tokens)
+
     kto:
-      desirable    loss = lambda_D * (1 - sigmoid(beta * (r - z0)))
+      desirable    loss = lambda_D * (1 - sigmoid(beta * (r - z0)) + w_sft * nll(x, y))
       undesirable  loss = lambda_U * (1 - sigmoid(beta * (z0 - r)))
     apo_zero_unpaired (no KL term):
-      desirable    loss = lambda_D * (1 - sigmoid(beta * r))
+      desirable    loss = lambda_D * (1 - sigmoid(beta * r) + w_sft * nll(x, y))
       undesirable  loss = lambda_U * sigmoid(beta * r)
 
     batch loss = mean over the examples of the micro-batch;  logged reward = beta * r
+
+w_sft is `kto_sft_weight`: an SFT (negative log-likelihood) term on the desirable completions,
+length-normalised as LLaMA-Factory's `pref_ftx` and the RPO paper's term are. It pulls the accepted
+answers up directly, where the preference terms only move them against the reference point; without
+it the probability taken off the rejected answers can land on text nobody wrote (likelihood
+displacement, Razin et al. 2025). Each example carries its own normaliser |y| and the batch loss is
+a mean over examples, as the KTO terms are, so micro-batch 1, gradient accumulation and several ranks
+give the same total as one large batch. The term is part of the desirable example's loss, so
+lambda_D (`kto_auto_weights`) scales it with the rest.
 
 With no mismatched pair (n_KL = 0) z0 is 0, so the loss stays finite; a batch holding only
 one class simply has no terms of the other.
@@ -36,6 +47,7 @@ LOSS_TYPES: tuple[str, ...] = get_args(LossType)
 class KTOLossOutput:
     losses: torch.Tensor  # per example, weighted
     rewards: torch.Tensor  # beta * r per example, detached
+    nll: torch.Tensor  # -log pi_theta(y | x) / |y| per example, detached
 
 
 def kl_reference_point(kl_logratio_sum: torch.Tensor, kl_count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,8 +65,11 @@ def kto_loss(
     desirable_weight: float = 1.0,
     undesirable_weight: float = 1.0,
     loss_type: str = "kto",
+    completion_tokens: torch.Tensor | None = None,
+    sft_weight: float = 0.0,
 ) -> KTOLossOutput:
-    """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens."""
+    """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens,
+    `completion_tokens` the number of tokens each sum runs over (needed for `sft_weight`)."""
     if loss_type not in LOSS_TYPES:
         raise ConfigError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
     desirable = desirable.to(torch.bool)
@@ -66,7 +81,14 @@ def kto_loss(
     else:
         desirable_losses = 1 - F.sigmoid(beta * logratios)
         undesirable_losses = F.sigmoid(beta * logratios)
+    if completion_tokens is None:
+        if sft_weight:
+            raise ValueError("kto_loss: `sft_weight` needs `completion_tokens`, the length of each completion")
+        completion_tokens = torch.ones_like(policy_logps)
+    nll = -policy_logps / completion_tokens.to(policy_logps.dtype).clamp(min=1)
+    if sft_weight:
+        desirable_losses = desirable_losses + sft_weight * nll
     losses = torch.where(
         desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses
     )
-    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach())
+    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach(), nll=nll.detach())

@@ -21,6 +21,8 @@ from trl.trainer.utils import selective_log_softmax
 from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunked_completion_logps, completion_targets, output_layer_and_body
+from kto_plugin.training.continued_adapter import continue_saved_adapter
+from kto_plugin.training.displacement import NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.length_grouping import grouped_by_length
 from kto_plugin.training.loss import kl_reference_point, kto_loss
@@ -53,30 +55,6 @@ def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_m
     return torch.zeros(rows, dtype=per_token.dtype, device=per_token.device).index_add(0, target_rows, per_token[selected])
 
 
-def continue_saved_adapter(adapter_dir: str | None, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """Train the adapter in `lora_model_dir` further instead of a fresh one.
-
-    For `rl: kto` (and dpo, ipo) Axolotl hands TRL only the LoRA *config*, and TRL wraps the
-    model in a new adapter: `lora_model_dir` is silently ignored. Here the saved adapter is
-    loaded trainable and TRL gets the PEFT model with no config. TRL's reference is then the
-    base model with the adapter switched off, not the model the adapter came from.
-    """
-    if not adapter_dir or kwargs.get("peft_config") is None:
-        return args, kwargs
-    from peft import PeftModel
-
-    model = args[0] if args else kwargs["model"]
-    if isinstance(model, PeftModel):
-        return args, kwargs
-    LOG.info(f"KTO: training the adapter in lora_model_dir {adapter_dir} further (Axolotl would start a fresh one "
-             "for rl: kto); the reference model is the base with the adapter switched off")
-    model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
-    kwargs = {**kwargs, "peft_config": None}
-    if args:
-        return (model, *args[1:]), kwargs
-    return args, {**kwargs, "model": model}
-
-
 class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
     """The plugin's settings come from the training arguments (`training_args.KTOTrainingArgsMixin`), read in
     `__init__` before TRL's reference pass runs inside it."""
@@ -88,6 +66,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self.padding_free = training_args.kto_padding_free  # True, False or "auto"
         self.reference_cache: ReferenceCache | None = reference_cache_from_args(training_args)
         self.continue_adapter = training_args.kto_continue_adapter  # `lora_model_dir` of an adapter run
+        self.sft_weight = training_args.kto_sft_weight
+        self.displacement_guard = DisplacementGuard()
         self._packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
     def __init__(self, *args, **kwargs):
@@ -265,27 +245,31 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
         kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
 
+        completion_tokens = batch["completion_mask"][:, 1:].sum(-1).clamp(min=1)
         result = kto_loss(
             policy_logps, reference_logps.to(policy_logps.dtype), desirable, kl.to(policy_logps.dtype),
             beta=self.beta, desirable_weight=self.desirable_weight,
             undesirable_weight=self.undesirable_weight, loss_type=self.loss_type,
+            completion_tokens=completion_tokens, sft_weight=self.sft_weight,
         )
         loss = result.losses.mean()
         if with_router_loss:
             loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.reduce(outputs.aux_loss.detach(), reduction="mean").item())
-        self._record_metrics(mode, desirable, result.rewards, policy_logps.detach(), kl, kl_raw)
+        reference_nll = -reference_logps.detach().to(policy_logps.dtype) / completion_tokens
+        self._record_metrics(mode, desirable, result.rewards, policy_logps.detach(), kl, kl_raw, result.nll, reference_nll)
         return (loss, outputs) if return_outputs else loss
 
-    def _record_metrics(self, mode, desirable, rewards, logps, kl, kl_raw):
+    def _record_metrics(self, mode, desirable, rewards, logps, kl, kl_raw, nll, reference_nll):
         """Averages over every rank's examples; a class absent from the whole batch logs nothing."""
         undesirable = ~desirable
         stats = torch.stack([
             desirable.sum().float(), undesirable.sum().float(),
             rewards[desirable].sum().float(), rewards[undesirable].sum().float(),
             logps[desirable].sum().float(), logps[undesirable].sum().float(),
+            nll[desirable].sum().float(), reference_nll[desirable].sum().float(),
         ])
-        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u = (
+        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d = (
             self.accelerator.reduce(stats, reduction="sum").tolist()
         )
         metrics = self._metrics[mode]
@@ -294,6 +278,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         if n_desirable:
             metrics["rewards/chosen"].append(reward_d / n_desirable)
             metrics["logps/chosen"].append(logps_d / n_desirable)
+            metrics[NLL_CHOSEN].append(nll_d / n_desirable)
+            metrics[REFERENCE_NLL_CHOSEN].append(reference_nll_d / n_desirable)
         if n_undesirable:
             metrics["rewards/rejected"].append(reward_u / n_undesirable)
             metrics["logps/rejected"].append(logps_u / n_undesirable)
@@ -308,4 +294,6 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             metrics["rewards/margins"] = [sum(chosen) / len(chosen) - sum(rejected) / len(rejected)]
         if mode == "train":
             logs["beta"] = float(self.beta)
+            self.displacement_guard.check(metrics, self.state.global_step, self.sft_weight, self.args.learning_rate,
+                                          float(self.beta))
         super().log(logs, start_time)

@@ -18,13 +18,15 @@ STEPS = 4
 # moves them by 1e-3 and more.
 METRIC_TOLERANCE = 1e-4
 WEIGHT_TOLERANCE = 1e-4
-COMPARED = ("loss", "kl", "kl_raw", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected")
+COMPARED = ("loss", "kl", "kl_raw", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected", "nll/chosen",
+            "nll_ref/chosen")
 
 
 def kto_config(tmp_path, name: str, **overrides) -> dict:
     config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         seed=42, max_steps=STEPS, learning_rate=0.002, lr_scheduler="constant", kto_auto_weights=True,
+        kto_sft_weight=0.5,  # the SFT term's per-example normaliser must hold across ranks as the KTO terms do
         output_dir=str(tmp_path / name),
     ))
     config.update(overrides)

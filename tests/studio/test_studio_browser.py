@@ -200,6 +200,8 @@ def test_train_tab_runs_axolotl_train_and_plots_its_metrics(axolotl, workspace, 
     # the plot draws one line through the four logged losses
     page.wait_for_function("(() => { const p = document.querySelector('#train-plot-loss svg .mark-line path');"
                            " return p && p.getAttribute('d').split(/[ML]/).filter(Boolean).length === 4; })()")
+    # the accepted answers' NLL per token: two lines (policy, reference) through the four steps
+    page.wait_for_function("(() => document.querySelectorAll('#train-plot-accepted svg .mark-line path').length === 2)()")
     assert "Training completed" in page.input_value("#train-log textarea")
     page.screenshot(path=str(screenshots / "train.png"), full_page=True)
 

@@ -43,7 +43,8 @@ def test_the_log_tail_keeps_each_progress_bar_s_last_drawing(tmp_path):
 def test_metric_frames_name_the_series_and_skip_missing_keys():
     records = [
         {"step": 1, "loss": 0.5, "rewards/chosen": 0.0, "kl": 0.0, "beta": 0.1},
-        {"step": 2, "loss": 0.49, "rewards/chosen": 0.1, "rewards/rejected": -0.1, "rewards/margins": 0.2, "beta": 0.1},
+        {"step": 2, "loss": 0.49, "rewards/chosen": 0.1, "rewards/rejected": -0.1, "rewards/margins": 0.2, "beta": 0.1,
+         "nll/chosen": 0.9, "nll_ref/chosen": 0.7},
     ]
     frames = metric_frames(records)
     assert frames["loss"]["value"].tolist() == [0.5, 0.49]
@@ -51,4 +52,6 @@ def test_metric_frames_name_the_series_and_skip_missing_keys():
     assert rewards[rewards.step == 2].set_index("series")["value"].to_dict() == {
         "desirable": 0.1, "undesirable": -0.1, "margin": 0.2}
     assert frames["kl"]["step"].tolist() == [1] and frames["beta"]["series"].unique().tolist() == ["beta"]
+    accepted = frames["accepted"].set_index("series")["value"].to_dict()
+    assert accepted == {"policy": 0.9, "reference": 0.7} and frames["accepted"]["step"].tolist() == [2, 2]
     assert metric_frames([])["loss"].empty

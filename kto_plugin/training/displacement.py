@@ -1,0 +1,101 @@
+"""The likelihood-displacement guard: accepted answers losing probability while the reward margin grows.
+
+Each training step logs, averaged over every rank's desirable examples,
+
+    nll/chosen      = mean of -log pi_theta(y | x) / |y|     (nats per completion token, the policy)
+    nll_ref/chosen  = mean of -log pi_ref(y | x) / |y|       (the same under the reference)
+
+and their difference is how much likelihood the accepted answers lost against the reference,
+per token. A KTO (or DPO) margin can grow by pushing the rejected answers down faster than the
+accepted ones: the margin looks healthy while both fall, and sampled answers drift to text
+nobody wrote (Razin et al., ICLR 2025; in `bench/alignment`, DPO's chosen answers fell from
+-2.7 to -30.4 nats while its margin grew). The guard warns once, at the first logging step
+where over that step's window the drop exceeds `DISPLACEMENT_NATS_PER_TOKEN` while the margin
+is positive and larger than at the previous logging step, and names what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kto_plugin.log import get_logger
+
+LOG = get_logger(__name__)
+
+NLL_CHOSEN = "nll/chosen"
+REFERENCE_NLL_CHOSEN = "nll_ref/chosen"
+MARGIN = "rewards/margins"
+# 0.1 nat per token: a 40-token accepted answer about 55 times less likely than under the reference.
+DISPLACEMENT_NATS_PER_TOKEN = 0.1
+
+
+def _mean(values) -> float | None:
+    values = list(values or [])
+    return sum(values) / len(values) if values else None
+
+
+def displacement_per_token(metrics: dict) -> float | None:
+    """Nats per token the accepted answers lost against the reference over a logging window (None: no accepted row)."""
+    nll, reference_nll = _mean(metrics.get(NLL_CHOSEN)), _mean(metrics.get(REFERENCE_NLL_CHOSEN))
+    return None if nll is None or reference_nll is None else nll - reference_nll
+
+
+def displacement_message(step: int, drop: float, nll: float, reference_nll: float, margin: float,
+                         sft_weight: float, learning_rate: float, beta: float) -> str:
+    return (
+        f"KTO: likelihood displacement at step {step}: the accepted answers' log-probability fell {drop:.2f} nats per "
+        f"token below the reference's (NLL per token {nll:.2f} against {reference_nll:.2f}) while the reward margin "
+        f"grew to {margin:.3f}. The margin is growing by pushing answers down, and sampled answers drift to text "
+        f"nobody wrote. Raise `kto_sft_weight` (now {sft_weight:g}; 1 pulls the accepted answers up), lower "
+        f"`learning_rate` (now {learning_rate:g}), or raise `rl_beta` (now {beta:g})."
+    )
+
+
+@dataclass
+class Displacement:
+    drop: float  # nats per token below the reference
+    nll: float
+    reference_nll: float
+    margin: float
+
+
+@dataclass
+class DisplacementGuard:
+    """Watches each logging window's metrics and warns once (`check`); `observe` only decides."""
+
+    threshold: float = DISPLACEMENT_NATS_PER_TOKEN
+    warned_at_step: int | None = None
+    previous_margin: float = field(default=0.0)
+
+    def observe(self, metrics: dict) -> Displacement | None:
+        """The window's numbers when it is the first to show displacement, else None."""
+        margin = _mean(metrics.get(MARGIN))
+        drop = displacement_per_token(metrics)
+        if margin is None or drop is None:
+            return None
+        growing = margin > 0 and margin > self.previous_margin
+        self.previous_margin = margin
+        if self.warned_at_step is not None or not growing or drop <= self.threshold:
+            return None
+        return Displacement(drop, _mean(metrics[NLL_CHOSEN]), _mean(metrics[REFERENCE_NLL_CHOSEN]), margin)
+
+    def check(self, metrics: dict, step: int, sft_weight: float, learning_rate: float, beta: float) -> str | None:
+        """Log the warning at this step if this window is the first that shows displacement; return it."""
+        found = self.observe(metrics)
+        if found is None:
+            return None
+        self.warned_at_step = step
+        message = displacement_message(step, found.drop, found.nll, found.reference_nll, found.margin, sft_weight,
+                                       learning_rate, beta)
+        LOG.warning(message)
+        return message
+
+
+def first_displacement(records: list[dict], threshold: float = DISPLACEMENT_NATS_PER_TOKEN) -> dict | None:
+    """The first training record of a finished run (`kto_metrics.jsonl`) where the guard would warn."""
+    guard = DisplacementGuard(threshold=threshold)
+    for record in records:
+        if NLL_CHOSEN in record and guard.observe({key: [record[key]] for key in (NLL_CHOSEN, REFERENCE_NLL_CHOSEN, MARGIN)
+                                                   if key in record}):
+            return record
+    return None

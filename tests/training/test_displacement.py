@@ -1,0 +1,57 @@
+"""The displacement guard: one warning, when the accepted answers fall below the reference while the margin grows."""
+
+from __future__ import annotations
+
+import logging
+
+from kto_plugin.training.displacement import (
+    DISPLACEMENT_NATS_PER_TOKEN,
+    MARGIN,
+    NLL_CHOSEN,
+    REFERENCE_NLL_CHOSEN,
+    DisplacementGuard,
+    first_displacement,
+)
+
+
+def window(nll: float, reference_nll: float, margin: float) -> dict:
+    return {NLL_CHOSEN: [nll - 0.01, nll + 0.01], REFERENCE_NLL_CHOSEN: [reference_nll] * 2, MARGIN: [margin]}
+
+
+def test_warns_once_with_the_numbers_and_the_keys_to_change(caplog):
+    guard = DisplacementGuard()
+    caplog.set_level(logging.WARNING, logger="axolotl.kto_plugin")
+    assert guard.check(window(2.00, 2.00, 0.1), 10, 0.0, 2e-3, 0.1) is None  # nothing lost yet
+    assert guard.check(window(2.05, 2.00, 0.3), 20, 0.0, 2e-3, 0.1) is None  # lost less than the threshold
+    message = guard.check(window(2.60, 2.00, 0.9), 30, 0.0, 2e-3, 0.1)
+    assert message is not None and guard.warned_at_step == 30
+    for text in ("step 30", "fell 0.60 nats per token", "2.60 against 2.00", "grew to 0.900", "`kto_sft_weight` (now 0",
+                 "`learning_rate` (now 0.002)", "`rl_beta` (now 0.1)"):
+        assert text in message, text
+    assert guard.check(window(3.50, 2.00, 1.5), 40, 0.0, 2e-3, 0.1) is None  # once
+    assert [record.getMessage() for record in caplog.records] == [message]
+
+
+def test_no_warning_while_the_margin_does_not_grow_or_nothing_accepted_was_seen():
+    guard = DisplacementGuard()
+    assert guard.observe(window(3.0, 2.0, -0.5)) is None  # both fall, margin negative: not a growing margin
+    assert guard.observe(window(3.0, 2.0, 0.4)) is not None  # now it grows
+    shrinking = DisplacementGuard()
+    assert shrinking.observe(window(2.0, 2.0, 0.8)) is None
+    assert shrinking.observe(window(3.0, 2.0, 0.5)) is None  # the margin fell from 0.8
+    assert DisplacementGuard().observe({MARGIN: [1.0]}) is None  # no desirable row in the window
+    assert DisplacementGuard().observe({NLL_CHOSEN: [5.0], REFERENCE_NLL_CHOSEN: [1.0]}) is None  # no margin yet
+
+
+def test_first_displacement_of_a_finished_runs_records():
+    threshold = DISPLACEMENT_NATS_PER_TOKEN
+    records = [
+        {"step": 5, "loss": 0.5},
+        {"step": 10, NLL_CHOSEN: 2.0, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.1},
+        {"step": 20, NLL_CHOSEN: 2.0 + threshold / 2, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.2},
+        {"step": 30, NLL_CHOSEN: 2.0 + 2 * threshold, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.4},
+        {"step": 40, NLL_CHOSEN: 5.0, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.9},
+        {"step": 40, "eval_" + NLL_CHOSEN: 9.0},
+    ]
+    assert first_displacement(records)["step"] == 30
+    assert first_displacement(records[:3]) is None
