@@ -7,6 +7,7 @@ import pytest
 from bench.prep import plain_rule_partners
 from kto_plugin.data.class_balance import RATIO_HIGH, RATIO_LOW, auto_weights, weight_ratio, weights_in_range
 from kto_plugin.training.beta_schedule import BetaSchedule
+from kto_plugin.training.class_weights import few_minority_rows_warning
 from kto_plugin.training.kl_pairing import kl_partners
 
 
@@ -103,6 +104,8 @@ def _apply(labels, **cfg_values):
     logger.setLevel(logging.INFO)
     trainer = SimpleNamespace(train_dataset={"label": labels}, desirable_weight=cfg_values.pop("weight_d", 1.0),
                               undesirable_weight=cfg_values.pop("weight_u", 1.0))
+    if "args" in cfg_values:
+        trainer.args = cfg_values.pop("args")
     try:
         apply_class_weights(DictDefault(cfg_values), trainer)
     finally:
@@ -118,6 +121,23 @@ def test_auto_weights_are_set_on_the_trainer_and_logged_once():
         "KTO class weights (kto_auto_weights): n_desirable=10, n_undesirable=90, "
         "lambda_D=10.5, lambda_U=1, lambda_D*n_D/(lambda_U*n_U)=1.167"
     ]
+
+
+def test_rare_heavily_weighted_class_warns_with_a_learning_rate_and_a_batch():
+    from types import SimpleNamespace
+
+    warning = few_minority_rows_warning(33, 384, *auto_weights(33, 384), 2e-3, 8, 0.0)
+    for text in ("33 of 417, about 0.6 per optimizer step of 8", "weighted 13.6 times", "`learning_rate` to about 0.00059",
+                 "global batch to about 51 rows", "keep `kto_sft_weight` above 0"):
+        assert text in warning, text
+    assert "kto_sft_weight" not in few_minority_rows_warning(33, 384, *auto_weights(33, 384), 2e-3, 8, 1.0)
+    assert few_minority_rows_warning(200, 217, *auto_weights(200, 217), 2e-3, 8, 0.0) is None  # close weights
+    assert "undesirable rows are rare" in few_minority_rows_warning(384, 33, *auto_weights(384, 33), 2e-3, 8, 0.0)
+
+    args = SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=2, world_size=1,
+                           learning_rate=2e-3, kto_sft_weight=0.0)
+    _, messages = _apply([True] * 33 + [False] * 384, args=args, kto_auto_weights=True)
+    assert messages[-1] == warning  # the trainer logs it, from its training arguments
 
 
 def test_explicit_weights_out_of_range_warn_with_numbers_and_suggestion():
