@@ -43,16 +43,23 @@ def test_each_variant_changes_the_budget_only_as_it_says():
 
     sft = variant_rows("sft", rows, 0)
     assert [row["messages"][-1]["content"] for row in sft] == [row["response"] for row in desirable]
-    with pytest.raises(ValueError, match="kto, dpo"):
+    assert variant_rows("kto-sft", rows, 0) == rows and variant_rows("dpo-sft", rows, 0) == pairs
+    with pytest.raises(ValueError, match="kto, kto-sft, dpo"):
         variant_rows("ppo", rows, 0)
 
 
 def test_variant_configs_differ_in_the_objective_only(tmp_path):
     configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)
-               for variant in ("kto", "kto-few-desirable", "dpo", "sft")}
+               for variant in ("kto", "kto-sft", "kto-few-desirable", "dpo", "dpo-sft", "sft")}
     shared = {"learning_rate", "num_epochs", "micro_batch_size", "gradient_accumulation_steps", "lora_r", "seed"}
     for config in configs.values():
         assert {key: config[key] for key in shared} == {key: configs["kto"][key] for key in shared}
     assert configs["kto"]["rl"] == "kto" and configs["dpo"]["rl"] == "dpo" and "rl" not in configs["sft"]
     assert configs["kto-few-desirable"]["kto_auto_weights"] and not configs["kto"]["kto_auto_weights"]
     assert configs["kto"]["kto_group_by_length"] is False  # data order, as DPO and SFT read it
+
+    # the SFT terms: off in the paper's KTO and in DPO, at the bench's weight in kto-sft and dpo-sft, the plugin's
+    # default in the other KTO variants
+    assert configs["kto"]["kto_sft_weight"] == 0.0 and configs["kto-sft"]["kto_sft_weight"] == DEFAULTS["sft_term_weight"]
+    assert "kto_sft_weight" not in configs["kto-few-desirable"]
+    assert configs["dpo-sft"]["dpo_loss_type"] == ["sigmoid", "sft"] and "dpo_loss_type" not in configs["dpo"]

@@ -1,6 +1,6 @@
 """`python -m bench.alignment`: each variant a real `axolotl train` from the warm model, scored on held-out questions.
 
-    python -m bench.alignment                                  # 5 variants x 3 seeds (~25 min on 2 cores)
+    python -m bench.alignment                                  # 7 variants x 3 seeds (~40 min on 2 cores)
     python -m bench.alignment --variants kto,dpo --seeds 0 --learning-rate 0.001
 """
 
@@ -28,6 +28,19 @@ def _load(base_model: str, adapter: Path | None):
     return load_model(base_model, adapter)
 
 
+def displacement_step(output: Path, keep_in: Path) -> int | None:
+    """The step the plugin's displacement guard warned at (None: it did not, or not a KTO run); the run's metrics
+    file is kept beside its log."""
+    from kto_plugin.training.displacement import first_displacement
+    from kto_plugin.training.metrics_log import METRICS_FILE, read_metrics
+
+    if not (output / METRICS_FILE).exists():
+        return None
+    shutil.copy(output / METRICS_FILE, keep_in / METRICS_FILE)
+    found = first_displacement([record for record in read_metrics(output) if "loss" in record])
+    return None if found is None else found["step"]
+
+
 @click.command()
 @click.option("--variants", default=",".join(VARIANTS), show_default=True, help="Comma-separated variants to run.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds (data draw and training).")
@@ -37,6 +50,10 @@ def _load(base_model: str, adapter: Path | None):
 @click.option("--beta", "rl_beta", type=float, default=DEFAULTS["rl_beta"], show_default=True)
 @click.option("--desirable-weight", "kto_desirable_weight", type=float, default=DEFAULTS["kto_desirable_weight"],
               show_default=True, help="KTO's lambda_D for the variants without kto_auto_weights.")
+@click.option("--sft-weight", "kto_sft_weight", type=float, default=None,
+              help="kto_sft_weight for kto-few-desirable and kto-noisy (default: the plugin's default).")
+@click.option("--sft-term-weight", "sft_term_weight", type=float, default=DEFAULTS["sft_term_weight"], show_default=True,
+              help="The SFT term's weight in kto-sft (kto_sft_weight) and dpo-sft (dpo_loss_weights).")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
               show_default=True, help="Scratch folder for data, configs, logs and models (models removed after scoring).")
@@ -44,10 +61,11 @@ def _load(base_model: str, adapter: Path | None):
               help="Results file (default: bench/results/alignment-pyXY-axolotlV-DATE.json).")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot file (default: beside the JSON, same name, .png).")
-def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, samples, work, json_path,
-         png_path):
-    """Compare KTO (binary labels), DPO (pairs), KTO with 90% of the desirable rows removed, KTO with 20%
-    of the labels flipped, and SFT on the desirable rows, from one feedback budget per seed."""
+def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, kto_sft_weight,
+         sft_term_weight, samples, work, json_path, png_path):
+    """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
+    the desirable rows removed, KTO with 20% of the labels flipped, and SFT on the desirable rows, from one feedback
+    budget per seed."""
     import axolotl
     from transformers import AutoTokenizer
 
@@ -62,7 +80,8 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
     base = resolve_model_uri(base_model or "kto_plugin://warm-model") if not base_model or base_model.startswith(
         "kto_plugin://") else base_model
     settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta,
-                "kto_desirable_weight": kto_desirable_weight}
+                "kto_desirable_weight": kto_desirable_weight, "kto_sft_weight": kto_sft_weight,
+                "sft_term_weight": sft_term_weight}
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
     today = datetime.date.today().isoformat()
@@ -81,6 +100,7 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
             output = train_variant(variant, rows, base, work, seed, settings)
             scores = score_model(_load(base, output), tokenizer, samples, seed)
             scores["seed"] = seed
+            scores["displacement_warned_at_step"] = displacement_step(output, work / f"{variant}-seed{seed}")
             results["variants"].setdefault(variant, []).append(scores)
             click.echo(f"  preference accuracy {scores['preference_accuracy']:.2f}, good {scores['good']:.2f}, "
                        f"bad {scores['bad']:.2f}, neither {scores['other']:.2f}")

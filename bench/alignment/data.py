@@ -1,11 +1,13 @@
-"""The rows each variant of the alignment bench trains on: one feedback budget per seed, five ways to use it.
+"""The rows each variant of the alignment bench trains on: one feedback budget per seed, seven ways to use it.
 
 The budget: for every training question of the refund desk (`refund_desk.split_questions`),
 its good answer in both wordings and two bad answers of different kinds
 (`refund_desk.feedback_rows`, seeded). Every variant sees those same answers:
 
-- `kto`: all of them, labelled (desirable = good), the plugin's KTO;
+- `kto`: all of them, labelled (desirable = good), the plugin's KTO with the paper's loss (no SFT term);
+- `kto-sft`: the same, with the SFT term on the desirable answers (`kto_sft_weight`);
 - `dpo`: the same answers as pairs, each good answer with a bad one to the same question, Axolotl's DPO;
+- `dpo-sft`: the same pairs, DPO with its own SFT term on the chosen answers (TRL's `sft` loss beside `sigmoid`);
 - `kto-few-desirable`: 90% of the desirable rows removed, `kto_auto_weights: true` reweights;
 - `kto-noisy`: 20% of the labels flipped;
 - `sft`: the desirable rows only, as chat conversations, Axolotl's SFT.
@@ -19,7 +21,7 @@ from kto_plugin.embedded.refund_desk import SYSTEM, feedback_rows, split_questio
 
 FEW_DESIRABLE_KEPT = 0.1
 FLIPPED_SHARE = 0.2
-VARIANTS = ("kto", "dpo", "kto-few-desirable", "kto-noisy", "sft")
+VARIANTS = ("kto", "kto-sft", "dpo", "dpo-sft", "kto-few-desirable", "kto-noisy", "sft")
 
 
 def budget(seed: int) -> list[dict]:
@@ -30,14 +32,14 @@ def budget(seed: int) -> list[dict]:
 def variant_rows(variant: str, rows: list[dict], seed: int) -> list[dict]:
     """The training rows of one variant, in the format its Axolotl dataset type reads."""
     rng = random.Random(seed + 1000)
-    if variant == "kto":
+    if variant in ("kto", "kto-sft"):
         return list(rows)
     if variant == "kto-few-desirable":
         return [row for row in rows if not row["label"] or rng.random() < FEW_DESIRABLE_KEPT]
     if variant == "kto-noisy":
         flipped = set(rng.sample(range(len(rows)), round(FLIPPED_SHARE * len(rows))))
         return [{**row, "label": row["label"] != (index in flipped)} for index, row in enumerate(rows)]
-    if variant == "dpo":
+    if variant in ("dpo", "dpo-sft"):
         by_question: dict[str, dict[bool, list[str]]] = {}
         for row in rows:
             by_question.setdefault(row["query"], {True: [], False: []})[row["label"]].append(row["response"])

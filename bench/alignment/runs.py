@@ -17,7 +17,7 @@ from bench.alignment.data import variant_rows
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
 
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 2, "rl_beta": 0.1, "micro_batch_size": 4,
-            "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0}
+            "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None, "sft_term_weight": 1.0}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
@@ -32,15 +32,22 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
         "dataset_prepared_path": str(output_dir / "prepared"),
     })
     if variant.startswith("kto"):
+        # `kto`: the paper's loss; `kto-sft`: the SFT term at `sft_term_weight`; the others: the plugin's default,
+        # or `kto_sft_weight` where the bench was given one
+        sft_weight = {"kto": 0.0, "kto-sft": settings["sft_term_weight"]}.get(variant, settings["kto_sft_weight"])
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
+                **({} if sft_weight is None else {"kto_sft_weight": sft_weight}),
                 "kto_auto_weights": variant == "kto-few-desirable",
                 **({} if variant == "kto-few-desirable" else {"kto_desirable_weight": settings["kto_desirable_weight"]}),
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a
                 # length, so length-grouped micro-batches would hold one kind each
                 "kto_group_by_length": False,
                 "datasets": [{"path": str(data), "type": "kto_plugin.query_response"}]}
-    if variant == "dpo":
-        return {**common, "rl": "dpo", "rl_beta": settings["rl_beta"],
+    if variant in ("dpo", "dpo-sft"):
+        # dpo-sft: TRL's NLL on the chosen answers beside the DPO loss (RPO; Axolotl 0.19 refuses `rpo_alpha`)
+        sft_term = ({"dpo_loss_type": ["sigmoid", "sft"], "dpo_loss_weights": [1.0, settings["sft_term_weight"]]}
+                    if variant == "dpo-sft" else {})
+        return {**common, "rl": "dpo", "rl_beta": settings["rl_beta"], **sft_term,
                 "datasets": [{"path": str(data), "type": "chatml.prompt_pairs"}]}
     return {**common, "chat_template": "tokenizer_default", "train_on_inputs": False,
             "datasets": [{"path": str(data), "type": "chat_template", "field_messages": "messages"}]}
