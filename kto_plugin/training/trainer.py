@@ -294,6 +294,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             metrics["rewards/margins"] = [sum(chosen) / len(chosen) - sum(rejected) / len(rejected)]
         if mode == "train":
             logs["beta"] = float(self.beta)
-            self.displacement_guard.check(metrics, self.state.global_step, self.sft_weight, self.args.learning_rate,
-                                          float(self.beta))
+            if self.accelerator.is_main_process:  # the metrics are global already: one warning, not one per rank
+                self.displacement_guard.check(metrics, self.state.global_step, self.sft_weight,
+                                              self.args.learning_rate, float(self.beta))
         super().log(logs, start_time)
