@@ -16,7 +16,7 @@ is positive and larger than at the previous logging step, and names what to chan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kto_plugin.log import get_logger
 
@@ -34,12 +34,6 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def displacement_per_token(metrics: dict) -> float | None:
-    """Nats per token the accepted answers lost against the reference over a logging window (None: no accepted row)."""
-    nll, reference_nll = _mean(metrics.get(NLL_CHOSEN)), _mean(metrics.get(REFERENCE_NLL_CHOSEN))
-    return None if nll is None or reference_nll is None else nll - reference_nll
-
-
 def displacement_message(step: int, drop: float, nll: float, reference_nll: float, margin: float,
                          sft_weight: float, learning_rate: float, beta: float) -> str:
     return (
@@ -53,10 +47,14 @@ def displacement_message(step: int, drop: float, nll: float, reference_nll: floa
 
 @dataclass
 class Displacement:
-    drop: float  # nats per token below the reference
     nll: float
     reference_nll: float
     margin: float
+
+    @property
+    def drop(self) -> float:
+        """Nats per token the accepted answers lost against the reference."""
+        return self.nll - self.reference_nll
 
 
 @dataclass
@@ -65,19 +63,20 @@ class DisplacementGuard:
 
     threshold: float = DISPLACEMENT_NATS_PER_TOKEN
     warned_at_step: int | None = None
-    previous_margin: float = field(default=0.0)
+    previous_margin: float = 0.0
 
     def observe(self, metrics: dict) -> Displacement | None:
         """The window's numbers when it is the first to show displacement, else None."""
         margin = _mean(metrics.get(MARGIN))
-        drop = displacement_per_token(metrics)
-        if margin is None or drop is None:
+        nll, reference_nll = _mean(metrics.get(NLL_CHOSEN)), _mean(metrics.get(REFERENCE_NLL_CHOSEN))
+        if margin is None or nll is None or reference_nll is None:  # no margin yet, or no accepted row
             return None
         growing = margin > 0 and margin > self.previous_margin
         self.previous_margin = margin
-        if self.warned_at_step is not None or not growing or drop <= self.threshold:
+        found = Displacement(nll, reference_nll, margin)
+        if self.warned_at_step is not None or not growing or found.drop <= self.threshold:
             return None
-        return Displacement(drop, _mean(metrics[NLL_CHOSEN]), _mean(metrics[REFERENCE_NLL_CHOSEN]), margin)
+        return found
 
     def check(self, metrics: dict, step: int, sft_weight: float, learning_rate: float, beta: float) -> str | None:
         """Log the warning at this step if this window is the first that shows displacement; return it."""
