@@ -79,6 +79,11 @@ def wait_for_prompt(page, prompt: str) -> None:
     page.wait_for_function(f"{FIELD.format('#label-prompt')} === {json.dumps(prompt)}")
 
 
+def wait_for_answer(page, answer: str) -> None:
+    """For a queue whose next item has the same prompt: only the answer shows that the page moved on."""
+    page.wait_for_function(f"{FIELD.format('#label-answer')} === {json.dumps(answer)}")
+
+
 def test_label_five_with_clicks_and_keys_reload_and_label_two_more(workspace, page, screenshots):
     from kto_plugin.data.feedback_examples import examples_from_file
 
@@ -224,6 +229,6 @@ def test_answers_generated_by_the_trained_model_are_queued_for_labelling(workspa
     assert page.input_value("#label-answers-path textarea").endswith("labels.answers.jsonl")
     assert page.input_value("#label-answer textarea") == generated[0].response
     page.click("#label-reject")
-    wait_for_prompt(page, "Can I return a kettle?")  # the second answer to the same prompt
+    wait_for_answer(page, generated[1].response)  # the second answer to the same prompt
     rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows[-1] == {"query": "Can I return a kettle?", "response": generated[0].response, "label": False}
