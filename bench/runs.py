@@ -28,6 +28,8 @@ CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 # by default turned off; `kto_padding_free`, whose `auto` packs only with flash-attention, forced on.
 OPTIMIZATION_KEYS: dict[str, object] = {
     "kto_chunked_logps": False, "kto_ref_cache": "off", "kto_group_by_length": False, "kto_padding_free": True,
+    # not a speed switch: the paper's loss without the SFT term, to show what the default term costs
+    "kto_sft_weight": 0,
 }
 
 
