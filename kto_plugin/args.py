@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
 from kto_plugin.training.loss import LOSS_TYPES, LossType
+from kto_plugin.training.reference_point import REFERENCE_POINTS, ReferencePointKind
 from kto_plugin.training.training_args import rl_is_kto
 
 
@@ -34,6 +35,15 @@ class KTOPluginArgs(BaseModel):
     kto_loss_type: LossType = Field(
         default="kto",
         description="`kto` (the paper's loss, with the KL reference point) or `apo_zero_unpaired` (no KL term).",
+    )
+    kto_reference_point: ReferencePointKind = Field(
+        default="kl",
+        description=(
+            "z0, the point each reward is measured from: `kl` (the paper's estimate of KL(policy || reference) from "
+            "mismatched prompt/answer pairs, a second policy forward without gradient each step) or `reward_mean` "
+            "(BCO's shift: the running mean of the log-ratios of every row of the earlier steps, no extra forward). "
+            "With `kto_loss_type: kto` only."
+        ),
     )
     kto_beta_schedule: list[PositiveFloat] | BetaScheduleSpec | None = Field(
         default=None,
@@ -176,6 +186,17 @@ class KTOPluginArgs(BaseModel):
             if data["kto_loss_type"] not in LOSS_TYPES:
                 raise ValueError(
                     f"`kto_loss_type: {data['kto_loss_type']}` is unknown: use one of {', '.join(LOSS_TYPES)}"
+                )
+        point = data.get("kto_reference_point") if isinstance(data, dict) else None
+        if point is not None:
+            if point not in REFERENCE_POINTS:
+                raise ValueError(
+                    f"`kto_reference_point: {point}` is unknown: use one of {', '.join(REFERENCE_POINTS)}"
+                )
+            if point != "kl" and data.get("kto_loss_type") == "apo_zero_unpaired":
+                raise ValueError(
+                    f"`kto_reference_point: {point}` shifts the rewards of `kto_loss_type: kto`; "
+                    "`kto_loss_type: apo_zero_unpaired` has no reference point: remove one of the two keys"
                 )
         return data
 

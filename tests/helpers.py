@@ -163,11 +163,12 @@ def bare_trainer(model, lora_reference: bool = False, **attributes):
     trainer.__dict__.update(
         model=model, ref_model=None if lora_reference else copy.deepcopy(model).eval(),
         accelerator=Accelerator(cpu=True), args=args,
-        precompute_ref_logps=False, calculate_KL=True, use_liger_kernel=False, beta=0.1, desirable_weight=1.0,
+        precompute_ref_logps=False, _calculate_kl=True, use_liger_kernel=False, beta=0.1, desirable_weight=1.0,
         undesirable_weight=1.0, loss_type="kto", aux_loss_enabled=False, router_aux_loss_coef=0.0,
         _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
     )
-    trainer.__dict__.update(attributes)
+    for name, value in attributes.items():
+        setattr(trainer, name, value)  # calculate_KL is a property
     return trainer
 
 

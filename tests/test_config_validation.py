@@ -21,6 +21,9 @@ def load_with(tmp_path, **overrides):
     ({"kto_beta_schedule": 0.1}, "must be a list with one beta per epoch"),
     ({"kto_beta_schedule": []}, "`kto_beta_schedule` is an empty list"),
     ({"kto_loss_type": "sigmoid"}, "`kto_loss_type: sigmoid` is unknown"),
+    ({"kto_reference_point": "mean"}, "`kto_reference_point: mean` is unknown: use one of kl, reward_mean"),
+    ({"kto_reference_point": "reward_mean", "kto_loss_type": "apo_zero_unpaired"},
+     "`kto_loss_type: apo_zero_unpaired` has no reference point"),
     ({"kto_auto_weights": True, "kto_desirable_weight": 1.2}, "remove `kto_desirable_weight`"),
     ({"rl": "dpo"}, "needs `rl: kto`"),
 ])

@@ -5,7 +5,8 @@ It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a sched
 window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order,
 length-grouped (`training/length_grouping.py`) and followed by the KL pairing, micro-batches
 packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and a KL
-estimate reduced over all ranks as a global sum over a global count. A Mixture-of-Experts model's router
+estimate reduced over all ranks as a global sum over a global count, or instead of the KL pairs
+BCO's running reward mean (`kto_reference_point: reward_mean`, `training/reference_point.py`). A Mixture-of-Experts model's router
 load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). Data loading, reference
 handling (a LoRA reference is the adapter switched off) and logging are TRL's.
 """
@@ -34,6 +35,7 @@ from kto_plugin.training.padding_free import (
 )
 from kto_plugin.training.reference_cache import ReferenceCache
 from kto_plugin.training.reference_pass import ReferencePassMixin
+from kto_plugin.training.reference_point import RewardMeanReferencePoint, reward_mean_z0
 from kto_plugin.training.training_args import reference_cache_from_args
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
@@ -67,6 +69,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self.reference_cache: ReferenceCache | None = reference_cache_from_args(training_args)
         self.continue_adapter = training_args.kto_continue_adapter  # `lora_model_dir` of an adapter run
         self.sft_weight = training_args.kto_sft_weight
+        self.reference_point = training_args.kto_reference_point  # "kl" or "reward_mean" (training/reference_point.py)
         self.displacement_guard = DisplacementGuard()
         self._packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
@@ -88,9 +91,19 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         finally:
             training_args.per_device_train_batch_size = real_micro_batch
         self._train_batch_size = training_args.train_batch_size
+        if self.reference_point == "reward_mean":
+            self.add_callback(RewardMeanReferencePoint())  # its sums are saved and restored with the trainer state
         if self.use_liger_kernel:
             LOG.warning(f"kto_plugin computes the KTO loss itself: `use_liger_kernel` ({trl_kto_fast_path()}) is not used")
             self.use_liger_kernel = False
+
+    @property
+    def calculate_KL(self) -> bool:  # noqa: N802 (TRL's name): no KL pairs, columns or forward without the KL z0
+        return getattr(self, "_calculate_kl", True) and self.reference_point == "kl"
+
+    @calculate_KL.setter
+    def calculate_KL(self, value: bool) -> None:  # noqa: N802
+        self._calculate_kl = value
 
     def set_beta(self, beta: float) -> None:
         set_trl_beta(self, beta)
@@ -243,7 +256,10 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             full_logits=return_outputs,  # a caller that asks for the outputs reads their logits
         )
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
-        kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
+        if self.reference_point == "reward_mean":
+            kl = kl_raw = reward_mean_z0(self, policy_logps.detach() - reference_logps.detach(), mode == "train")
+        else:
+            kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
 
         completion_tokens = batch["completion_mask"][:, 1:].sum(-1).clamp(min=1)
         result = kto_loss(

@@ -203,3 +203,29 @@ def test_fsdp2_lora_on_two_cpu_ranks_matches_one_rank(tmp_path, reference):
     assert "KTO reference cache: off under FSDP" in output
     assert "in training the output layer cannot be applied in chunks (sharded by FSDP2" in output  # said, not silent
     assert_same_run(tmp_path / "two", reference)
+
+
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
+def test_reward_mean_reference_point_on_two_ranks_is_the_one_rank_run_and_resumes_exactly(axolotl, tmp_path):
+    """`kto_reference_point: reward_mean` (training/reference_point.py): z0 from the global sums of earlier steps, so two
+    ranks at micro-batch 1 are the one-process run at micro-batch 2; its sums are saved in the checkpoint, so a run
+    resumed from step 2 ends with the uninterrupted run's adapter (a restart from zero sums would not)."""
+    # ZeRO-2: transformers' plain-DDP resume on CPU ranks fails to load the optimizer ("don't know how to restore data
+    # location ... cpu:0"), apart from the plugin; DeepSpeed loads its own checkpoint
+    settings = dict(kto_reference_point="reward_mean", gradient_accumulation_steps=2, save_strategy="steps", save_steps=2)
+    train_with_axolotl(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, **settings), "--launcher", "python")
+    config = kto_config(tmp_path, "two", micro_batch_size=1, deepspeed="kto_plugin:zero2", **settings)
+    two_ranks(tmp_path, "two", config)
+    output_dir = tmp_path / "two"
+    assert_same_run(output_dir, tmp_path / "one")
+    z0 = [record["kl"] for record in step_records(output_dir)]
+    # no earlier rows at the first step; at the second, the first step's rows, whose log-ratios are 0 (a fresh adapter
+    # is the reference); from the third on, the rows of steps the policy had moved in
+    assert z0[:2] == [0, 0] and all(value != 0 for value in z0[2:]), z0
+    assert all(record["kl_raw"] == record["kl"] for record in step_records(output_dir))  # not clamped
+
+    uninterrupted = adapter(output_dir)
+    (output_dir / "adapter_model.safetensors").unlink()
+    two_ranks(tmp_path, "two", config, "--resume-from-checkpoint", str(output_dir / "checkpoint-2"))
+    assert [record["kl"] for record in step_records(output_dir)] == pytest.approx(z0, abs=1e-6)  # 0 without the sums
+    assert max_weight_difference(adapter(output_dir), uninterrupted) < 1e-6

@@ -1,0 +1,88 @@
+"""The KTO reference point z0 for `kto_reference_point: reward_mean`: BCO's running reward mean.
+
+The paper's z0 (`kto_reference_point: kl`, the default) is a per-step estimate of KL(pi_theta || pi_ref)
+from mismatched (prompt, completion) pairs, which costs a second policy forward, without gradient, on
+every micro-batch. BCO (Jung et al. 2024) shifts its rewards by delta, the running mean of the rewards
+themselves, which reuses the log-ratios the step computes anyway:
+
+    z0_t = sum_{s < t} sum_{i in step s} r_s(x_i, y_i)  /  sum_{s < t} n_s
+
+the mean log-ratio r = log pi_theta(y|x) - log pi_ref(y|x) of every row trained on in the optimizer
+steps before step t, over all ranks, each as it was at its own step (TRL's BCOTrainer keeps the
+same all-time mean, including the current batch). z0_0 = 0, which is also the paper's estimate at
+the first step, when the policy is the reference.
+
+Against the paper's estimate it is biased in two ways: it averages the labelled rows (pushed up when
+desirable, down when undesirable), not mismatched pairs, so it follows the class balance and can be
+negative (it is not clamped); and it lags, averaging every earlier step. Because it uses only earlier
+steps, its value does not depend on how a step is split into micro-batches, accumulation or ranks.
+
+The sums live on a Trainer callback, so they are saved in each checkpoint's `trainer_state.json`
+(transformers' `ExportableState`) and a resumed run continues with them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
+
+ReferencePointKind = Literal["kl", "reward_mean"]
+REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointKind)
+
+
+class RewardMeanReferencePoint(TrainerCallback, ExportableState):
+    """The running mean of the per-row log-ratios of earlier optimizer steps (global sums, float64)."""
+
+    def __init__(self):
+        self.total = 0.0  # sum of log-ratios over the rows of the finished steps
+        self.count = 0.0  # their number
+        self._step_total = 0.0  # the rows seen so far in the step `_step`
+        self._step_count = 0.0
+        self._step: int | None = None
+
+    def _close_earlier_step(self, step: int) -> None:
+        if self._step is not None and step != self._step:
+            self.total += self._step_total
+            self.count += self._step_count
+            self._step_total = self._step_count = 0.0
+        self._step = step
+
+    def value(self, step: int) -> float:
+        """z0 for the micro-batches of optimizer step `step` (0-based: the trainer's `global_step` during it)."""
+        self._close_earlier_step(step)
+        return self.total / self.count if self.count else 0.0
+
+    def observe(self, step: int, logratio_sum: float, rows: float) -> None:
+        """One training micro-batch's log-ratio sum and row count, already summed over ranks."""
+        self._close_earlier_step(step)
+        self._step_total += logratio_sum
+        self._step_count += rows
+
+    # ExportableState: saved after an optimizer step, so the open step's rows are complete.
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"total": self.total + self._step_total,
+                                           "count": self.count + self._step_count}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if state.global_step > 0 and isinstance(saved, dict):  # resumed from a checkpoint
+            attributes = saved.get("attributes", {})
+            self.total, self.count = float(attributes.get("total", 0.0)), float(attributes.get("count", 0.0))
+            self._step_total = self._step_count = 0.0
+            self._step = None
+
+
+def reward_mean_z0(trainer, logratios: torch.Tensor, training: bool) -> torch.Tensor:
+    """z0 for a micro-batch of `trainer` (its `RewardMeanReferencePoint` callback); in training the micro-batch's
+    detached log-ratios, summed with every rank's, join the sums for the next steps."""
+    estimate = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, RewardMeanReferencePoint))
+    step = trainer.state.global_step
+    z0 = estimate.value(step)
+    if training:
+        local = torch.stack([logratios.sum().float(), torch.tensor(float(logratios.shape[0]), device=logratios.device)])
+        logratio_sum, rows = trainer.accelerator.reduce(local, reduction="sum").tolist()
+        estimate.observe(step, logratio_sum, rows)
+    return torch.tensor(z0, device=logratios.device)
