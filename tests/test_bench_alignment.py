@@ -63,3 +63,12 @@ def test_variant_configs_differ_in_the_objective_only(tmp_path):
     assert configs["kto"]["kto_sft_weight"] == 0.0 and configs["kto-sft"]["kto_sft_weight"] == DEFAULTS["sft_term_weight"]
     assert "kto_sft_weight" not in configs["kto-few-desirable"]
     assert configs["dpo-sft"]["dpo_loss_type"] == ["sigmoid", "sft"] and "dpo_loss_type" not in configs["dpo"]
+
+
+def test_a_reference_point_reaches_every_kto_variant_and_no_other(tmp_path):
+    settings = {**DEFAULTS, "kto_reference_point": "reward_mean"}
+    configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, settings)
+               for variant in ("kto", "kto-sft", "kto-few-desirable", "kto-noisy", "dpo", "sft")}
+    assert [variant for variant, config in configs.items() if config.get("kto_reference_point") == "reward_mean"] == [
+        "kto", "kto-sft", "kto-few-desirable", "kto-noisy"]
+    assert "kto_reference_point" not in variant_config("kto", "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)

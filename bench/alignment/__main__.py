@@ -54,6 +54,8 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
               help="kto_sft_weight for kto-few-desirable and kto-noisy (default: the plugin's default).")
 @click.option("--sft-term-weight", "sft_term_weight", type=float, default=DEFAULTS["sft_term_weight"], show_default=True,
               help="The SFT term's weight in kto-sft (kto_sft_weight) and dpo-sft (dpo_loss_weights).")
+@click.option("--reference-point", "kto_reference_point", type=click.Choice(["kl", "reward_mean"]), default=None,
+              help="kto_reference_point for every KTO variant (default: the plugin's default).")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
               show_default=True, help="Scratch folder for data, configs, logs and models (models removed after scoring).")
@@ -62,7 +64,7 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot file (default: beside the JSON, same name, .png).")
 def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, kto_sft_weight,
-         sft_term_weight, samples, work, json_path, png_path):
+         sft_term_weight, kto_reference_point, samples, work, json_path, png_path):
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
     the desirable rows removed, KTO with 20% of the labels flipped, and SFT on the desirable rows, from one feedback
     budget per seed."""
@@ -81,7 +83,7 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
         "kto_plugin://") else base_model
     settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta,
                 "kto_desirable_weight": kto_desirable_weight, "kto_sft_weight": kto_sft_weight,
-                "sft_term_weight": sft_term_weight}
+                "sft_term_weight": sft_term_weight, "kto_reference_point": kto_reference_point}
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
     today = datetime.date.today().isoformat()

@@ -17,7 +17,8 @@ from bench.alignment.data import variant_rows
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
 
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 2, "rl_beta": 0.1, "micro_batch_size": 4,
-            "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None, "sft_term_weight": 1.0}
+            "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None, "sft_term_weight": 1.0,
+            "kto_reference_point": None}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
@@ -37,6 +38,7 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
         sft_weight = {"kto": 0.0, "kto-sft": settings["sft_term_weight"]}.get(variant, settings["kto_sft_weight"])
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
                 **({} if sft_weight is None else {"kto_sft_weight": sft_weight}),
+                **({} if settings["kto_reference_point"] is None else {"kto_reference_point": settings["kto_reference_point"]}),
                 "kto_auto_weights": variant == "kto-few-desirable",
                 **({} if variant == "kto-few-desirable" else {"kto_desirable_weight": settings["kto_desirable_weight"]}),
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a
