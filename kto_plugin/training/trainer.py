@@ -93,6 +93,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self._train_batch_size = training_args.train_batch_size
         if self.reference_point == "reward_mean":
             self.add_callback(RewardMeanReferencePoint())  # its sums are saved and restored with the trainer state
+            LOG.info("KTO: z0 is the mean log-ratio of the earlier steps' rows (kto_reference_point: reward_mean): "
+                     "no KL pairs and no KL forward")
         if self.use_liger_kernel:
             LOG.warning(f"kto_plugin computes the KTO loss itself: `use_liger_kernel` ({trl_kto_fast_path()}) is not used")
             self.use_liger_kernel = False

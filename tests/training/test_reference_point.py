@@ -72,3 +72,19 @@ def test_a_fresh_run_ignores_a_state_with_no_steps_behind_it():
     estimate.on_train_begin(None, TrainerState(global_step=0, stateful_callbacks={
         "RewardMeanReferencePoint": {"args": {}, "attributes": {"total": 5.0, "count": 1.0}}}), TrainerControl())
     assert estimate.value(0) == 0.0
+
+
+@pytest.mark.stack("py312")  # the two-rank run (tests/distributed) covers py311; TRL 1.14's own KL switch here
+def test_axolotl_train_with_the_reward_mean_builds_no_kl_pairs_and_logs_z0_from_earlier_steps(axolotl, tmp_path):
+    from helpers import base_config, read_metrics_file, train_with_axolotl, with_lora
+
+    config = with_lora(base_config(
+        tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
+        kto_reference_point="reward_mean", micro_batch_size=1, gradient_accumulation_steps=2, max_steps=3,
+        learning_rate=0.002, lr_scheduler="constant"))
+    result = train_with_axolotl(tmp_path, "reward_mean", config, "--launcher", "python")
+    output = result.stdout + result.stderr
+    assert "no KL pairs and no KL forward" in output
+    assert "KL estimate for them uses their own completion" not in output
+    z0 = [record["kl"] for record in read_metrics_file(tmp_path / "out") if "kl_raw" in record]
+    assert len(z0) == 3 and z0[:2] == [0, 0] and z0[2] != 0, z0  # the first step's log-ratios are 0 (fresh adapter)
