@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import gc
 import json
+import os
 import platform
 import shutil
 import sys
@@ -68,6 +69,9 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
     the desirable rows removed, KTO with 20% of the labels flipped, and SFT on the desirable rows, from one feedback
     budget per seed."""
+    # local models and data only; Axolotl's telemetry, offline, once left a finished run's process hanging at exit
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "AXOLOTL_DO_NOT_TRACK", "DO_NOT_TRACK"):
+        os.environ.setdefault(name, "1")
     import axolotl
     from transformers import AutoTokenizer
 
