@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from kto_plugin.orchestration.axolotl_jobs import cpu_job_config
+from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, set_offline
 
 REPO = Path(__file__).resolve().parents[1]
 TIMER = "bench.step_timer.StepTimerPlugin"
@@ -134,8 +134,7 @@ def run(spec: RunSpec, work: Path) -> RunResult:
     measured = config_path.with_suffix(".measure.json")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "AXOLOTL_DO_NOT_TRACK", "DO_NOT_TRACK"):
-        env.setdefault(name, "1")
+    set_offline(env)
     command = [sys.executable, "-m", "bench.measure_child", str(measured), "--",
                sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), "--launcher", "python"]
     log_path = config_path.with_suffix(".log")

@@ -21,6 +21,8 @@ from bench.alignment.data import VARIANTS, budget
 from bench.alignment.report import plot, print_table
 from bench.alignment.runs import DEFAULTS, train_variant
 from bench.alignment.scoring import score_model
+from kto_plugin.orchestration.axolotl_jobs import set_offline
+from kto_plugin.training.reference_point import REFERENCE_POINTS
 
 
 def _load(base_model: str, adapter: Path | None):
@@ -55,7 +57,7 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
               help="kto_sft_weight for kto-few-desirable and kto-noisy (default: the plugin's default).")
 @click.option("--sft-term-weight", "sft_term_weight", type=float, default=DEFAULTS["sft_term_weight"], show_default=True,
               help="The SFT term's weight in kto-sft (kto_sft_weight) and dpo-sft (dpo_loss_weights).")
-@click.option("--reference-point", "kto_reference_point", type=click.Choice(["kl", "reward_mean"]), default=None,
+@click.option("--reference-point", "kto_reference_point", type=click.Choice(REFERENCE_POINTS), default=None,
               help="kto_reference_point for every KTO variant (default: the plugin's default).")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
@@ -69,9 +71,7 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
     the desirable rows removed, KTO with 20% of the labels flipped, and SFT on the desirable rows, from one feedback
     budget per seed."""
-    # local models and data only; Axolotl's telemetry, offline, once left a finished run's process hanging at exit
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "AXOLOTL_DO_NOT_TRACK", "DO_NOT_TRACK"):
-        os.environ.setdefault(name, "1")
+    set_offline(os.environ)  # for the `axolotl train` jobs it starts (kto_plugin.orchestration.axolotl_jobs)
     import axolotl
     from transformers import AutoTokenizer
 

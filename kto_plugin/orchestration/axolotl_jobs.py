@@ -22,6 +22,16 @@ from kto_plugin.errors import RunFailedError
 CPU_PRECISION = {"bf16": False, "fp16": False, "tf32": False}
 NO_GPU_KERNELS = {"lora_mlp_kernel": False, "lora_qkv_kernel": False, "lora_o_kernel": False,
                   "lora_embedding_kernel": False}
+# A job on local models and data only, without Axolotl's telemetry (offline, its posthog thread once left a
+# finished run's process hanging at exit). The benches set them for their jobs; tests/conftest.py sets the same
+# names itself, before anything imports the Hugging Face libraries.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "AXOLOTL_DO_NOT_TRACK", "DO_NOT_TRACK")
+
+
+def set_offline(environment) -> None:
+    """Each of `OFFLINE_VARIABLES` set to "1" in `environment` (os.environ or a copy) where it is not set already."""
+    for name in OFFLINE_VARIABLES:
+        environment.setdefault(name, "1")
 
 
 def cpu_job_config(lora_kernels_off: bool = True, **keys) -> dict:
