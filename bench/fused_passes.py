@@ -42,12 +42,12 @@ def main(micro_batch: int, tokens: int, completion_tokens: int, repeats: int):
     import torch
 
     from bench.workload import ModelShape
-    from kto_plugin.training.chunked_logps import chunked_completion_logps, output_layer_and_body
+    from kto_plugin.training.chunked_logps import chunked_completion_logps, chunkable_output_layer
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         model = _model(ModelShape(), Path(folder))
-    parts = output_layer_and_body(model)
+    head = chunkable_output_layer(model)
     vocab = model.config.vocab_size
 
     def batch(rows):
@@ -62,15 +62,15 @@ def main(micro_batch: int, tokens: int, completion_tokens: int, repeats: int):
     def two_calls():
         with torch.no_grad():
             kl, _ = chunked_completion_logps(model, {"input_ids": kl_ids, "attention_mask": kl_attention},
-                                             kl_ids, kl_completion, parts)
+                                             kl_ids, kl_completion, head)
         logps, _ = chunked_completion_logps(model, {"input_ids": ids, "attention_mask": attention},
-                                            ids, completion, parts)
+                                            ids, completion, head)
         (logps.sum() - kl.sum()).backward()
 
     def one_call():
         both = torch.cat([ids, kl_ids]), torch.cat([attention, kl_attention]), torch.cat([completion, kl_completion])
         logps, _ = chunked_completion_logps(model, {"input_ids": both[0], "attention_mask": both[1]},
-                                            both[0], both[2], parts)
+                                            both[0], both[2], head)
         (logps[:micro_batch].sum() - logps[micro_batch:].detach().sum()).backward()
 
     times = {}

@@ -56,11 +56,11 @@ def full_logits_logps(model, input_ids, attention_mask, completion_mask, per_tok
 
 
 def chunked_logps(model, input_ids, attention_mask, completion_mask, chunk_mib=None):
-    parts = chunked.output_layer_and_body(model)
-    assert parts is not None, "the chunked path stepped aside for this model"
-    chunk_tokens = chunk_mib and chunked.chunk_tokens_for(parts[0].weight.shape[0], chunk_bytes=chunk_mib * 2**20)
+    head = chunked.chunkable_output_layer(model)
+    assert head is not None, "the chunked path stepped aside for this model"
+    chunk_tokens = chunk_mib and chunked.chunk_tokens_for(head.weight.shape[0], chunk_bytes=chunk_mib * 2**20)
     logps, _ = chunked.chunked_completion_logps(model, {"input_ids": input_ids, "attention_mask": attention_mask},
-                                                input_ids, completion_mask, parts, chunk_tokens)
+                                                input_ids, completion_mask, head, chunk_tokens)
     return logps
 
 

@@ -76,7 +76,8 @@ class KTOPluginArgs(BaseModel):
             "Compute completion log-probabilities from the model body's last hidden states, the output "
             "layer applied to completion tokens only, a chunk at a time, instead of full "
             "[batch, sequence, vocabulary] logits. Same numbers, less memory and time at large vocabularies. "
-            "Falls back to full logits where it cannot run (a LoRA on lm_head, ZeRO-3) and says so."
+            "Runs under DDP, ZeRO-3 and FSDP2. Falls back to full logits where it cannot run (a LoRA on lm_head, "
+            "a model that soft-caps or scales its logits) and says so."
         ),
     )
     kto_group_by_length: bool = Field(

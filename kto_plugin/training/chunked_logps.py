@@ -7,9 +7,11 @@ For a sequence with tokens y_1..y_T and completion positions C (the tokens after
 where h_{t-1} is the model body's last hidden state (after its final norm) at the position
 before token t and W, b are the output layer's weight and bias. The plain path computes
 `[batch, sequence, vocabulary]` logits for every position, prompt and padding included,
-then a log-softmax over all of them. This path runs the body once, keeps only the hidden
-states at completion positions, and applies the output layer to `chunk_tokens` of them at
-a time: at most `chunk_tokens x vocabulary` logits exist at once, forward or backward.
+then a log-softmax over all of them. This path runs inside the model's own call of its output
+layer (so ZeRO-3, FSDP2 and offload hooks give it the whole weight, as they give it to that call),
+keeps only the hidden states at completion positions, and applies the output layer to
+`chunk_tokens` of them at a time: at most `chunk_tokens x vocabulary` logits exist at once,
+forward or backward.
 
 The gradient is exact: with p = softmax(logits) and g the incoming gradient of a token's
 log-probability, d logp / d logits = g (onehot(y) - p), so
@@ -23,7 +25,6 @@ fine-tuning, tied or untied); under LoRA only the hidden states do.
 
 from __future__ import annotations
 
-import inspect
 from contextlib import contextmanager
 
 import torch
@@ -129,56 +130,97 @@ def without_distributed_wrappers(model):
     return inner
 
 
-def output_layer_and_body(model):
-    """(output layer, body module) of a causal LM under PEFT / DDP / DeepSpeed wrappers, or None where this path cannot run.
+# Config keys of models that change the logits after the output layer, each with the values that change nothing
+# (Gemma 2-4's soft cap; Cohere's scale, Granite's divisor, Falcon-H1's multiplier): log-probs from the output layer
+# alone would be wrong for them.
+LOGIT_TRANSFORM_KEYS = {"final_logit_softcapping": (None,), "logit_scale": (None, 1), "logits_scaling": (None, 1),
+                        "lm_head_multiplier": (None, 1)}
 
-    It cannot run when the output layer is wrapped (a LoRA on `lm_head`), partitioned by
-    ZeRO-3 or sharded by FSDP2 (read outside its forward, the weight is a shard: "mixed
-    torch.Tensor and DTensor"), or offloaded by accelerate's hooks (`device_map` with "cpu" / "disk": its weight
-    is on `meta` and exists only inside its own forward; reading it gave uniform logits,
-    silently), or the model's forward has no `logits_to_keep` to skip the full logits.
+
+def logit_transform_key(model) -> str | None:
+    """The config key by which `model` changes its logits after the output layer, or None."""
+    config = getattr(without_distributed_wrappers(model), "config", None)
+    configs = [config, config.get_text_config()] if hasattr(config, "get_text_config") else [config]
+    for key, identities in LOGIT_TRANSFORM_KEYS.items():
+        for each in configs:
+            if getattr(each, key, None) not in identities:
+                return key
+    return None
+
+
+def chunkable_output_layer(model):
+    """The output layer of a causal LM under PEFT / DDP / DeepSpeed / FSDP2 wrappers, or None where this path cannot run.
+
+    It cannot run when the output layer is not a plain `nn.Linear` (a LoRA or another wrapper on
+    `lm_head`) or when the model changes the logits after it (`LOGIT_TRANSFORM_KEYS`). A head
+    partitioned by ZeRO-3, sharded by FSDP2 or offloaded by accelerate is fine: the path runs
+    inside the head's own forward (`chunked_completion_logps`), where each of them gathers it.
     """
     inner = without_distributed_wrappers(model)
     if hasattr(inner, "get_base_model"):  # PEFT
         inner = inner.get_base_model()
     head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
-    body = inner.get_decoder() if hasattr(inner, "get_decoder") else None
-    if not isinstance(head, torch.nn.Linear) or type(head) is not torch.nn.Linear or body is None:
+    if not isinstance(head, torch.nn.Linear) or type(head) is not torch.nn.Linear or logit_transform_key(inner):
         return None
-    if hasattr(head.weight, "ds_id") or "logits_to_keep" not in inspect.signature(inner.forward).parameters:
-        return None
-    if head.weight.device.type == "meta":  # offloaded by accelerate hooks: the weight exists only inside its forward
-        return None
-    if hasattr(head.weight, "placements"):  # sharded by FSDP2 (a DTensor), gathered only inside its own forward
-        return None
-    return head, body
+    return head
 
 
 @contextmanager
-def _capture_last_hidden_state(body: torch.nn.Module):
-    captured = {}
+def _output_layer_forward(head: torch.nn.Module, forward):
+    """Within the block, calling `head` runs `forward(hidden)` in place of its own forward, inside its hooks.
 
-    def keep(_module, _inputs, output):
-        captured["hidden"] = output[0] if isinstance(output, tuple) else output.last_hidden_state
-
-    handle = body.register_forward_hook(keep)
+    ZeRO-3 and FSDP2 gather the weight in hooks around the call (and again before its backward),
+    accelerate's offload in a wrapper around `_old_forward`; all of them stay in place.
+    """
+    name = "_old_forward" if hasattr(head, "_hf_hook") and hasattr(head, "_old_forward") else "forward"
+    own = head.__dict__.get(name)
+    setattr(head, name, forward)
     try:
-        yield captured
+        yield
     finally:
-        handle.remove()
+        if own is None:
+            delattr(head, name)
+        else:
+            setattr(head, name, own)
 
 
 def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor, completion_mask: torch.Tensor,
-                             parts, chunk_tokens: int | None = None, row_ids: torch.Tensor | None = None,
-                             rows: int | None = None):
-    """(per-sequence completion log-probs, the model's outputs) with the output layer on completion tokens only.
+                             head: torch.nn.Module, chunk_tokens: int | None = None,
+                             row_ids: torch.Tensor | None = None, rows: int | None = None):
+    """(per-sequence completion log-probs, the model's outputs with `logits` None): the output layer on completion
+    tokens only.
 
-    The model is called through its wrappers as usual (so DDP and DeepSpeed see a normal forward),
-    with `logits_to_keep=1`: its own output layer runs on one position per sequence.
+    The model is called through its wrappers as usual, and its own call of the output layer, on the
+    last hidden states of every position, computes the completion log-probs in place of the logits.
+    So the head's weight is read where the model's own forward reads it: gathered by ZeRO-3 and FSDP2
+    (unsharded for the call, resharded after, and gathered again before the backward, because the
+    log-probs are the tensor the call returns), loaded by accelerate's offload hooks; and a
+    transform of the hidden states before the head (MiniCPM's divisor) is included.
+
+    Checked on every call: the model must return the head's result unchanged (up to a cast to its
+    output dtype, as FSDP2's mixed precision does; the fp32 values are kept), else its logits are
+    transformed after the head and these would not be its log-probs: an error names the key to set.
     """
-    head, body = parts
-    with _capture_last_hidden_state(body) as captured:
-        outputs = model(**model_kwargs, logits_to_keep=1)
-    logps = completion_logps_from_hidden(captured["hidden"], head, input_ids, completion_mask, chunk_tokens,
-                                         row_ids=row_ids, rows=rows)
-    return logps, outputs
+    computed = {}
+
+    def forward(hidden):
+        if hidden.shape[:-1] != input_ids.shape:
+            raise RuntimeError(f"kto_chunked_logps: the output layer was called on hidden states of shape "
+                               f"{tuple(hidden.shape)} for input ids of shape {tuple(input_ids.shape)}; this model "
+                               "does not apply it once to every position. Set `kto_chunked_logps: false`.")
+        computed["logps"] = completion_logps_from_hidden(hidden, head, input_ids, completion_mask, chunk_tokens,
+                                                         row_ids=row_ids, rows=rows)
+        return computed["logps"]
+
+    with _output_layer_forward(head, forward):
+        outputs = model(**model_kwargs)
+    returned, logps = outputs.logits, computed.get("logps")
+    if logps is None or returned.shape != logps.shape or not torch.allclose(
+            returned, logps.to(returned.dtype), rtol=0, atol=0, equal_nan=True):
+        raise RuntimeError("kto_chunked_logps: this model changes the output layer's logits before returning them "
+                           "(a soft cap or a scale), so log-probs from the output layer alone would be wrong. Set "
+                           "`kto_chunked_logps: false`.")
+    if returned.dtype != logps.dtype:  # cast by a wrapper: its values are lower precision; its graph holds the hooks
+        returned = logps.detach() + (returned.float() - returned.float().detach())
+    outputs["logits"] = None
+    return returned, outputs

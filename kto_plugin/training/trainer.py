@@ -21,7 +21,7 @@ from trl.trainer.utils import selective_log_softmax
 
 from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
-from kto_plugin.training.chunked_logps import chunked_completion_logps, completion_targets, output_layer_and_body
+from kto_plugin.training.chunked_logps import chunkable_output_layer, chunked_completion_logps, completion_targets
 from kto_plugin.training.continued_adapter import continue_saved_adapter
 from kto_plugin.training.displacement import NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard
 from kto_plugin.training.kl_pairing import with_kl_completions
@@ -152,11 +152,11 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         """Say once whether `kto_chunked_logps` runs for this model (training/chunked_logps.py)."""
         if not self.chunked_logps:
             return
-        if output_layer_and_body(self.model) is None:
+        if chunkable_output_layer(self.model) is None:
             LOG.warning(
                 "kto_chunked_logps: the output layer of this model cannot be applied in chunks (a LoRA or another "
-                "wrapper on lm_head; an lm_head partitioned by ZeRO-3, sharded by FSDP2 or offloaded; or no "
-                "`logits_to_keep` in its forward): full [batch, sequence, vocabulary] logits are computed instead"
+                "wrapper on lm_head, or logits changed after it: a soft cap or a scale): full [batch, sequence, "
+                "vocabulary] logits are computed instead"
             )
         else:
             LOG.info("KTO: completion log-probs from the last hidden states, the output layer on completion tokens "
@@ -198,13 +198,9 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         if packed is not None:
             model_kwargs, input_ids, completion_mask = packed.model_kwargs(model_kwargs), packed.input_ids, packed.completion_mask
             rows = {"row_ids": packed.row_ids, "rows": packed.rows}
-        parts = None if full_logits or not self.chunked_logps else output_layer_and_body(model)
-        if parts is None and self.chunked_logps and not full_logits and not getattr(self, "_said_chunks_off", False):
-            self._said_chunks_off = True  # wrappers applied at the start of training (FSDP2) can change the answer
-            LOG.warning("kto_chunked_logps: in training the output layer cannot be applied in chunks (sharded by "
-                        "FSDP2, partitioned by ZeRO-3, offloaded, or wrapped): full logits are computed instead")
-        if parts is not None:
-            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, parts, **rows)
+        head = None if full_logits or not self.chunked_logps else chunkable_output_layer(model)
+        if head is not None:
+            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, head, **rows)
         outputs = model(**model_kwargs)
         return completion_logps(outputs.logits, input_ids, completion_mask, **rows), outputs
 

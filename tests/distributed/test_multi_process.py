@@ -60,7 +60,7 @@ def reference(axolotl, tmp_path_factory, tiny_model):
     return tmp_path / "one"
 
 
-def assert_same_run(output_dir, reference_dir):
+def assert_same_run(output_dir, reference_dir, adapters: bool = True):
     records, expected = step_records(output_dir), step_records(reference_dir)
     assert [r["step"] for r in records] == [r["step"] for r in expected] == list(range(1, STEPS + 1))
     for record, reference_record in zip(records, expected):
@@ -68,7 +68,8 @@ def assert_same_run(output_dir, reference_dir):
         for key in COMPARED:
             assert record[key] == pytest.approx(reference_record[key], abs=METRIC_TOLERANCE), (key, record)
     assert any(record["kl_raw"] != 0 for record in records)
-    assert max_weight_difference(adapter(output_dir), adapter(reference_dir)) < WEIGHT_TOLERANCE
+    if adapters:
+        assert max_weight_difference(adapter(output_dir), adapter(reference_dir)) < WEIGHT_TOLERANCE
 
 
 def two_nodes(tmp_path, name: str, config: dict) -> str:
@@ -136,7 +137,10 @@ def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_
 def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference):
     config = kto_config(tmp_path, "zero3", micro_batch_size=1, gradient_accumulation_steps=2,
                         deepspeed="kto_plugin:zero3", save_strategy="steps", save_steps=2)
-    two_ranks(tmp_path, "zero3", config)
+    result = two_ranks(tmp_path, "zero3", config)
+    # the output layer, partitioned by ZeRO-3, applied in chunks inside its own (gathering) call
+    assert "output layer on completion tokens only, in chunks" in result.stdout + result.stderr
+    assert "full [batch, sequence, vocabulary] logits are computed instead" not in result.stdout + result.stderr
     output_dir = tmp_path / "zero3"
     assert_same_run(output_dir, reference)
     uninterrupted = adapter(output_dir)
@@ -157,6 +161,36 @@ def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir()), output_dir)
     loaded = {name: parameter for name, parameter in model.named_parameters() if "lora_" in name}
     assert len(loaded) == len(uninterrupted) and all(p.numel() > 0 for p in loaded.values())
+
+
+def full_config(tmp_path, name: str, **overrides) -> dict:
+    """`kto_config` without the adapter: every weight trained, the output layer's included."""
+    config = kto_config(tmp_path, name, **overrides)
+    for key in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_linear"):
+        config.pop(key)
+    return config
+
+
+@pytest.mark.stack("py311")  # py312 trains the shipped full ZeRO-3 recipe on two ranks (below)
+def test_zero3_full_fine_tuning_on_two_ranks_matches_one_rank_with_chunked_log_probs(axolotl, tmp_path):
+    """Full fine-tuning under ZeRO-3: the partitioned output layer is gathered for the chunked path inside its own
+    call and again before its backward, and its weight gradient is reduced like any other: the steps and the saved
+    weights are the one-process run's."""
+    from safetensors.torch import load_file
+
+    one = full_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2)
+    train_with_axolotl(tmp_path, "one", one, "--launcher", "python")
+    config = full_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
+                         deepspeed="kto_plugin:zero3")
+    result = two_ranks(tmp_path, "two", config)
+    output = result.stdout + result.stderr
+    assert "KTO: 2 processes, DeepSpeed ZeRO-3" in output
+    assert "output layer on completion tokens only, in chunks" in output
+    assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
+    assert_same_run(tmp_path / "two", tmp_path / "one", adapters=False)
+    trained, expected = load_file(str(tmp_path / "two" / "model.safetensors")), load_file(str(tmp_path / "one" / "model.safetensors"))
+    assert "lm_head.weight" in expected or "model.embed_tokens.weight" in expected
+    assert max_weight_difference(trained, expected) < WEIGHT_TOLERANCE
 
 
 @pytest.mark.stack("py312")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
@@ -201,7 +235,9 @@ def test_fsdp2_lora_on_two_cpu_ranks_matches_one_rank(tmp_path, reference):
     output = result.stdout + result.stderr
     assert "KTO: 2 processes, FSDP2" in output
     assert "KTO reference cache: off under FSDP" in output
-    assert "in training the output layer cannot be applied in chunks (sharded by FSDP2" in output  # said, not silent
+    # the output layer, sharded by FSDP2, applied in chunks inside the model's own (gathering) call
+    assert "output layer on completion tokens only, in chunks" in output
+    assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
     assert_same_run(tmp_path / "two", reference)
 
 

@@ -18,9 +18,9 @@ from kto_plugin.training.chunked_logps import (
     CPU_CHUNK_BYTES,
     GPU_CHUNK_BYTES,
     chunk_tokens_for,
+    chunkable_output_layer,
     chunked_completion_logps,
     completion_logps_from_hidden,
-    output_layer_and_body,
 )
 from kto_plugin.training.trainer import completion_logps
 
@@ -106,17 +106,124 @@ def test_paths_that_cannot_chunk_fall_back():
     from peft import LoraConfig, get_peft_model
 
     model = tiny_qwen(tied=False)
-    assert output_layer_and_body(model) is not None
+    assert chunkable_output_layer(model) is model.lm_head
     with_head_lora = get_peft_model(tiny_qwen(tied=False), LoraConfig(r=2, target_modules=["lm_head", "q_proj"]))
-    assert output_layer_and_body(with_head_lora) is None  # a LoRA on the output layer: the plain path
+    assert chunkable_output_layer(with_head_lora) is None  # a LoRA on the output layer: the plain path
 
 
-def test_chunked_forward_keeps_the_models_outputs_small():
+def plain_and_trainer_logps(model, seed: int = 3):
+    """(the full-logits log-probs, the trainer's log-probs with `kto_chunked_logps` on) of one random batch."""
+    input_ids, completion_mask = random_batch(2, 9, model.config.vocab_size, seed=seed)
+    expected = completion_logps(model(input_ids=input_ids).logits.float(), input_ids, completion_mask)
+    trainer = bare_trainer(model, lora_reference=False, chunked_logps=True)
+    logps, _ = trainer._sequence_logps(model, {"input_ids": input_ids}, {"input_ids": input_ids,
+                                                                         "completion_mask": completion_mask})
+    return expected, logps
+
+
+def tiny_gemma2():
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    model = Gemma2ForCausalLM(Gemma2Config(vocab_size=97, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                           num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                           tie_word_embeddings=False, final_logit_softcapping=1.0))
+    with torch.no_grad():
+        model.lm_head.weight.mul_(100)  # logits of a few units, where a cap of 1 bites
+    return model
+
+
+def test_a_model_that_soft_caps_its_logits_takes_the_plain_path():
+    """Gemma 2's soft cap (tanh(logits / c) * c after the output layer) was not applied by the chunked path: its
+    log-probs were those of the uncapped logits, silently. Models with a known logit transform take the plain path."""
+    model = tiny_gemma2()
+    input_ids, completion_mask = random_batch(2, 9, 97, seed=3)
+    with torch.no_grad():
+        hidden = model.model(input_ids=input_ids).last_hidden_state
+        uncapped = completion_logps_from_hidden(hidden, model.lm_head, input_ids, completion_mask)
+    assert chunkable_output_layer(model) is None
+    expected, logps = plain_and_trainer_logps(model)
+    torch.testing.assert_close(logps, expected)
+    assert (uncapped - expected).abs().max() > 1  # what the chunked path used to return
+
+
+class ScaledAfterTheHead(torch.nn.Module):
+    """A causal LM that scales its logits after the output layer under no config key the plugin knows."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.config = inner, inner.config
+
+    def get_output_embeddings(self):
+        return self.inner.lm_head
+
+    def forward(self, **kwargs):
+        outputs = self.inner(**kwargs)
+        outputs["logits"] = outputs.logits * 3
+        return outputs
+
+
+def test_a_model_that_changes_its_logits_unannounced_is_refused_with_the_key_to_set():
+    model = ScaledAfterTheHead(tiny_qwen(tied=False))
+    input_ids, completion_mask = random_batch(2, 9, 97, seed=3)
+    with pytest.raises(RuntimeError, match="kto_chunked_logps: false"):
+        chunked_completion_logps(model, {"input_ids": input_ids}, input_ids, completion_mask, model.inner.lm_head)
+
+
+class CastsItsOutputs(ScaledAfterTheHead):
+    """Casts the returned logits to bf16, as FSDP2's mixed precision (`output_dtype`, which accelerate sets) does."""
+
+    def forward(self, **kwargs):
+        outputs = self.inner(**kwargs)
+        outputs["logits"] = outputs.logits.to(torch.bfloat16)
+        return outputs
+
+
+def test_a_cast_of_the_returned_values_keeps_their_fp32_values_and_the_gradient_path():
+    """Per-row sums of hundreds of log-probs lose whole nats in bf16: the fp32 values are kept, and the gradient
+    still flows through the returned tensor (whose graph holds FSDP2's hook that gathers the weight again)."""
+    inner = tiny_qwen(tied=False)
+    input_ids, completion_mask = random_batch(3, 13, 97, seed=7)
+    expected = completion_logps(inner(input_ids=input_ids).logits, input_ids, completion_mask)
+    expected.sum().backward()
+    expected_grads = {name: p.grad.clone() for name, p in inner.named_parameters()}
+    inner.zero_grad()
+    logps, _ = chunked_completion_logps(CastsItsOutputs(inner), {"input_ids": input_ids}, input_ids, completion_mask,
+                                        inner.lm_head)
+    assert logps.dtype == torch.float32
+    torch.testing.assert_close(logps, expected)
+    assert not torch.equal(logps, logps.to(torch.bfloat16).float())  # the bf16 values would have differed
+    logps.sum().backward()
+    for name, parameter in inner.named_parameters():
+        torch.testing.assert_close(parameter.grad, expected_grads[name], atol=1e-5, rtol=1e-5)
+
+
+def test_a_transform_before_the_head_is_included():
+    """MiniCPM divides the hidden states before its output layer: the path runs inside the head's own call, so the
+    head sees what the model gives it (a hook on the body's output would miss the divisor)."""
+    from transformers import Qwen2ForCausalLM
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    class DividedBeforeTheHead(Qwen2ForCausalLM):
+        def forward(self, input_ids=None, **kwargs):
+            hidden = self.model(input_ids=input_ids, **kwargs).last_hidden_state
+            return CausalLMOutputWithPast(logits=self.lm_head(hidden / 4))
+
+    torch.manual_seed(0)
+    model = DividedBeforeTheHead(tiny_qwen(tied=False).config)
+    expected, logps = plain_and_trainer_logps(model)
+    torch.testing.assert_close(logps, expected)
+
+
+def test_chunked_forward_never_builds_the_full_logits():
     model = tiny_qwen(tied=True)
     input_ids, completion_mask = random_batch(2, 9, 97, seed=1)
     logps, outputs = chunked_completion_logps(model, {"input_ids": input_ids}, input_ids, completion_mask,
-                                              output_layer_and_body(model))
-    assert outputs.logits.shape == (2, 1, 97) and logps.shape == (2,)
+                                              chunkable_output_layer(model))
+    assert outputs.logits is None and logps.shape == (2,)
+    expected = completion_logps(model(input_ids=input_ids).logits, input_ids, completion_mask)
+    torch.testing.assert_close(logps, expected)
+    assert "forward" not in model.lm_head.__dict__  # the head's own forward is back
 
 
 def test_training_runs_match_with_and_without_chunking_and_packing(axolotl, tmp_path, tiny_model):
@@ -140,21 +247,29 @@ def test_training_runs_match_with_and_without_chunking_and_packing(axolotl, tmp_
             assert fast[key] == pytest.approx(plain[key], abs=1e-4), (key, fast, plain)
 
 
-def test_an_offloaded_output_layer_takes_the_plain_path():
+def test_an_offloaded_output_layer_is_applied_in_chunks_with_its_loaded_weight():
     """accelerate's offload hooks keep lm_head's weight on `meta` outside its forward: read directly it gave
-    uniform logits (-48.04 for every row), silently. The chunked path now steps aside for it."""
+    uniform logits (-48.04 for every row), silently. The path runs inside the head's call, where the hook loads it."""
     from accelerate import cpu_offload
 
     model = tiny_qwen(tied=False)
     input_ids, completion_mask = random_batch(2, 9, 97, seed=3)
     expected = completion_logps(model(input_ids=input_ids).logits, input_ids, completion_mask)
+    expected.sum().backward()
+    expected_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
     cpu_offload(model.lm_head, execution_device=torch.device("cpu"))
     assert model.lm_head.weight.device.type == "meta"
-    assert output_layer_and_body(model) is None
+    assert chunkable_output_layer(model) is model.lm_head
     trainer = bare_trainer(model, lora_reference=False, chunked_logps=True)
     logps, _ = trainer._sequence_logps(model, {"input_ids": input_ids}, {"input_ids": input_ids,
                                                                          "completion_mask": completion_mask})
     torch.testing.assert_close(logps, expected)
+    logps.sum().backward()
+    body_grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert body_grads and body_grads.keys() <= expected_grads.keys()
+    for name, grad in body_grads.items():
+        torch.testing.assert_close(grad, expected_grads[name], atol=1e-5, rtol=1e-5)
 
 
 def test_an_fp32_final_norm_before_a_bf16_head_runs_forward_and_backward_as_autocast_would():
