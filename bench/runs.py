@@ -59,10 +59,40 @@ class RunResult:
         return statistics.median(measured) if measured else float("nan")
 
 
+@dataclass
+class Layout:
+    """How every run of one bench invocation is laid out: processes, DeepSpeed, LoRA or every weight trained."""
+
+    processes: int = 1
+    deepspeed: str | None = None
+    full: bool = False
+
+    def describe(self) -> str:
+        parts = ["full fine-tuning" if self.full else "LoRA r8"]
+        if self.processes > 1:
+            parts.append(f"{self.processes} CPU ranks (gloo)")
+        if self.deepspeed:
+            parts.append(f"deepspeed {self.deepspeed}")
+        return ", ".join(parts)
+
+    def apply(self, config: dict) -> dict:
+        if self.deepspeed:
+            config["deepspeed"] = self.deepspeed
+        if self.full:
+            for key in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_linear"):
+                config.pop(key, None)
+        return config
+
+    def launcher(self) -> list[str]:
+        if self.processes == 1:
+            return ["--launcher", "python"]
+        return ["--launcher", "torchrun", "--", "--nproc_per_node", str(self.processes)]
+
+
 def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int, micro_batch: int,
-                  sequence_len: int, epochs: int | None = None) -> dict:
+                  sequence_len: int, epochs: int | None = None, layout: Layout | None = None) -> dict:
     length = {"num_epochs": epochs} if epochs else {"max_steps": steps}
-    return cpu_job_config(**{
+    return (layout or Layout()).apply(cpu_job_config(**{
         **length,
         "base_model": str(model_dir),
         "sequence_len": sequence_len,
@@ -84,14 +114,14 @@ def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int
         "dataset_prepared_path": str(work / name / "prepared"),
         "plugins": [TIMER],
         "datasets": [{"path": str(data), "ds_type": "json"}],
-    })
+    }))
 
 
 def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: int, sequence_len: int,
-              beta: float = 0.1, epochs: int | None = None) -> list[RunSpec]:
+              beta: float = 0.1, epochs: int | None = None, layout: Layout | None = None) -> list[RunSpec]:
     """The runs; with `epochs`, whole epochs instead of `steps` steps."""
     def base(name: str) -> dict:
-        return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len, epochs)
+        return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len, epochs, layout)
 
     builtin = base("kto-builtin")
     builtin.update(rl="kto", rl_beta=beta, remove_unused_columns=False)
@@ -126,8 +156,9 @@ def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: 
     return specs
 
 
-def run(spec: RunSpec, work: Path) -> RunResult:
-    """`axolotl train` in one process (`--launcher python`) under bench.measure_child."""
+def run(spec: RunSpec, work: Path, layout: Layout | None = None) -> RunResult:
+    """`axolotl train` under bench.measure_child: one process (`--launcher python`), or torchrun's ranks, whose
+    peak RSS is the largest rank's."""
     config_path = work / f"{spec.config['output_dir'].rsplit('/', 1)[-1]}.yaml"
     shutil.rmtree(spec.config["output_dir"], ignore_errors=True)
     config_path.write_text(yaml.safe_dump(spec.config, allow_unicode=True), encoding="utf-8")
@@ -136,7 +167,7 @@ def run(spec: RunSpec, work: Path) -> RunResult:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     set_offline(env)
     command = [sys.executable, "-m", "bench.measure_child", str(measured), "--",
-               sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), "--launcher", "python"]
+               sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), *(layout or Layout()).launcher()]
     log_path = config_path.with_suffix(".log")
     with log_path.open("w", encoding="utf-8") as log:
         subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)

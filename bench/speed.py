@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from bench.flops import StepShape, body_parameters, dense_matmul_flops
-from bench.runs import RunResult, run, run_specs
+from bench.runs import Layout, RunResult, run, run_specs
 from bench.workload import ModelShape, build_model, write_rows
 
 GIB = 1024**3
@@ -94,11 +94,15 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
 @click.option("--only", default=None,
               help="Comma-separated run kinds (kto-builtin,kto-plugin,kto-plugin-variant,sft,sft-grouped) or single "
                    "variants by name (kto-plugin-KEY-VALUE, e.g. kto-plugin-kto_padding_free-true).")
+@click.option("--processes", default=1, show_default=True,
+              help="CPU ranks per run (torchrun, gloo); peak RSS is then the largest rank's.")
+@click.option("--deepspeed", default=None, help="A DeepSpeed config for every run, e.g. kto_plugin:zero3.")
+@click.option("--full", is_flag=True, help="Full fine-tuning (every weight trained) instead of LoRA r8.")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: WORK/speed.json).")
 def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micro_batch, steps, warmup, epochs, only,
-         work, output):
+         processes, deepspeed, full, work, output):
     from kto_plugin.embedded.tiny_model import ensure_tiny_model
 
     work = work.resolve()
@@ -114,26 +118,28 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     machine_flops = dense_matmul_flops()
     click.echo(f"this machine: {machine_flops / 1e9:.1f} GFLOP/s fp32 dense matmul")
 
-    specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64, epochs=epochs)
+    layout = Layout(processes=processes, deepspeed=deepspeed, full=full)
+    specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64, epochs=epochs,
+                      layout=layout)
     if only:
         wanted = set(only.split(","))
         specs = [spec for spec in specs if spec.kind in wanted or Path(spec.config["output_dir"]).name in wanted]
     results = []
     for spec in specs:
         started = time.perf_counter()
-        result = run(spec, work)
+        result = run(spec, work, layout)
         click.echo(f"{spec.name}: {'ok' if result.returncode == 0 else 'FAILED'} in {time.perf_counter() - started:.0f} s")
         if result.returncode != 0:
             click.echo(result.log_tail)
         results.append(result)
 
     step_shape = StepShape(
-        rows=micro_batch, tokens_per_row=lengths["tokens"] / rows, completion_per_row=lengths["completion_tokens"] / rows,
+        rows=micro_batch * processes, tokens_per_row=lengths["tokens"] / rows, completion_per_row=lengths["completion_tokens"] / rows,
         hidden=hidden, layers=layers, vocab=vocab, body_parameters=body_parameters(parameters, hidden, vocab, True),
     )
-    tokens_per_step = micro_batch * lengths["tokens"] / rows
-    steps_per_epoch = -(-rows // micro_batch) if epochs else None
-    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, LoRA r8, fp32",
+    tokens_per_step = micro_batch * processes * lengths["tokens"] / rows  # every rank's micro-batch
+    steps_per_epoch = -(-rows // (micro_batch * processes)) if epochs else None
+    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, {layout.describe()}, fp32",
                 steps_per_epoch)
     plugin = next((r for r in results if r.name == "plugin KTO (defaults)" and r.returncode == 0), None)
     achieved = None
@@ -153,7 +159,7 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
                                                        "cpus": __import__("os").cpu_count(),
                                                        "matmul_flops": machine_flops},
         "model": {**asdict(shape), "parameters": parameters}, "rows": lengths, "micro_batch": micro_batch,
-        "steps": steps, "epochs": epochs, "warmup": warmup, "tokens_per_step": tokens_per_step,
+        "steps": steps, "epochs": epochs, "warmup": warmup, "layout": asdict(layout), "tokens_per_step": tokens_per_step,
         "plugin_unavoidable_flops_per_second": achieved,
         "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup),
                   "seconds_per_step": seconds_per_step(result, warmup, steps_per_epoch)} for result in results],
