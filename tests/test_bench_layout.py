@@ -24,7 +24,8 @@ def test_zero3_full_fine_tuning_on_two_ranks_reaches_every_run():
     runs = specs(layout)
     assert {spec.kind for spec in runs} >= {"kto-builtin", "kto-plugin", "kto-plugin-variant", "sft"}
     for spec in runs:
-        assert spec.config["deepspeed"] == "kto_plugin:zero3", spec.name
+        # by its installed path: the built-in KTO and SFT runs have no plugin to resolve `kto_plugin:zero3`
+        assert spec.config["deepspeed"].endswith("zero3.json") and Path(spec.config["deepspeed"]).is_file(), spec.name
         assert not {"adapter", "lora_r", "lora_target_linear"} & spec.config.keys(), spec.name
     assert layout.launcher() == ["--launcher", "torchrun", "--", "--nproc_per_node", "2"]
     assert layout.describe() == "full fine-tuning, 2 CPU ranks (gloo), deepspeed kto_plugin:zero3"
