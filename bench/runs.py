@@ -76,6 +76,10 @@ class Layout:
         return ", ".join(parts)
 
     def apply(self, config: dict) -> dict:
+        if self.processes > 1:  # the plugin's runs replace the plugins list, and bring these fixes themselves
+            from bench.cpu_ranks_plugin import PLUGIN
+
+            config["plugins"] = [*config.get("plugins", []), PLUGIN]
         if self.deepspeed:  # a shipped config by its path: the built-in KTO and SFT runs have no plugin to resolve it
             from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
 
