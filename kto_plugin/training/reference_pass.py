@@ -62,8 +62,10 @@ class ReferencePassMixin:
         if getattr(self, "_reference_weights_digest", None) is None and (
                 self.accelerator.is_main_process or partitioned_by_zero3(reference)):  # once for train and eval
             adapter_off = self.ref_model is None and is_peft_model(self.model)
+            # "" on the ranks that only took part in the gathers: set on every rank that gathered, so that none of
+            # them gathers again for the eval split while the first process does not (a hang, found on a recipe)
             self._reference_weights_digest = reference_weights_digest(
-                reference, adapter_off, hashing=self.accelerator.is_main_process)
+                reference, adapter_off, hashing=self.accelerator.is_main_process) or ""
         if self.accelerator.is_main_process:
             key = [self.reference_cache.key(self._reference_weights_digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)

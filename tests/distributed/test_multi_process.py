@@ -183,7 +183,9 @@ def test_zero3_full_fine_tuning_on_two_ranks_matches_one_rank_with_chunked_log_p
     weights are the one-process run's. The reference cache that run built is hit: same weights, same key."""
     from safetensors.torch import load_file
 
-    cache = {"kto_ref_cache_dir": str(tmp_path / "ref_cache")}
+    # with an eval split: the key of each split is computed in turn, every rank taking part in the gathers (a rank
+    # that took part once and gathered again for the eval split, while the first process did not, hung the run)
+    cache = {"kto_ref_cache_dir": str(tmp_path / "ref_cache"), "val_set_size": 0.1}
     one = full_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2, **cache)
     train_with_axolotl(tmp_path, "one", one, "--launcher", "python")
     config = full_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
@@ -193,6 +195,7 @@ def test_zero3_full_fine_tuning_on_two_ranks_matches_one_rank_with_chunked_log_p
     assert "KTO: 2 processes, DeepSpeed ZeRO-3" in output
     # the key of the partitioned weights (gathered one at a time) is the unpartitioned run's: its cache is read
     assert output.count("KTO reference cache: hit for the train split") == 2, output[-3000:]
+    assert output.count("KTO reference cache: hit for the eval split") == 2, output[-3000:]
     assert "output layer on completion tokens only, in chunks" in output
     assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
     assert_same_run(tmp_path / "two", tmp_path / "one", adapters=False)
