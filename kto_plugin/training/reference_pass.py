@@ -4,8 +4,8 @@ A mixin for the plugin's trainer: `compute_ref_log_probs` runs the reference thr
 chunked log-prob path, and `_precompute_ref_logps` reads the columns from the
 `ReferenceCache` when its key matches, else computes them (spread over all ranks, with a
 progress bar, the results gathered to every rank) and has each node's first process write them. One log line per split says whether the cache was
-hit, built, or rebuilt, and why. Under ZeRO-3 the key's weights are gathered one at a time and
-the pass runs on an inference engine that gathers them, as TRL's own pass does.
+hit, built, or rebuilt, and why. The plugin leaves the pass off under ZeRO-3, where no rank
+holds the whole weights to hash.
 """
 
 from __future__ import annotations
@@ -18,13 +18,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
 from kto_plugin.log import get_logger
-from kto_plugin.training.reference_cache import (
-    COLUMNS,
-    ReferenceCache,
-    partitioned_by_zero3,
-    reference_weights_digest,
-    rows_digest,
-)
+from kto_plugin.training.reference_cache import COLUMNS, ReferenceCache, reference_weights_digest, rows_digest
 
 LOG = get_logger(__name__)
 
@@ -55,18 +49,14 @@ class ReferencePassMixin:
 
     def _reference_cache_key(self, dataset) -> str:
         """The cache key, hashed by the first process only (every rank holds the same weights and rows) and sent to
-        the others: one pass over the weights per run, not one per rank. Under ZeRO-3 every rank takes part in
-        gathering each weight for that process to hash."""
+        the others: one pass over the weights per run, not one per rank."""
         key = [None]
-        reference = self.accelerator.unwrap_model(self.ref_model or self.model)
-        if getattr(self, "_reference_weights_digest", None) is None and (
-                self.accelerator.is_main_process or partitioned_by_zero3(reference)):  # once for train and eval
-            adapter_off = self.ref_model is None and is_peft_model(self.model)
-            # "" on the ranks that only took part in the gathers: set on every rank that gathered, so that none of
-            # them gathers again for the eval split while the first process does not (a hang, found on a recipe)
-            self._reference_weights_digest = reference_weights_digest(
-                reference, adapter_off, hashing=self.accelerator.is_main_process) or ""
         if self.accelerator.is_main_process:
+            if getattr(self, "_reference_weights_digest", None) is None:  # once for the train and eval splits
+                reference = self.ref_model or self.model
+                adapter_off = self.ref_model is None and is_peft_model(self.model)
+                self._reference_weights_digest = reference_weights_digest(self.accelerator.unwrap_model(reference),
+                                                                          adapter_off)
             key = [self.reference_cache.key(self._reference_weights_digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
         return key[0]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from kto_plugin.distributed.zero_configs import zero_stage
 
 
 @dataclass
@@ -26,7 +27,7 @@ class KTOTrainingArgsMixin:
     kto_padding_free: Union[bool, Literal["auto"]] = field(default="auto", metadata={
         "help": "`kto_padding_free`: each micro-batch's rows packed into one sequence (True, False or 'auto')"})
     kto_reference_cache: bool = field(default=False, metadata={
-        "help": "`kto_ref_cache: auto`: the reference log-probs computed once and kept on disk"})
+        "help": "`kto_ref_cache: auto` outside ZeRO-3: the reference log-probs computed once and kept on disk"})
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=1.0, metadata={"help": "`kto_sft_weight`: weight of the per-token NLL term "
                                                                   "on the desirable completions"})
@@ -47,6 +48,8 @@ def rl_is_kto(rl) -> bool:
 
 def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
+    if zero_stage(cfg.deepspeed) == 3:
+        return "off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash)"
     if cfg.fsdp_config or cfg.fsdp:  # not `fsdp_version`: Axolotl 0.21 sets it to 2 in every config
         # TRL's pass runs in the trainer's __init__, before FSDP wraps the model: with `cpu_ram_efficient_loading`
         # the ranks other than 0 hold no weights yet, and their share of the pass was cached wrong (no error).
