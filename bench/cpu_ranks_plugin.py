@@ -10,24 +10,14 @@ from __future__ import annotations
 
 from axolotl.integrations.base import BasePlugin
 
-from kto_plugin.distributed.cpu_ranks import (
-    answer_gpu_peer_check_without_gpu,
-    let_deepspeed_ranks_join_on_cpu,
-    let_fsdp_ranks_run_on_cpu,
-    place_ranks_on_cpu,
-    start_gloo_backend_if_needed,
-    training_args_for_cpu_ranks,
-)
+from kto_plugin.distributed.cpu_ranks import let_axolotl_ranks_run_on_cpu, place_ranks_on_cpu, training_args_for_cpu_ranks
 
 PLUGIN = f"{__name__}.CPURanksPlugin"
 
 
 class CPURanksPlugin(BasePlugin):
     def register(self, cfg: dict):
-        answer_gpu_peer_check_without_gpu()
-        start_gloo_backend_if_needed(cfg)
-        let_deepspeed_ranks_join_on_cpu(cfg)
-        let_fsdp_ranks_run_on_cpu(cfg)
+        let_axolotl_ranks_run_on_cpu(cfg)
 
     def get_training_args(self, cfg):
         return training_args_for_cpu_ranks(cfg)

@@ -81,11 +81,9 @@ class Layout:
 
             config["plugins"] = [*config.get("plugins", []), PLUGIN]
         if self.deepspeed:  # a shipped config by its path: the built-in KTO and SFT runs have no plugin to resolve it
-            from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
+            from kto_plugin.distributed.zero_configs import resolve_deepspeed
 
-            name = self.deepspeed
-            config["deepspeed"] = (str(deepspeed_config_path(name.removeprefix(DEEPSPEED_PREFIX)))
-                                   if name.startswith(DEEPSPEED_PREFIX) else name)
+            config["deepspeed"] = resolve_deepspeed(self.deepspeed)
         if self.full:
             for key in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_linear"):
                 config.pop(key, None)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from axolotl.integrations.base import BasePlugin
 
 from kto_plugin.distributed.cpu_ranks import (
-    answer_gpu_peer_check_without_gpu,
     cuda_available,
-    let_deepspeed_ranks_join_on_cpu,
-    let_fsdp_ranks_run_on_cpu,
+    let_axolotl_ranks_run_on_cpu,
     place_ranks_on_cpu,
-    start_gloo_backend_if_needed,
     training_args_for_cpu_ranks,
 )
-from kto_plugin.distributed.zero_configs import DEEPSPEED_PREFIX, deepspeed_config_path
+from kto_plugin.distributed.zero_configs import resolve_deepspeed
 from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri, resolve_model_uri
 from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
 from kto_plugin.errors import ConfigError, print_user_errors_plainly
@@ -99,15 +96,10 @@ class KTOPlugin(BasePlugin):
             for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
                 if cfg.get(key) is None:
                     cfg[key] = False
-        deepspeed = cfg.get("deepspeed")
-        if isinstance(deepspeed, str) and deepspeed.startswith(DEEPSPEED_PREFIX):
-            cfg["deepspeed"] = str(deepspeed_config_path(deepspeed.removeprefix(DEEPSPEED_PREFIX)))
+        if cfg.get("deepspeed"):
+            cfg["deepspeed"] = resolve_deepspeed(cfg["deepspeed"])
         skip_unused_reference_model(cfg)
-        # Each acts only on a machine without CUDA (the next two only for a DeepSpeed config, the last for FSDP).
-        answer_gpu_peer_check_without_gpu()
-        start_gloo_backend_if_needed(cfg)
-        let_deepspeed_ranks_join_on_cpu(cfg)
-        let_fsdp_ranks_run_on_cpu(cfg)
+        let_axolotl_ranks_run_on_cpu(cfg)
         for key in ("base_model", "tokenizer_config"):
             if is_plugin_uri(cfg.get(key)):
                 if cfg[key] == WARM_MODEL_URI:

@@ -153,6 +153,16 @@ def let_fsdp_ranks_run_on_cpu(cfg) -> bool:
     return True
 
 
+def let_axolotl_ranks_run_on_cpu(cfg) -> None:
+    """The fixes that act when a config is registered, in order; each acts only on a machine without CUDA (the
+    second and third only for a DeepSpeed config, the last for FSDP). `place_ranks_on_cpu` and
+    `training_args_for_cpu_ranks` come later, from their own hooks."""
+    answer_gpu_peer_check_without_gpu()
+    start_gloo_backend_if_needed(cfg)
+    let_deepspeed_ranks_join_on_cpu(cfg)
+    let_fsdp_ranks_run_on_cpu(cfg)
+
+
 def place_ranks_on_cpu(cfg) -> bool:
     """Undo Axolotl's per-rank accelerator `device_map` when several ranks run on CPU; True if changed."""
     if world_size() == 1 or cuda_available():

@@ -30,6 +30,13 @@ def deepspeed_config_path(name: str) -> Path:
     return Path(str(_FOLDER / f"{name}.json"))
 
 
+def resolve_deepspeed(value):
+    """A `deepspeed:` value with a shipped config's name (`kto_plugin:zero2`) replaced by its installed path."""
+    if isinstance(value, str) and value.startswith(DEEPSPEED_PREFIX):
+        return str(deepspeed_config_path(value.removeprefix(DEEPSPEED_PREFIX)))
+    return value
+
+
 def zero_stage(deepspeed) -> int | None:
     """The ZeRO stage of a `deepspeed:` value (a path to a JSON file, or the loaded dict), None without one."""
     import json
