@@ -195,7 +195,7 @@ def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor,
     So the head's weight is read where the model's own forward reads it: gathered by ZeRO-3 and FSDP2
     (unsharded for the call, resharded after, and gathered again before the backward, because the
     log-probs are the tensor the call returns), loaded by accelerate's offload hooks; and a
-    transform of the hidden states before the head (MiniCPM's divisor) is included.
+    transform of the hidden states before the head (Inkling's divisor) is included.
 
     Checked on every call: the model must return the head's result unchanged (up to a cast to its
     output dtype, as FSDP2's mixed precision does; the fp32 values are kept), else its logits are

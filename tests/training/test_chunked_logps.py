@@ -199,7 +199,7 @@ def test_a_cast_of_the_returned_values_keeps_their_fp32_values_and_the_gradient_
 
 
 def test_a_transform_before_the_head_is_included():
-    """MiniCPM divides the hidden states before its output layer: the path runs inside the head's own call, so the
+    """Inkling divides the hidden states before its output layer: the path runs inside the head's own call, so the
     head sees what the model gives it (a hook on the body's output would miss the divisor)."""
     from transformers import Qwen2ForCausalLM
     from transformers.modeling_outputs import CausalLMOutputWithPast
