@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
 
 from kto_plugin.data.formats import format_of_type
+from kto_plugin.orchestration.iterate_settings import IterateSettings
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
 from kto_plugin.training.loss import LOSS_TYPES, LossType
 from kto_plugin.training.reference_point import REFERENCE_POINTS, ReferencePointKind
@@ -131,6 +132,14 @@ class KTOPluginArgs(BaseModel):
             "model's config, no weights loaded): small (under 3B) r 32 / alpha 64 on q,v; 7b (3B to 30B) r 64 / "
             "alpha 128 on every linear layer; 70b (30B and more) r 128 / alpha 256 on q,k,v. `auto` picks by size. "
             "A key you set is kept; `adapter` becomes `lora` when unset."
+        ),
+    )
+    kto_iterate: IterateSettings | None = Field(
+        default=None,
+        description=(
+            "Settings of `axolotl kto iterate CONFIG`: rounds of sampling answers from the current model, labelling "
+            "them (a person or a judge), checking them and training KTO on them (the keys below; the command's "
+            "options override them). `axolotl train` ignores them."
         ),
     )
     kto_dataset_fields: dict[str, list[dict[str, str]]] | None = Field(

@@ -53,10 +53,26 @@ def default_text(value) -> str:
     return f"`{value}`"
 
 
-def config_keys_markdown() -> str:
+def _described_submodel(annotation) -> type[BaseModel] | None:
+    """The settings model a key holds (`kto_iterate: {...}`) when its own keys are described, else None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel) and all(
+                spec.description for spec in candidate.model_fields.values()):
+            return candidate
+    return None
+
+
+def _rows(fields: dict, prefix: str = "") -> list[str]:
     rows = []
-    for name, spec in KTOPluginArgs.model_fields.items():
-        cells = [f"`{name}`", type_text(spec.annotation), default_text(spec.default),
+    for name, spec in fields.items():
+        cells = [f"`{prefix}{name}`", type_text(spec.annotation), default_text(spec.default),
                  " ".join((spec.description or "").split())]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return HEADER + "\n".join(rows) + "\n"
+        submodel = _described_submodel(spec.annotation)
+        if submodel is not None:
+            rows.extend(_rows(submodel.model_fields, f"{prefix}{name}."))
+    return rows
+
+
+def config_keys_markdown() -> str:
+    return HEADER + "\n".join(_rows(KTOPluginArgs.model_fields)) + "\n"

@@ -67,7 +67,7 @@ def test_the_config_keys_page_is_current():
 
 
 @pytest.mark.parametrize("key, closest", [("kto_beta_schedul", "kto_beta_schedule"), ("kto_auto_weight", "kto_auto_weights"),
-                                          ("kto_desirable_weigth", "kto_desirable_weight"), ("kto_whatever", None)])
+                                          ("kto_desirable_weigth", "kto_desirable_weight"), ("kto_xyzzy", None)])
 def test_a_misspelt_kto_key_is_an_error_naming_the_closest(tmp_path, tiny_model, key, closest):
     """Axolotl's schema drops unknown keys: without this check the run trained with the default, silently."""
     with pytest.raises(Exception) as err:
@@ -75,3 +75,12 @@ def test_a_misspelt_kto_key_is_an_error_naming_the_closest(tmp_path, tiny_model,
     message = str(err.value)
     assert f"unknown KTO key `{key}`" in message
     assert (f"did you mean `{closest}`?" in message) if closest else "did you mean" not in message
+
+
+def test_kto_iterate_settings_pass_axolotls_loader_and_a_bad_one_names_its_key(tmp_path, tiny_model):
+    cfg = load_with(tmp_path, kto_iterate={"prompts": "prompts.txt", "judge": "my_judges:grade", "rounds": 2})
+    assert cfg.kto_iterate["rounds"] == 2 and cfg.kto_iterate["answers_per_prompt"] == 4
+    with pytest.raises(Exception, match="kto_iterate.judge"):
+        load_with(tmp_path, kto_iterate={"judge": "grade-it-somehow"})
+    with pytest.raises(Exception, match="answers_per_prompt"):
+        load_with(tmp_path, kto_iterate={"answers_per_prompt": 0})

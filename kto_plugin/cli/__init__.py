@@ -5,6 +5,7 @@ One module per command group; this file holds the click group and adds their com
 - `data_tools`: check, clean;
 - `suitability`: try;
 - `pipeline`: pipeline (SFT -> KTO -> DPO);
+- `iterate`: iterate (rounds of sample -> label -> check -> train -> score);
 - `training`: summary, before-after, config-keys;
 - `evaluation`: make-eval-tasks, eval, compare, score, chat;
 - `distributed`: deepspeed, memory;
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import click
 
-from kto_plugin.cli import data_tools, distributed, embedded, evaluation, pipeline, studio, suitability, training
+from kto_plugin.cli import data_tools, distributed, embedded, evaluation, iterate, pipeline, studio, suitability, training
 from kto_plugin.errors import is_user_error
 
 
@@ -55,6 +56,7 @@ for command in (
     data_tools.clean,
     suitability.try_config,
     pipeline.pipeline,
+    iterate.iterate,
     training.summary,
     training.before_after,
     training.config_keys,

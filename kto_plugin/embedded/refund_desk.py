@@ -176,3 +176,17 @@ def feedback_rows(questions: list[Question], seed: int = 0) -> list[dict]:
         rows.extend({"system": SYSTEM, "query": question.prompt, "response": text, "label": label}
                     for text, label in answers)
     return rows
+
+
+def judge(prompt: str, answer_text: str) -> bool:
+    """The refund desk's grader as an `axolotl kto iterate` judge (`--judge kto_plugin.embedded.refund_desk:judge`):
+    True for a good answer; any other prompt than the desk's is refused, not guessed."""
+    question = question_of(prompt)
+    if question is None:
+        raise ValueError(f"{prompt!r} is not a refund-desk question; this judge grades only those")
+    return grade(question, answer_text) == "good"
+
+
+def prompt_rows(questions: list[Question]) -> list[dict]:
+    """The questions as a prompt pool for `axolotl kto iterate` (rows with `system` and `query`)."""
+    return [{"system": SYSTEM, "query": question.prompt} for question in questions]

@@ -8,6 +8,8 @@
 - `trained_run`: a finished run (base + adapter, or full weights) found by one rule, and its models;
 - `generation`: one `generate_answers` with one seeding rule, for every command that samples;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
+- `judges`: who labels answers in `axolotl kto iterate`: a Python function, a reward model, a chat model's
+  yes/no, and scores turned into labels at a threshold;
 - `before_after`: `axolotl kto before-after`, a config's base model and trained result on held-out prompts.
 
 May import: `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`,

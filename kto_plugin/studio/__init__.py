@@ -2,8 +2,7 @@
 
 - `app`: the page and its four tabs over one config (`Studio`, `build_app`);
 - `label_tab`: answers accepted, rejected or skipped, with keyboard shortcuts (`shortcuts.js`);
-- `label_log`: the labelled KTO file, appended under a file lock, flushed and fsynced;
-- `label_queue`: the answers waiting for a label, from a file or generated;
+- `label_queue`: the answers waiting for a label, from a file or generated (decisions go to `data.label_log`);
 - `check_tab`: the `axolotl kto check` report with histograms;
 - `train_tab`: `axolotl train` started and stopped from the page, log and metrics live;
 - `train_process`: that run as a child process, one at a time;

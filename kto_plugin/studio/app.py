@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kto_plugin.errors import ConfigError
 from kto_plugin.studio.folders import AllowedFolders
-from kto_plugin.studio.label_log import LabelLog, require_labels_file
+from kto_plugin.data.label_log import LabelLog, require_labels_file
 from kto_plugin.studio.label_queue import LabelQueue, read_unlabelled
 from kto_plugin.studio.run_models import RunModels, generate_for_prompts
 from kto_plugin.studio.train_process import TrainProcess

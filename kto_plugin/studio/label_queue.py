@@ -1,8 +1,8 @@
 """The answers waiting for a label: read from a file of unlabelled rows, in file order.
 
 A row needs a prompt and an answer under one of the usual names (`query`, `prompt`,
-`instruction`, `question`; `response`, `completion`, `answer`, `output`); any other fields
-(a `label` too) are ignored. Answers generated in the page are appended to such a file
+`instruction`, `question`; `response`, `completion`, `answer`, `output`); a `system` message is
+kept in the labelled rows; any other fields (a `label` too) are ignored. Answers generated in the page are appended to such a file
 (`NAME.answers.jsonl` beside the labelled file), so they survive a restart and are labelled
 like any other file.
 """
@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from kto_plugin.data.feedback_files import read_feedback_file
 from kto_plugin.errors import DataError
-from kto_plugin.studio.label_log import LabelLog, append_rows_durably, item_key
+from kto_plugin.data.label_log import LabelLog, append_rows_durably, item_key
 
 PROMPT_FIELDS = ("query", "prompt", "instruction", "question")
 RESPONSE_FIELDS = ("response", "completion", "answer", "output")
@@ -28,6 +28,7 @@ class Item:
     response: str
     where: str
     key: str = ""  # item_key(prompt, response), computed once
+    system: str | None = None  # the row's `system` message, kept in its labelled rows
 
     def __post_init__(self):
         if not self.key:
@@ -49,7 +50,8 @@ def read_unlabelled(path: Path) -> list[Item]:
     for index, row in enumerate(feedback.rows):
         prompt, response = _first_text(row, PROMPT_FIELDS), _first_text(row, RESPONSE_FIELDS)
         if prompt is not None and response is not None:
-            items.append(Item(prompt, response, feedback.where(index)))
+            system = row.get("system") if isinstance(row.get("system"), str) else None
+            items.append(Item(prompt, response, feedback.where(index), system=system))
     if not items:
         found = sorted({name for row in feedback.rows[:100] for name in row})
         raise DataError(

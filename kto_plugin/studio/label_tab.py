@@ -8,7 +8,7 @@ first answer nobody has decided.
 from __future__ import annotations
 
 from kto_plugin.errors import ConfigError
-from kto_plugin.studio.label_log import Decision
+from kto_plugin.data.label_log import Decision
 from kto_plugin.studio.label_queue import answers_file_for, append_answers
 from kto_plugin.studio.page_messages import shows_errors
 
@@ -26,7 +26,7 @@ def shown(queue, status: str):
     item = queue.next_item()
     if item is None:
         return ("", "", "", counts_line(queue), status or f"Nothing left to label in {queue.source}.", None)
-    current = {"prompt": item.prompt, "response": item.response, "source": str(queue.source),
+    current = {"prompt": item.prompt, "response": item.response, "system": item.system, "source": str(queue.source),
                "labels": str(queue.log.path)}
     return item.prompt, item.response, f"from {item.where}", counts_line(queue), status, current
 
@@ -80,7 +80,8 @@ def build_label_tab(studio):
             if item is None:
                 raise ConfigError("no answer is shown: load a file of answers (or generate some) first")
             queue = studio.label_queue(item["source"], item["labels"])
-            decision = Decision(item["prompt"], item["response"], verdict, edited if verdict == "accept" else None)
+            decision = Decision(item["prompt"], item["response"], verdict, edited if verdict == "accept" else None,
+                                system=item.get("system"))
             written = queue.log.record(decision)
             rows = len(decision.rows())
             if not written:

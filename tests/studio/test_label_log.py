@@ -8,7 +8,7 @@ import multiprocessing
 import pytest
 from helpers import write_jsonl
 
-from kto_plugin.studio.label_log import Decision, LabelLog
+from kto_plugin.data.label_log import Decision, LabelLog
 from kto_plugin.studio.label_queue import LabelQueue, append_answers, read_unlabelled
 
 

@@ -60,17 +60,21 @@ class Decision:
     response: str
     verdict: str  # accept | reject | skip
     edited: str | None = None  # accept with a changed answer: the edit is accepted, the original rejected
+    system: str | None = None  # the prompt's system message, kept in the rows (`query_response`'s `system`)
+    extra: dict | None = None  # more fields for the rows (a judge's `score`); never `query`, `response` or `label`
 
     def rows(self) -> list[dict]:
         if self.verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {self.verdict!r}; expected one of {VERDICTS}")
+        head = {} if self.system is None else {"system": self.system}
+        tail = {key: value for key, value in (self.extra or {}).items() if key not in ("query", "response", "label")}
         if self.verdict == "skip":
-            return [{"query": self.prompt, "response": self.response}]
+            return [{**head, "query": self.prompt, "response": self.response, **tail}]
         edited = self.edited is not None and self.edited.strip() and self.edited.strip() != self.response.strip()
         if self.verdict == "accept" and edited:
-            return [{"query": self.prompt, "response": self.response, "label": False},
-                    {"query": self.prompt, "response": self.edited.strip(), "label": True}]
-        return [{"query": self.prompt, "response": self.response, "label": self.verdict == "accept"}]
+            return [{**head, "query": self.prompt, "response": self.response, "label": False, **tail},
+                    {**head, "query": self.prompt, "response": self.edited.strip(), "label": True}]
+        return [{**head, "query": self.prompt, "response": self.response, "label": self.verdict == "accept", **tail}]
 
 
 HELPER_SUFFIXES = (".skipped.jsonl", ".torn.jsonl", ".answers.jsonl")

@@ -1,0 +1,105 @@
+"""`axolotl kto iterate CONFIG`: rounds of sample -> label -> check -> train -> score (`orchestration.iterate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+OPTION_KEYS = ("prompts", "held_out_prompts", "rounds", "judge", "answers_per_prompt", "prompts_per_round",
+               "temperature", "max_new_tokens", "label_threshold", "replay_share", "seed", "output_dir")
+
+
+def _threshold(value: str | None):
+    if value is None or value in ("mean", "median"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: a number, mean or median", param_hint="--label-threshold") from None
+
+
+def rounds_table(record: dict):
+    """One row per round: what was labelled, kept and trained on, the held-out score, the time."""
+    from rich.table import Table
+
+    table = Table(title=f"iterate: judge {record['judge']}, held-out answers judged desirable per round")
+    for column in ("round", "model", "labelled +/-", "trained on +/-", "held-out desirable", "mean score", "minutes"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    baseline = record.get("baseline") or {}
+
+    def scored(summary):
+        if not summary or not summary.get("judged"):
+            return "-", "-"
+        return f"{summary['desirable_share']:.2f}", f"{summary['mean_score']:.3f}"
+
+    table.add_row("0", Path(record["start_model"]).name, "-", "-", *scored(baseline),
+                  f"{baseline.get('seconds', 0) / 60:.1f}")
+    for entry in record["rounds"]:
+        labels, check = entry["counts"].get("labels", {}), entry["counts"].get("check", {})
+        table.add_row(str(entry["round"]), "(in progress)" if not entry["model_out"] else Path(entry["model_out"]).parent.name,
+                      f"{labels.get('desirable', '-')}/{labels.get('undesirable', '-')}",
+                      f"{check.get('desirable', '-')}/{check.get('undesirable', '-')}", *scored(entry["scores"]),
+                      f"{sum(entry['seconds'].values()) / 60:.1f}")
+    return table
+
+
+@click.command("iterate")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--prompts", default=None, help="Prompt pool: .txt (one per line) or .jsonl rows with `query` "
+              "(and `system`). Default: `kto_iterate.prompts` of the config.")
+@click.option("--held-out", "held_out_prompts", default=None,
+              help="Prompts scored after each round, never trained on (default: a share of the pool).")
+@click.option("--rounds", type=int, default=None, help="Rounds to run (default 3); with --resume, more rounds "
+              "than the run had continue it.")
+@click.option("--judge", default=None, help="human | MODULE:FUNCTION | file.py:FUNCTION | reward-model:FOLDER | "
+              "chat-model:FOLDER.")
+@click.option("--answers-per-prompt", type=int, default=None, help="Answers sampled per prompt (default 4).")
+@click.option("--prompts-per-round", type=int, default=None, help="Training prompts drawn each round (default: all).")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature (default 1.0).")
+@click.option("--max-new-tokens", type=int, default=None, help="Longest answer, in tokens (default 128).")
+@click.option("--label-threshold", default=None, help="A number-returning judge's answers are desirable above "
+              "this: a number, mean or median (default median).")
+@click.option("--replay-share", type=float, default=None, help="Share of earlier rounds' rows trained on again (default 0).")
+@click.option("--seed", type=int, default=None, help="Seed of the held-out split and the sampling (default 0).")
+@click.option("--output", "output_dir", default=None, help="Run folder (default: the config's output_dir/iterate).")
+@click.option("--resume", is_flag=True, help="Continue the run in the run folder where it stopped (after a kill, "
+              "or once a person labelled the round in the studio).")
+def iterate(config, resume, **options):
+    """Train KTO round after round on the current model's own answers, labelled by a judge or by you.
+
+    Each round samples answers to the training prompts from the current model, labels them,
+    checks them (duplicates, low-information answers, conflicting labels), trains
+    `axolotl train CONFIG` on them with the current model as base and reference, and scores
+    the result on held-out prompts. Every round is kept in the run folder (round-K/,
+    rounds.json); a killed run continues with --resume.
+    """
+    import yaml
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from kto_plugin.errors import ConfigError
+    from kto_plugin.orchestration.iterate import run_iterate
+    from kto_plugin.orchestration.iterate_settings import IterateSettings
+
+    console = Console()
+    from_config = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("kto_iterate") or {}
+    given = {key: value for key, value in options.items() if value is not None}
+    if "label_threshold" in given:
+        given["label_threshold"] = _threshold(given["label_threshold"])
+    try:
+        settings = IterateSettings(**{**from_config, **given})
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"kto_iterate settings: {problems}") from None
+    outcome = run_iterate(config, settings, resume, progress=lambda line: console.print(f"[dim]{line}[/]"))
+    console.print(rounds_table(outcome.record))
+    if outcome.waiting_for:
+        waiting = outcome.waiting_for
+        console.print(
+            f"Round {waiting['round']} waits for your labels: {waiting['undecided']} answers to accept or reject in "
+            f"the studio, then run the same command with --resume:\n"
+            f"  axolotl kto studio {config} --folder {outcome.folder} --answers {waiting['answers']} "
+            f"--labels {waiting['labels']}", markup=False, highlight=False)
+        return
+    console.print(f"run folder: {outcome.folder} (rounds.json, round-K/)")

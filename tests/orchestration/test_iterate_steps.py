@@ -1,0 +1,142 @@
+"""The parts of `axolotl kto iterate` below its `axolotl train`: prompt pools, the run record, judging and labels
+that survive a kill, the check of a round's labels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import write_jsonl
+
+from kto_plugin.errors import ConfigError, DataError
+from kto_plugin.orchestration import iterate_steps as steps
+from kto_plugin.orchestration.iterate_folder import RunFolder, check_resumable, new_record, round_entry
+from kto_plugin.orchestration.iterate_settings import IterateSettings
+from kto_plugin.orchestration.prompt_pool import PoolPrompt, prompts_of_round, read_prompt_pool, split_held_out
+
+
+def test_a_prompt_pool_from_text_or_rows_keeps_each_prompt_once_with_its_system_message(tmp_path):
+    text = tmp_path / "prompts.txt"
+    text.write_text("Where is my order?\n\n  Where is my order?  \nCan I pay later?\n", encoding="utf-8")
+    assert read_prompt_pool(text) == [PoolPrompt("Where is my order?"), PoolPrompt("Can I pay later?")]
+    rows = write_jsonl(tmp_path / "prompts.jsonl", [
+        {"system": "Be brief.", "query": "Hi"}, {"prompt": "Hi"}, {"system": "Be brief.", "query": "Hi"},
+        {"question": "Bye", "system": "  "}])
+    assert read_prompt_pool(rows) == [PoolPrompt("Hi", "Be brief."), PoolPrompt("Hi"), PoolPrompt("Bye")]
+    with pytest.raises(DataError, match="no prompt under query, prompt, instruction, question; its fields are"):
+        read_prompt_pool(write_jsonl(tmp_path / "bad.jsonl", [{"text": "Hi"}]))
+    with pytest.raises(DataError, match="does not exist"):
+        read_prompt_pool(tmp_path / "missing.txt")
+
+
+def test_the_held_out_split_is_seeded_disjoint_never_empty_and_rounds_draw_their_own_prompts():
+    pool = [PoolPrompt(f"question {index}") for index in range(50)]
+    train, held_out = split_held_out(pool, 0.2, seed=4)
+    assert len(held_out) == 10 and len(train) == 40 and not set(train) & set(held_out)
+    assert split_held_out(pool, 0.2, seed=4) == (train, held_out)
+    assert split_held_out(pool, 0.2, seed=5)[1] != held_out
+    assert len(split_held_out(pool[:2], 0.01, seed=0)[1]) == 1 and len(split_held_out(pool[:2], 0.99, seed=0)[0]) == 1
+    with pytest.raises(DataError, match="at least 2"):
+        split_held_out(pool[:1], 0.2, seed=0)
+    first, second = prompts_of_round(train, 15, 1, 0), prompts_of_round(train, 15, 2, 0)
+    assert len(first) == 15 and first != second and first == prompts_of_round(train, 15, 1, 0)
+    assert prompts_of_round(train, None, 3, 0) == train
+
+
+def test_a_resume_refuses_other_prompts_or_judge_and_takes_more_rounds(tmp_path):
+    settings = IterateSettings(prompts="p.txt", judge="mod:fun").model_dump(exclude={"rounds", "output_dir"})
+    record = new_record(tmp_path / "kto.yaml", settings, "/models/base", "mod:fun")
+    check_resumable(record, {**settings}, "mod:fun")
+    with pytest.raises(ConfigError, match=r"prompts \(run: 'p.txt', now: 'other.txt'\).*judge \(run: 'mod:fun', now: 'human'\)"):
+        check_resumable(record, {**settings, "prompts": "other.txt"}, "human")
+    first = round_entry(record, 1)
+    first["model_out"] = "/runs/round-1/merged"
+    assert round_entry(record, 2)["model_in"] == "/runs/round-1/merged"
+    assert round_entry(record, 1) is first and len(record["rounds"]) == 2
+    folder = RunFolder(tmp_path / "run")
+    folder.write(record)
+    assert folder.read() == json.loads(json.dumps(record)) and not list(folder.path.glob(".*partial*"))
+
+
+class CountingJudge:
+    def __init__(self, fail_at: int | None = None):
+        self.calls, self.fail_at = [], fail_at
+
+    def scores(self, prompts, answers, progress=None):
+        found = []
+        for answer in answers:
+            if self.fail_at is not None and len(self.calls) == self.fail_at:
+                raise KeyboardInterrupt  # a kill in the middle of a batch
+            self.calls.append(answer)
+            found.append(len(answer) / 10)
+        return found
+
+
+def answer_rows(count: int) -> list[dict]:
+    return [{"system": "S", "query": f"q{index % 7}", "response": "x" * (index % 13 + 1)} for index in range(count)]
+
+
+def test_judging_killed_midway_keeps_the_scores_written_and_judges_nothing_twice(tmp_path):
+    rows, path = answer_rows(40), tmp_path / "judge-scores.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        steps.judge_scores(CountingJudge(fail_at=20), rows, path, batch=8)
+    assert [entry["index"] for entry in steps.read_jsonl(path)] == list(range(16))  # two whole batches written
+    resumed = CountingJudge()
+    scores = steps.judge_scores(resumed, rows, path, batch=8)
+    assert resumed.calls == [row["response"] for row in rows[16:]]
+    assert scores == [len(row["response"]) / 10 for row in rows]
+    assert sorted(entry["index"] for entry in steps.read_jsonl(path)) == list(range(40))
+
+
+def test_labels_are_written_once_per_distinct_answer_even_when_written_again(tmp_path):
+    rows = answer_rows(40)  # 40 rows, fewer distinct (prompt, answer) pairs
+    scores = [len(row["response"]) / 10 for row in rows]
+    labels = tmp_path / "labels.jsonl"
+    counts = steps.write_labels(rows, scores, 0.6, labels, round_number=1)
+    again = steps.write_labels(rows, scores, 0.6, labels, round_number=1)  # a resume after a kill before the record
+    written = steps.read_jsonl(labels)
+    distinct = {(row["query"], row["response"]) for row in rows}
+    assert len(written) == len(distinct) == counts["desirable"] + counts["undesirable"] and again == counts
+    assert all(row["label"] == (row["score"] > 0.6) and row["system"] == "S" and row["round"] == 1 for row in written)
+    assert steps.undecided(rows, labels) == 0 and steps.undecided(rows + [{"query": "new", "response": "a"}], labels) == 1
+
+
+def test_the_check_keeps_one_of_each_duplicate_and_sets_conflicting_labels_aside(tmp_path):
+    labelled = [{"query": "q", "response": "a fine answer", "label": True},
+                {"query": "q", "response": "a fine answer", "label": True},
+                {"query": "q", "response": "ok", "label": True},
+                {"query": "q", "response": "a wrong answer", "label": False},
+                {"query": "q", "response": "a disputed answer", "label": True},
+                {"query": "q", "response": "a disputed answer", "label": False}]
+    counts = steps.check_labelled(labelled, tmp_path)
+    kept = steps.read_jsonl(tmp_path / "train.jsonl")
+    assert [(row["response"], row["label"]) for row in kept] == [("a fine answer", True), ("a wrong answer", False)]
+    assert counts["kept"] == 2 and counts["desirable"] == 1 and counts["undesirable"] == 1
+    assert len(steps.read_jsonl(tmp_path / "review.jsonl")) == 2
+    assert counts["removed"] == {"exact_duplicate": 1, "low_information": 1}
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["rows_read"] == 6 and len(report["rows"]) == 4
+    with pytest.raises(DataError, match="kept no labelled rows"):
+        steps.check_labelled([{"query": "q", "response": "ok", "label": True}], tmp_path / "empty")
+
+
+def test_a_rounds_config_trains_the_rounds_rows_from_the_rounds_model(tmp_path):
+    user = {"plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "base_model": "kto_plugin://warm-model",
+            "datasets": [{"path": "feedback.jsonl", "type": "kto_plugin.query_response"}], "learning_rate": 1e-4,
+            "lora_model_dir": "old-adapter", "kto_iterate": {"rounds": 3}, "output_dir": "./outputs/kto"}
+    config = steps.round_config(user, "/runs/round-1/merged", tmp_path / "round-2")
+    assert config["base_model"] == "/runs/round-1/merged" and config["learning_rate"] == 1e-4
+    assert config["datasets"] == [{"path": str((tmp_path / "round-2" / "train.jsonl").resolve()),
+                                   "type": "kto_plugin.query_response"}]
+    assert config["output_dir"].endswith("round-2/model")
+    assert "kto_iterate" not in config and "lora_model_dir" not in config
+    assert user["base_model"] == "kto_plugin://warm-model"  # the user's config is not changed
+
+
+def test_settings_name_the_key_a_bad_value_is_under():
+    with pytest.raises(ValueError, match="kto_iterate.judge"):
+        IterateSettings(judge="nonsense")
+    with pytest.raises(ValueError, match="held_out_share"):
+        IterateSettings(held_out_share=1.5)
+    with pytest.raises(ValueError, match="extra"):
+        IterateSettings(round=3)
