@@ -51,9 +51,9 @@ def read_config(config_path: Path) -> dict:
 
 
 def _prompt_split(settings: IterateSettings) -> tuple[list[PoolPrompt], list[PoolPrompt]]:
-    pool = read_prompt_pool(Path(settings.prompts))
+    pool = read_prompt_pool(settings.prompts)
     if settings.held_out_prompts:
-        held_out = read_prompt_pool(Path(settings.held_out_prompts))
+        held_out = read_prompt_pool(settings.held_out_prompts)
         overlap = set(pool) & set(held_out)
         return [prompt for prompt in pool if prompt not in overlap], held_out
     return split_held_out(pool, settings.held_out_share, settings.seed)
@@ -61,6 +61,20 @@ def _prompt_split(settings: IterateSettings) -> tuple[list[PoolPrompt], list[Poo
 
 def _prompts(path: Path) -> list[PoolPrompt]:
     return [PoolPrompt(row["query"], row.get("system")) for row in steps.read_jsonl(path)]
+
+
+def _quietly(function, *args):
+    """`function(*args)` without Axolotl's dump of the whole config (its loader logs it at INFO): each round's
+    `train.log` has it."""
+    import logging
+
+    logger = logging.getLogger("axolotl.cli.config")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return function(*args)
+    finally:
+        logger.setLevel(level)
 
 
 class _Models:
@@ -118,7 +132,7 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
                  f"judge {spec.name}")
     record["settings"]["rounds"] = settings.rounds
     train, held_out = _prompts(folder.path / "prompts-train.jsonl"), _prompts(folder.path / "prompts-held-out.jsonl")
-    _, tokenizer, _, _ = read_check_config(Path(config_path))
+    _, tokenizer, _, _ = _quietly(read_check_config, Path(config_path))
     judge = None if spec.kind == "human" else load_judge(spec)
     models = _Models()
     held_out_seed = settings.seed * 1000
@@ -171,7 +185,7 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
                                                 round_dir / steps.LABELS, number)
                 entry["counts"]["labels"] = counts
             elif step == "checked":
-                earlier = [folder.round_dir(k) / "train.jsonl" for k in range(1, number)]
+                earlier = [folder.round_dir(k) / steps.LABELS for k in range(1, number)]  # their own labels only
                 replayed = steps.replay_rows(earlier, settings.replay_share, settings.seed + number)
                 labelled = steps.read_jsonl(round_dir / steps.LABELS)
                 entry["counts"]["check"] = {**steps.check_labelled(replayed + labelled, round_dir),

@@ -84,9 +84,9 @@ def undecided(rows: list[dict], labels_path: Path) -> int:
     return len({item_key(row["query"], row["response"]) for row in rows} - log.decided)
 
 
-def replay_rows(earlier_train_files: list[Path], share: float, seed: int) -> list[dict]:
-    """`share` of the earlier rounds' trained rows, drawn with `seed`."""
-    earlier = [row for path in earlier_train_files for row in read_jsonl(path)]
+def replay_rows(earlier_label_files: list[Path], share: float, seed: int) -> list[dict]:
+    """`share` of the rows the earlier rounds labelled (each round's own, not what it replayed), drawn with `seed`."""
+    earlier = [row for path in earlier_label_files for row in read_jsonl(path)]
     if share <= 0 or not earlier:
         return []
     return random.Random(seed).sample(earlier, round(share * len(earlier)))

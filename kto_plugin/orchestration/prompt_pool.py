@@ -3,7 +3,9 @@
 A pool is a .txt file (one prompt per non-blank line) or a data file the plugin reads
 (.jsonl .json .csv .parquet) whose rows have the prompt under `query`, `prompt`,
 `instruction` or `question`, and an optional `system` message. A prompt that appears twice
-(same system message) is kept once, in its first place.
+(same system message) is kept once, in its first place, so a feedback file's rows (several
+answers to one prompt) give its prompts. A shipped sample set is named as in a config:
+`kto_plugin://kto-sample-refunds/train`.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ class PoolPrompt:
         return {"query": self.prompt, **({} if self.system is None else {"system": self.system})}
 
 
-def read_prompt_pool(path: Path) -> list[PoolPrompt]:
-    """The distinct prompts of a file, in file order; a `DataError` says what the file lacks."""
+def read_prompt_pool(path: Path | str) -> list[PoolPrompt]:
+    """The distinct prompts of a file (or a `kto_plugin://` sample set), in file order; a `DataError` says what the
+    file lacks."""
     from kto_plugin.data.feedback_files import read_feedback_file
+    from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri
 
-    path = Path(path)
+    path = Path(resolve_dataset_uri(path) if is_plugin_uri(path) else path)
     if not path.exists():
         raise DataError(f"the prompt file {path} does not exist")
     if path.suffix.lower() == ".txt":

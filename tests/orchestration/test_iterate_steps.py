@@ -4,6 +4,7 @@ that survive a kill, the check of a round's labels."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers import write_jsonl
@@ -140,3 +141,56 @@ def test_settings_name_the_key_a_bad_value_is_under():
         IterateSettings(held_out_share=1.5)
     with pytest.raises(ValueError, match="extra"):
         IterateSettings(round=3)
+
+
+def test_a_human_round_waits_for_every_answer_to_be_labelled_in_the_studios_file(tmp_path, tiny_model):
+    """`judge: human` stops after sampling with the files the studio labels; a resume waits until each answer has a
+    decision (what the studio's Label tab writes: `data.label_log`), then goes on. Stops before training."""
+    import yaml
+    from helpers import base_config
+
+    from kto_plugin.data.label_log import Decision, LabelLog
+    from kto_plugin.orchestration.iterate import run_iterate
+
+    (tmp_path / "prompts.txt").write_text("".join(f"Where is parcel {index}?\n" for index in range(5)), encoding="utf-8")
+    config = base_config(tmp_path, [{"path": "unused.jsonl", "type": "kto_plugin.query_response"}])
+    (tmp_path / "kto.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    settings = IterateSettings(prompts=str(tmp_path / "prompts.txt"), judge="human", answers_per_prompt=2,
+                               max_new_tokens=6)
+    waiting = run_iterate(tmp_path / "kto.yaml", settings, progress=lambda line: None).waiting_for
+    answers = steps.read_jsonl(Path(waiting["answers"]))
+    assert waiting["round"] == 1 and len(answers) == 8  # 4 training prompts x 2; one held out
+    distinct = list({(row["query"], row["response"]): row for row in answers}.values())
+    assert waiting["undecided"] == len(distinct)
+    log = LabelLog(Path(waiting["labels"]))
+    log.record(Decision(distinct[0]["query"], distinct[0]["response"], "accept"))
+    again = run_iterate(tmp_path / "kto.yaml", settings, resume=True, progress=lambda line: None)
+    assert again.waiting_for["undecided"] == len(distinct) - 1
+    assert steps.read_jsonl(Path(waiting["answers"])) == answers  # not sampled again
+    for index, row in enumerate(distinct[1:]):
+        log.record(Decision(row["query"], row["response"], "skip" if index == 0 else "reject"))
+    record = RunFolder(again.folder).read()
+    assert record["rounds"][0]["done"] == ["sampled"] and record["baseline"] == {"judged": False, "seconds": record["baseline"]["seconds"]}
+    assert steps.undecided(answers, Path(waiting["labels"])) == 0
+    counts = steps.labelled_counts(Path(waiting["labels"]))
+    assert counts == {"desirable": 1, "undesirable": len(distinct) - 2, "skipped": 1}
+
+
+def test_a_shipped_sample_sets_split_gives_its_distinct_prompts_with_their_system_message():
+    from kto_plugin.embedded.refund_desk import SYSTEM, split_questions
+
+    train, held_out = (read_prompt_pool(f"kto_plugin://kto-sample-refunds/{split}") for split in ("train", "held-out"))
+    assert [prompt.prompt for prompt in held_out] == [question.prompt for question in split_questions()[1]]
+    assert len(train) == len(split_questions()[0]) and {prompt.system for prompt in train} == {SYSTEM}
+
+
+def test_replay_draws_its_share_of_the_earlier_rounds_own_labels(tmp_path):
+    files = []
+    for number in (1, 2):
+        rows = [{"query": f"q{number}-{index}", "response": "an answer", "label": index % 2 == 0} for index in range(10)]
+        files.append(write_jsonl(tmp_path / f"labels-{number}.jsonl", rows))
+    drawn = steps.replay_rows(files, 0.5, seed=3)
+    assert len(drawn) == 10 and len({row["query"] for row in drawn}) == 10
+    assert drawn == steps.replay_rows(files, 0.5, seed=3) and steps.replay_rows(files, 0.0, seed=3) == []
+    assert sorted(row["query"] for row in steps.replay_rows(files, 1.0, seed=3)) == sorted(
+        f"q{number}-{index}" for number in (1, 2) for index in range(10))
