@@ -28,9 +28,12 @@ from bench.alignment.data import budget
 from bench.alignment.runs import DEFAULTS, train_variant, variant_config
 from bench.alignment.scoring import score_model
 from bench.iterate.report import plot, print_table
+from kto_plugin.embedded.recipes import recipe_path
 from kto_plugin.orchestration.axolotl_jobs import set_offline
 
 JUDGE = "kto_plugin.embedded.refund_desk:judge"
+# the loop's training settings are the shipped recipe's (yaml_examples/iterate-refunds.yaml); the offline runs get them too
+RECIPE = yaml.safe_load(recipe_path("iterate-refunds").read_text(encoding="utf-8"))
 OFFLINE_VARIANTS = ("kto-sft", "sft")  # offline KTO at the plugin's defaults (its SFT term on), and SFT
 
 
@@ -94,11 +97,11 @@ def run_seed(seed: int, base: str, tokenizer, rounds: int, answers_per_prompt: i
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--replay-share", type=float, default=0.0, show_default=True,
               help="Share of the earlier rounds' labelled rows trained on again (kto_iterate.replay_share).")
-@click.option("--epochs", "num_epochs", type=float, default=DEFAULTS["num_epochs"], show_default=True,
-              help="Epochs of each round's training (and of the offline runs).")
+@click.option("--epochs", "num_epochs", type=float, default=RECIPE["num_epochs"], show_default=True,
+              help="Epochs of each round's training and of the offline runs (default: the recipe's).")
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True)
-@click.option("--sft-weight", "kto_sft_weight", type=float, default=None,
-              help="kto_sft_weight of the rounds (default: the plugin's default).")
+@click.option("--sft-weight", "kto_sft_weight", type=float, default=RECIPE["kto_sft_weight"], show_default=True,
+              help="kto_sft_weight of the rounds and of offline KTO (default: the recipe's).")
 @click.option("--offline/--no-offline", default=True, show_default=True,
               help="Also train offline KTO and SFT on the same label budget (the alignment bench's kto-sft and sft).")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-iterate"),
@@ -115,7 +118,8 @@ def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, l
     from kto_plugin.embedded.uris import resolve_model_uri
 
     seed_list = [int(seed) for seed in seeds.split(",")]
-    settings = {**DEFAULTS, "num_epochs": num_epochs, "learning_rate": learning_rate, "kto_sft_weight": kto_sft_weight}
+    settings = {**DEFAULTS, "num_epochs": num_epochs, "learning_rate": learning_rate, "kto_sft_weight": kto_sft_weight,
+                "sft_term_weight": kto_sft_weight}  # offline kto-sft's SFT term at the loop's weight
     base = resolve_model_uri("kto_plugin://warm-model")
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
