@@ -37,7 +37,7 @@ def rounds_table(record: dict):
                   f"{baseline.get('seconds', 0) / 60:.1f}")
     for entry in record["rounds"]:
         labels, check = entry["counts"].get("labels", {}), entry["counts"].get("check", {})
-        table.add_row(str(entry["round"]), "(in progress)" if not entry["model_out"] else Path(entry["model_out"]).parent.name,
+        table.add_row(str(entry["round"]), "-" if not entry["model_out"] else Path(entry["model_out"]).parent.name,
                       f"{labels.get('desirable', '-')}/{labels.get('undesirable', '-')}",
                       f"{check.get('desirable', '-')}/{check.get('undesirable', '-')}", *scored(entry["scores"]),
                       f"{sum(entry['seconds'].values()) / 60:.1f}")
@@ -96,10 +96,9 @@ def iterate(config, resume, **options):
     console.print(rounds_table(outcome.record))
     if outcome.waiting_for:
         waiting = outcome.waiting_for
-        console.print(
-            f"Round {waiting['round']} waits for your labels: {waiting['undecided']} answers to accept or reject in "
-            f"the studio, then run the same command with --resume:\n"
-            f"  axolotl kto studio {config} --folder {outcome.folder} --answers {waiting['answers']} "
-            f"--labels {waiting['labels']}", markup=False, highlight=False)
+        click.echo(f"Round {waiting['round']} waits for your labels: {waiting['undecided']} answers to accept or reject "
+                   "in the studio, then run the same command with --resume:")
+        click.echo(f"  axolotl kto studio {config} --folder {outcome.folder} --answers {waiting['answers']} "
+                   f"--labels {waiting['labels']}")
         return
     console.print(f"run folder: {outcome.folder} (rounds.json, round-K/)")

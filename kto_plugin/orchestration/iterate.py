@@ -64,17 +64,20 @@ def _prompts(path: Path) -> list[PoolPrompt]:
 
 
 def _quietly(function, *args):
-    """`function(*args)` without Axolotl's dump of the whole config (its loader logs it at INFO): each round's
-    `train.log` has it."""
+    """`function(*args)` without Axolotl's dump of the whole config (its loader logs it, "config:\n{...}", and sets
+    its loggers' levels itself): each round's `train.log` has it."""
     import logging
 
     logger = logging.getLogger("axolotl.cli.config")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+
+    def not_the_dump(record) -> bool:
+        return not str(record.msg).startswith("config:")
+
+    logger.addFilter(not_the_dump)
     try:
         return function(*args)
     finally:
-        logger.setLevel(level)
+        logger.removeFilter(not_the_dump)
 
 
 class _Models:

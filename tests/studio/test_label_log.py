@@ -162,3 +162,21 @@ def test_a_file_cut_at_any_byte_loses_nothing(tmp_path):
         assert path.read_bytes() == expected_kept, cut
         assert (log.torn_path.read_bytes() if log.torn_path.exists() else b"") == expected_torn, cut
         assert len(log.decided) == expected_kept.count(b"\n"), cut
+
+
+def test_a_rows_system_message_travels_from_the_answers_file_into_its_labelled_rows(tmp_path):
+    """`axolotl kto iterate`'s human rounds write answers with the prompt's system message: the labelled rows keep it,
+    so the round trains on the conversation the answer was sampled in."""
+    from kto_plugin.studio.label_queue import read_unlabelled
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"system": "You answer refund questions.", "query": "Can I?", "response": "Yes."})
+                       + "\n" + json.dumps({"query": "Hi", "response": "Hello."}) + "\n", encoding="utf-8")
+    first, second = read_unlabelled(answers)
+    assert first.system == "You answer refund questions." and second.system is None
+    log = LabelLog(tmp_path / "labels.jsonl")
+    log.record(Decision(first.prompt, first.response, "accept", "Yes, within 30 days.", system=first.system))
+    log.record(Decision(second.prompt, second.response, "reject", system=second.system))
+    rows = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert [row.get("system") for row in rows] == ["You answer refund questions."] * 2 + [None]
+    assert [row["label"] for row in rows] == [False, True, False]
