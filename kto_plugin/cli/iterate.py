@@ -20,27 +20,17 @@ def _threshold(value: str | None):
 
 
 def rounds_table(record: dict):
-    """One row per round: what was labelled, kept and trained on, the held-out score, the time."""
+    """One row per round (`iterate_folder.round_rows`): what was labelled, kept and trained on, the held-out score."""
     from rich.table import Table
 
+    from kto_plugin.orchestration.iterate_folder import round_rows
+
+    rows = round_rows(record)
     table = Table(title=f"iterate: judge {record['judge']}, held-out answers judged desirable per round")
-    for column in ("round", "model", "labelled +/-", "trained on +/-", "held-out desirable", "mean score", "minutes"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    baseline = record.get("baseline") or {}
-
-    def scored(summary):
-        if not summary or not summary.get("judged"):
-            return "-", "-"
-        return f"{summary['desirable_share']:.2f}", f"{summary['mean_score']:.3f}"
-
-    table.add_row("0", Path(record["start_model"]).name, "-", "-", *scored(baseline),
-                  f"{baseline.get('seconds', 0) / 60:.1f}")
-    for entry in record["rounds"]:
-        labels, check = entry["counts"].get("labels", {}), entry["counts"].get("check", {})
-        table.add_row(str(entry["round"]), "-" if not entry["model_out"] else Path(entry["model_out"]).parent.name,
-                      f"{labels.get('desirable', '-')}/{labels.get('undesirable', '-')}",
-                      f"{check.get('desirable', '-')}/{check.get('undesirable', '-')}", *scored(entry["scores"]),
-                      f"{sum(entry['seconds'].values()) / 60:.1f}")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("model", "step reached") else "right")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
     return table
 
 
@@ -74,21 +64,18 @@ def iterate(config, resume, **options):
     the result on held-out prompts. Every round is kept in the run folder (round-K/,
     rounds.json); a killed run continues with --resume.
     """
-    import yaml
     from pydantic import ValidationError
     from rich.console import Console
 
     from kto_plugin.errors import ConfigError
-    from kto_plugin.orchestration.iterate import run_iterate
-    from kto_plugin.orchestration.iterate_settings import IterateSettings
+    from kto_plugin.orchestration.iterate import run_iterate, run_settings
 
     console = Console()
-    from_config = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("kto_iterate") or {}
     given = {key: value for key, value in options.items() if value is not None}
     if "label_threshold" in given:
         given["label_threshold"] = _threshold(given["label_threshold"])
     try:
-        settings = IterateSettings(**{**from_config, **given})
+        settings = run_settings(config, given, resume)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"kto_iterate settings: {problems}") from None
@@ -96,9 +83,10 @@ def iterate(config, resume, **options):
     console.print(rounds_table(outcome.record))
     if outcome.waiting_for:
         waiting = outcome.waiting_for
-        click.echo(f"Round {waiting['round']} waits for your labels: {waiting['undecided']} answers to accept or reject "
-                   "in the studio, then run the same command with --resume:")
-        click.echo(f"  axolotl kto studio {config} --folder {outcome.folder} --answers {waiting['answers']} "
-                   f"--labels {waiting['labels']}")
+        click.echo(f"Round {waiting['round']} waits for your labels: {waiting['undecided']} answers to accept or "
+                   "reject. Label them in the studio; its Rounds tab continues the run once they are done:")
+        click.echo(f"  axolotl kto studio {config} --run {outcome.folder}")
+        click.echo("or, once they are labelled, continue from here:")
+        click.echo(f"  axolotl kto iterate {config} --resume --output {outcome.folder}")
         return
     console.print(f"run folder: {outcome.folder} (rounds.json, round-K/)")

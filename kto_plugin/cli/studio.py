@@ -42,14 +42,18 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 @click.option("--answers", default="", help="A file of unlabelled (prompt, response) rows to open in the Label tab.")
 @click.option("--labels", default="labels.jsonl", show_default=True,
               help="The KTO JSONL file the Label tab appends decisions to (relative: in the first --folder).")
+@click.option("--run", "run", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run folder of `axolotl kto iterate` for the Rounds tab (default: CONFIG's, if it has one); "
+                   "the page may use it, and the Label tab opens on its round that waits for labels.")
 def studio(config: Path | None, host: str, insecure_no_auth: bool, port: int, auth: str | None,
-           folders: tuple[Path, ...], answers: str, labels: str):
+           folders: tuple[Path, ...], answers: str, labels: str, run: Path | None):
     """A local web page for the whole KTO loop: label answers, check the data, train, compare blind.
 
     Tabs: Label (accept / reject / skip answers from a file or from CONFIG's model, each decision
     appended at once to a KTO JSONL file), Check (the `axolotl kto check` report), Train
     (`axolotl train CONFIG` with its log and live plots), Compare (blind A/B ratings of the base
-    and the trained model, then unblinded).
+    and the trained model, then unblinded), Rounds (an `axolotl kto iterate` run: its rounds,
+    their scores, the next round started from the page).
     """
     from kto_plugin.studio.app import Studio, build_app, shortcuts_head
     from kto_plugin.studio.folders import AllowedFolders
@@ -69,7 +73,7 @@ def studio(config: Path | None, host: str, insecure_no_auth: bool, port: int, au
     if port_in_use(host, port):
         raise click.ClickException(f"port {port} on {host} is in use (another studio or Gradio app?): "
                                    "pass --port with a free one")
-    app = build_app(Studio(config.resolve() if config else None, allowed, answers, labels))
+    app = build_app(Studio(config.resolve() if config else None, allowed, answers, labels, run))
     click.echo(f"KTO studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port} "
                f"(files in {allowed.describe()}); Ctrl-C stops it")
     app.queue().launch(server_name=host, server_port=port, auth=credentials, head=shortcuts_head(),

@@ -40,6 +40,21 @@ def run_folder_of(config: dict, settings: IterateSettings) -> Path:
     return Path(settings.output_dir or Path(config.get("output_dir") or "./outputs") / DEFAULT_RUN_FOLDER_NAME)
 
 
+def run_settings(config_path: Path, given: dict, resume: bool = False) -> IterateSettings:
+    """The settings of a run: the config's `kto_iterate:` under `given` (the command's options); on a resume, the
+    run's own recorded settings under both, so a run started with options (`--prompts`, `--judge`) resumes with
+    `--resume` alone. A bad value raises pydantic's ValidationError naming its key."""
+    from_config = (yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}).get("kto_iterate") or {}
+    settings = IterateSettings(**{**from_config, **given})
+    if resume:
+        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        folder = RunFolder(run_folder_of(config, settings))
+        if folder.exists():
+            recorded = folder.read().get("settings") or {}
+            settings = IterateSettings(**{**recorded, **from_config, **given, "output_dir": settings.output_dir})
+    return settings
+
+
 def read_config(config_path: Path) -> dict:
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if str(config.get("rl", "")).lower() != "kto" or "kto_plugin.KTOPlugin" not in (config.get("plugins") or []):

@@ -83,3 +83,29 @@ def check_resumable(record: dict, settings: dict, judge: str) -> None:
                           + ", ".join(f"{key} (run: {run_values.get(key)!r}, now: {now_values.get(key)!r})"
                                       for key in changed)
                           + ". Put them back, or start a new run with another --output")
+
+
+def round_rows(record: dict) -> list[dict]:
+    """One row per round, round 0 (the starting model) first: the model, what was labelled and trained on, the
+    held-out score, the minutes. What `axolotl kto iterate` prints and the studio's Rounds tab shows."""
+    def scored(summary) -> tuple[str, str]:
+        if not summary or not summary.get("judged"):
+            return "-", "-"
+        return f"{summary['desirable_share']:.2f}", f"{summary['mean_score']:.3f}"
+
+    baseline = record.get("baseline") or {}
+    rows = [{"round": 0, "model": Path(record["start_model"]).name, "step reached": "scored" if baseline else "-",
+             "labelled +/-": "-", "trained on +/-": "-", **dict(zip(("held-out desirable", "mean score"),
+                                                                       scored(baseline))),
+             "minutes": f"{baseline.get('seconds', 0) / 60:.1f}"}]
+    for entry in record["rounds"]:
+        labels, check = entry["counts"].get("labels", {}), entry["counts"].get("check", {})
+        rows.append({
+            "round": entry["round"], "model": "-" if not entry["model_out"] else Path(entry["model_out"]).parent.name,
+            "step reached": entry["done"][-1] if entry["done"] else "-",
+            "labelled +/-": f"{labels.get('desirable', '-')}/{labels.get('undesirable', '-')}",
+            "trained on +/-": f"{check.get('desirable', '-')}/{check.get('undesirable', '-')}",
+            **dict(zip(("held-out desirable", "mean score"), scored(entry["scores"]))),
+            "minutes": f"{sum(entry['seconds'].values()) / 60:.1f}"})
+    return rows
+

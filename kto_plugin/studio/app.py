@@ -1,4 +1,4 @@
-"""The studio's page: four tabs (Label, Check, Train, Compare) over one config and the folders it may use."""
+"""The studio's page: five tabs (Label, Check, Train, Compare, Rounds) over one config and the folders it may use."""
 
 from __future__ import annotations
 
@@ -11,20 +11,23 @@ from kto_plugin.studio.folders import AllowedFolders
 from kto_plugin.data.label_log import LabelLog, require_labels_file
 from kto_plugin.studio.label_queue import LabelQueue, read_unlabelled
 from kto_plugin.studio.run_models import RunModels, generate_for_prompts
-from kto_plugin.studio.train_process import TrainProcess
+from kto_plugin.studio.train_process import AxolotlProcess, TrainProcess
 
 INTRO = """# KTO studio
-Label answers (accept or reject) into a KTO file, check it, train on it, and compare the base and trained
-models blind. Files are read and written only in: {folders}."""
+Label answers (accept or reject) into a KTO file, check it, train on it, compare the base and trained
+models blind, and run rounds of `axolotl kto iterate`. Files are read and written only in: {folders}."""
 
 
 class Studio:
     """What the page works on: the config, its models and training run, the folders, the label queues."""
 
-    def __init__(self, config: Path | None, folders: AllowedFolders, answers: str = "", labels: str = "labels.jsonl"):
-        self.base_folders = folders
+    def __init__(self, config: Path | None, folders: AllowedFolders, answers: str = "", labels: str = "labels.jsonl",
+                 run: Path | None = None):
+        self.run = Path(run).resolve() if run else None  # an `axolotl kto iterate` run folder (--run)
+        self.base_folders = folders.allow(self.run) if self.run else folders
         self.models = RunModels(config)
         self.train = TrainProcess()
+        self.iterate = AxolotlProcess()
         self.labels_default = labels
         self._last = (answers, labels)
         self._queues: dict = {}
@@ -40,7 +43,41 @@ class Studio:
             return self.base_folders
 
     def label_defaults(self) -> tuple[str, str]:
+        """The files the Label tab opens on: the last ones loaded (or --answers), else the round of the run that waits
+        for labels."""
+        if not self._last[0]:
+            run = self.run_folder_default()
+            if run:
+                from kto_plugin.errors import is_user_error
+                from kto_plugin.studio.iterate_runs import read_run
+
+                try:
+                    waiting = read_run(Path(run)).waiting
+                except Exception as err:  # noqa: BLE001 - a run folder the page cannot read: the Rounds tab says why
+                    if not is_user_error(err):
+                        raise
+                    waiting = None
+                if waiting and waiting["undecided"]:
+                    return waiting["answers"], waiting["labels"]
         return self._last
+
+    def run_folder_default(self) -> str:
+        """--run, else the config's iterate run folder (`kto_iterate.output_dir`, or output_dir/iterate) if it holds
+        a run; "" when neither does."""
+        if self.run:
+            return str(self.run)
+        try:
+            import yaml
+
+            from kto_plugin.orchestration.iterate import run_folder_of
+            from kto_plugin.orchestration.iterate_folder import RunFolder
+            from kto_plugin.orchestration.iterate_settings import IterateSettings
+
+            config = yaml.safe_load(self.models.config_path().read_text(encoding="utf-8")) or {}
+            folder = RunFolder(run_folder_of(config, IterateSettings(**(config.get("kto_iterate") or {}))))
+        except Exception:  # noqa: BLE001 - no config, or one without a usable kto_iterate: no run to show
+            return ""
+        return str(folder.path.resolve()) if folder.exists() else ""
 
     def label_queue(self, answers_typed: str, labels_typed: str) -> LabelQueue:
         """The queue of one answers file into one labelled file, shared by every open page."""
@@ -92,11 +129,12 @@ def build_app(studio: Studio):
     from kto_plugin.studio.check_tab import build_check_tab
     from kto_plugin.studio.compare_tab import build_compare_tab
     from kto_plugin.studio.label_tab import build_label_tab
+    from kto_plugin.studio.rounds_tab import build_rounds_tab
     from kto_plugin.studio.train_tab import build_train_tab
 
     with gr.Blocks(title="KTO studio", analytics_enabled=False) as app:  # nothing sent out of the machine
         gr.Markdown(INTRO.format(folders=studio.base_folders.describe()))
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Label", id="label", elem_id="tab-label"):
                 on_page_open, open_outputs = build_label_tab(studio)
             with gr.Tab("Check", id="check", elem_id="tab-check"):
@@ -105,6 +143,9 @@ def build_app(studio: Studio):
                 describe_config, config_line = build_train_tab(studio)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
                 build_compare_tab(studio)
+            with gr.Tab("Rounds", id="rounds", elem_id="tab-rounds"):
+                open_run, run_folder = build_rounds_tab(studio, tabs, open_outputs)
         app.load(on_page_open, None, open_outputs)
+        app.load(open_run, None, run_folder)
         app.load(describe_config, None, config_line)
     return app

@@ -1,9 +1,10 @@
-"""`axolotl train CONFIG` as a child process of the studio: one at a time, stoppable, its log in a file.
+"""`axolotl ...` as a child process of the studio (`axolotl train CONFIG` from the Train tab, `axolotl kto iterate`
+from the Rounds tab): one at a time, stoppable, its log in a file.
 
 The child runs in its own process group, so Stop ends it and whatever it launched
-(SIGTERM, then SIGKILL after 10 s). Its output goes to `OUTPUT_DIR/studio-train.log`;
+(SIGTERM, then SIGKILL after 10 s). A training run's output goes to `OUTPUT_DIR/studio-train.log`;
 the page shows the log's tail and plots `OUTPUT_DIR/kto_metrics.jsonl` as the run writes it.
-It runs in the studio's working folder, as `axolotl train` typed there would (relative paths in
+It runs in the studio's working folder, as the command typed there would (relative paths in
 the config mean the same).
 """
 
@@ -29,7 +30,9 @@ PLOTTED = {  # plot -> {series name: metric key}
 }
 
 
-class TrainProcess:
+class AxolotlProcess:
+    """One `axolotl ARGS` child at a time, its output in a log file."""
+
     def __init__(self):
         self._lock = threading.Lock()
         self.process: subprocess.Popen | None = None
@@ -41,19 +44,18 @@ class TrainProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, config: Path, output_dir: Path) -> str:
+    def start_command(self, args: list[str], log_path: Path) -> str:
+        """Start `axolotl ARGS`, its output in `log_path`; BusyError while a child is running."""
         with self._lock:
             if self.running():
                 raise BusyError(f"a run is already going (pid {self.process.pid}): stop it first")
-            output_dir.mkdir(parents=True, exist_ok=True)
-            self.output_dir, self.log_path = output_dir, output_dir / LOG_NAME
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log_path = log_path
             with open(self.log_path, "w", encoding="utf-8") as log:
-                self.process = subprocess.Popen(
-                    axolotl_command(["train", str(config)]), stdout=log, stderr=subprocess.STDOUT,
-                    env=axolotl_environment(), start_new_session=True,
-                )
+                self.process = subprocess.Popen(axolotl_command(args), stdout=log, stderr=subprocess.STDOUT,
+                                                env=axolotl_environment(), start_new_session=True)
             self.started_at, self.stopped = time.monotonic(), False
-            return f"started `axolotl train {config}` (pid {self.process.pid}); log: {self.log_path}"
+            return f"started `axolotl {' '.join(args)}` (pid {self.process.pid}); log: {self.log_path}"
 
     def stop(self) -> str:
         with self._lock:
@@ -88,6 +90,14 @@ class TrainProcess:
             text = handle.read().decode("utf-8", errors="replace")
         # a progress bar redraws its line with carriage returns: keep each line's last drawing
         return "\n".join(line.rsplit("\r", 1)[-1] for line in text.rstrip("\n").split("\n")[-lines:])
+
+
+class TrainProcess(AxolotlProcess):
+    """`axolotl train CONFIG`, its log `OUTPUT_DIR/studio-train.log`."""
+
+    def start(self, config: Path, output_dir: Path) -> str:
+        self.output_dir = output_dir
+        return self.start_command(["train", str(config)], output_dir / LOG_NAME)
 
 
 def metric_frames(records: list[dict]) -> dict:

@@ -8,6 +8,7 @@ token against the reference's (likelihood displacement shows as the policy line 
 
 from __future__ import annotations
 
+from kto_plugin.errors import BusyError
 from kto_plugin.studio.page_messages import shows_errors
 from kto_plugin.studio.train_process import PLOTTED, metric_frames
 
@@ -64,6 +65,8 @@ def build_train_tab(studio):
     @shows_errors(1, status_at=0)
     def on_start():
         # no base_model, or no YAML, is said here; what else Axolotl refuses, the run's log says
+        if studio.iterate.running():
+            raise BusyError("an `axolotl kto iterate` round from the Rounds tab is going: stop it, or wait for it")
         return studio.train.start(studio.models.config_path(), studio.models.declared_output_dir())
 
     start.click(on_start, None, state)

@@ -194,3 +194,29 @@ def test_replay_draws_its_share_of_the_earlier_rounds_own_labels(tmp_path):
     assert drawn == steps.replay_rows(files, 0.5, seed=3) and steps.replay_rows(files, 0.0, seed=3) == []
     assert sorted(row["query"] for row in steps.replay_rows(files, 1.0, seed=3)) == sorted(
         f"q{number}-{index}" for number in (1, 2) for index in range(10))
+
+
+def test_a_resume_takes_the_runs_own_settings_where_neither_the_config_nor_the_options_give_them(tmp_path):
+    """A run started with options (`--prompts`, `--judge`, `--seed`) resumes with `--resume` alone (the studio's
+    Rounds tab runs exactly that); what the options or the config say still wins, and a changed split is refused."""
+    import yaml
+
+    from kto_plugin.orchestration.iterate import run_settings
+
+    config = tmp_path / "kto.yaml"
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out")}), encoding="utf-8")
+    started = IterateSettings(prompts="prompts.txt", judge="human", answers_per_prompt=2, seed=3, rounds=2)
+    fixed = started.model_dump(exclude={"rounds", "output_dir"})
+    record = new_record(config, {**fixed, "rounds": 2}, "/models/start", "human")
+    RunFolder(tmp_path / "out" / "iterate").write(record)
+
+    assert run_settings(config, {}, resume=False).prompts is None  # a new run reads only the config and options
+    resumed = run_settings(config, {}, resume=True)
+    assert resumed.model_dump(exclude={"output_dir"}) == started.model_dump(exclude={"output_dir"})
+    check_resumable(record, resumed.model_dump(exclude={"rounds", "output_dir"}), "human")
+    more = run_settings(config, {"rounds": 4, "temperature": 0.5}, resume=True)
+    assert (more.rounds, more.temperature, more.seed, more.judge) == (4, 0.5, 3, "human")
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "kto_iterate": {"seed": 9}}), encoding="utf-8")
+    edited = run_settings(config, {}, resume=True)
+    with pytest.raises(ConfigError, match=r"seed \(run: 3, now: 9\)"):
+        check_resumable(record, edited.model_dump(exclude={"rounds", "output_dir"}), "human")

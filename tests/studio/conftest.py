@@ -64,12 +64,13 @@ class ServedStudio:
         self.studio, self.app, self.url = studio, app, url
 
 
-def serve(config: Path | None, folders: list[Path], answers: str = "", labels: str = "labels.jsonl") -> ServedStudio:
+def serve(config: Path | None, folders: list[Path], answers: str = "", labels: str = "labels.jsonl",
+          run: Path | None = None) -> ServedStudio:
     """The studio's page on a free local port, in a thread of this process (as `axolotl kto studio` serves it)."""
     from kto_plugin.studio.app import Studio, build_app, shortcuts_head
     from kto_plugin.studio.folders import AllowedFolders
 
-    studio = Studio(config, AllowedFolders.of(folders), answers, labels)
+    studio = Studio(config, AllowedFolders.of(folders), answers, labels, run)
     app = build_app(studio)
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, head=shortcuts_head(), prevent_thread_lock=True,
