@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 OPTION_KEYS = ("prompts", "held_out_prompts", "rounds", "judge", "answers_per_prompt", "prompts_per_round",
-               "temperature", "max_new_tokens", "label_threshold", "replay_share", "seed", "output_dir")
+               "temperature", "max_new_tokens", "sampler", "label_threshold", "replay_share", "seed", "output_dir")
 
 
 def _threshold(value: str | None):
@@ -48,6 +48,9 @@ def rounds_table(record: dict):
 @click.option("--prompts-per-round", type=int, default=None, help="Training prompts drawn each round (default: all).")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature (default 1.0).")
 @click.option("--max-new-tokens", type=int, default=None, help="Longest answer, in tokens (default 128).")
+@click.option("--sampler", type=click.Choice(["auto", "transformers", "vllm"]), default=None,
+              help="What samples the answers: vllm (needs vLLM and a CUDA GPU), transformers, or auto (default: vLLM "
+              "where it can run).")
 @click.option("--label-threshold", default=None, help="A number-returning judge's answers are desirable above "
               "this: a number, mean or median (default median).")
 @click.option("--replay-share", type=float, default=None, help="Share of earlier rounds' rows trained on again (default 0).")

@@ -7,6 +7,7 @@
 - `side_by_side`: answers from both models, A/B rating sheets, scoring with intervals;
 - `trained_run`: a finished run (base + adapter, or full weights) found by one rule, and its models;
 - `generation`: one `generate_answers` with one seeding rule, for every command that samples;
+- `vllm_sampling`: `axolotl kto iterate`'s answers sampled with vLLM on a GPU where it is installed;
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
 - `judges`: who labels answers in `axolotl kto iterate`: a Python function, a reward model, a chat model's
   yes/no, and scores turned into labels at a threshold;

@@ -96,20 +96,25 @@ def _quietly(function, *args):
 
 
 class _Models:
-    """The one model held in memory at a time (freed before `axolotl train` runs)."""
+    """The one sampler held in memory at a time, a Transformers model or a vLLM engine (`kto_iterate.sampler`),
+    freed before `axolotl train` runs."""
 
-    def __init__(self):
+    def __init__(self, sampler: str = "transformers"):
+        self.sampler = sampler
         self.name, self.model = None, None
 
     def get(self, name: str):
         from kto_plugin.evaluation.trained_run import load_model
+        from kto_plugin.evaluation.vllm_sampling import VLLMSampler
 
         if self.name != name:
             self.free()
-            self.name, self.model = name, load_model(name)
+            self.name, self.model = name, VLLMSampler(name) if self.sampler == "vllm" else load_model(name)
         return self.model
 
     def free(self):
+        if hasattr(self.model, "free"):
+            self.model.free()
         self.name, self.model = None, None
         gc.collect()
 
@@ -120,6 +125,7 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
     from kto_plugin.data.data_check import read_check_config
     from kto_plugin.evaluation.judges import load_judge, parse_judge, threshold_value
     from kto_plugin.evaluation.trained_run import resolve_base_model
+    from kto_plugin.evaluation.vllm_sampling import choose_sampler
 
     if not settings.prompts or not settings.judge:
         raise ConfigError("`axolotl kto iterate` needs prompts and a judge: --prompts FILE --judge JUDGE, or "
@@ -152,7 +158,10 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
     train, held_out = _prompts(folder.path / "prompts-train.jsonl"), _prompts(folder.path / "prompts-held-out.jsonl")
     _, tokenizer, _, _ = _quietly(read_check_config, Path(config_path))
     judge = None if spec.kind == "human" else load_judge(spec)
-    models = _Models()
+    sampler = choose_sampler(settings.sampler)
+    models = _Models(sampler)
+    if sampler == "vllm":
+        progress("answers sampled with vLLM (kto_iterate.sampler)")
     held_out_seed = settings.seed * 1000
 
     if record["baseline"] is None:

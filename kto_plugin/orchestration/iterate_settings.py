@@ -37,6 +37,10 @@ class IterateSettings(BaseModel):
     answers_per_prompt: PositiveInt = Field(default=4, description="Answers sampled for each prompt.")
     temperature: NonNegativeFloat = Field(default=1.0, description="Sampling temperature (0: greedy, one answer).")
     max_new_tokens: PositiveInt = Field(default=128, description="Longest answer sampled, in tokens.")
+    sampler: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto", description="What samples the answers: `vllm` (every prompt of a round in one batched call; "
+        "needs `pip install vllm` and a CUDA GPU), `transformers` (one prompt at a time), or `auto`: vLLM where it is "
+        "installed and a GPU is present, else Transformers.")
     label_threshold: float | Literal["mean", "median"] = Field(
         default="median", description="A number-returning judge's answers are desirable above this: a number, or "
         "the `mean` or `median` of the round's scores. Held-out scores use the value the base model's answers gave.")

@@ -37,11 +37,17 @@ def write_jsonl(rows: list[dict], path: Path) -> None:
 
 
 def sample_answers(model, tokenizer, prompts: list[PoolPrompt], settings, seed: int, progress: str) -> list[dict]:
-    """`answers_per_prompt` answers to each prompt, as rows `{system?, query, response}` in prompt order."""
+    """`answers_per_prompt` answers to each prompt, as rows `{system?, query, response}` in prompt order; `model` is a
+    Transformers model or a `VLLMSampler`."""
+    from kto_plugin.evaluation.vllm_sampling import VLLMSampler
+
     generation = GenerationSettings(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                                     seed=seed, answers_per_prompt=settings.answers_per_prompt)
     rendered = [render_chat(tokenizer, prompt.messages()) for prompt in prompts]
-    answers = generate_answers(model, tokenizer, rendered, generation, progress=progress)
+    if isinstance(model, VLLMSampler):
+        answers = model.generate(rendered, generation, progress=progress)
+    else:
+        answers = generate_answers(model, tokenizer, rendered, generation, progress=progress)
     per_prompt = settings.answers_per_prompt
     return [{**prompts[index // per_prompt].to_json(), "response": answer} for index, answer in enumerate(answers)]
 
