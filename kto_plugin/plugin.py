@@ -11,8 +11,8 @@ from kto_plugin.distributed.cpu_ranks import (
     training_args_for_cpu_ranks,
 )
 from kto_plugin.distributed.zero_configs import resolve_deepspeed
-from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri, resolve_model_uri
-from kto_plugin.embedded.warm_model import WARM_MODEL_NAME
+from kto_plugin.embedded.uris import is_plugin_uri, resolve_dataset_uri, resolve_model_uri
+from kto_plugin.embedded.warm_model import WARM_MODEL_URI
 from kto_plugin.errors import ConfigError, print_user_errors_plainly
 from kto_plugin.log import get_logger
 from kto_plugin.training.reference_model import skip_unused_reference_model
@@ -28,7 +28,6 @@ from kto_plugin.versions import axolotl_seeds_adapter_init
 LOG = get_logger(__name__)
 
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
-WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 
 
 AXOLOTL_KTO_KEYS = ("kto_desirable_weight", "kto_undesirable_weight")  # Axolotl's own `kto_*` keys

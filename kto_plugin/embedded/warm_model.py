@@ -22,9 +22,11 @@ from pathlib import Path
 
 from kto_plugin.embedded.cache import cache_dir
 from kto_plugin.embedded.samples import chat_messages, held_out_queries, sample_dataset_names, sample_dataset_path
+from kto_plugin.embedded.uris import URI_PREFIX
 from kto_plugin.errors import ConfigError
 
 WARM_MODEL_NAME = "warm-model"
+WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 RECIPE = {
     "recipe_version": 2,
     "seed": 42,

@@ -21,6 +21,7 @@ from typing import Callable
 
 import yaml
 
+from kto_plugin.embedded.warm_model import WARM_MODEL_URI
 from kto_plugin.errors import ConfigError
 from kto_plugin.orchestration import iterate_steps as steps
 from kto_plugin.orchestration.iterate_folder import (STEPS, RunFolder, check_resumable, new_record, round_entry)
@@ -44,10 +45,10 @@ def run_settings(config_path: Path, given: dict, resume: bool = False) -> Iterat
     """The settings of a run: the config's `kto_iterate:` under `given` (the command's options); on a resume, the
     run's own recorded settings under both, so a run started with options (`--prompts`, `--judge`) resumes with
     `--resume` alone. A bad value raises pydantic's ValidationError naming its key."""
-    from_config = (yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}).get("kto_iterate") or {}
+    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    from_config = config.get("kto_iterate") or {}
     settings = IterateSettings(**{**from_config, **given})
     if resume:
-        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
         folder = RunFolder(run_folder_of(config, settings))
         if folder.exists():
             recorded = folder.read().get("settings") or {}
@@ -131,6 +132,10 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
         raise ConfigError("`axolotl kto iterate` needs prompts and a judge: --prompts FILE --judge JUDGE, or "
                           "`kto_iterate: {prompts: ..., judge: ...}` in the config")
     config = read_config(config_path)
+    if config["base_model"] == WARM_MODEL_URI:  # made on first use, as `axolotl train` makes it (a few minutes)
+        from kto_plugin.orchestration.warm_up import ensure_warm_model
+
+        ensure_warm_model()
     folder = RunFolder(run_folder_of(config, settings))
     spec = parse_judge(settings.judge)
     fixed = settings.model_dump(exclude={"rounds", "output_dir"})
