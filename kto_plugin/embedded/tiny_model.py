@@ -9,13 +9,13 @@ and the weights are initialised from a fixed seed: the same seed gives the same 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from kto_plugin.embedded.cache import tiny_model_dir
 from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
+from kto_plugin.log import get_logger
 
-LOG = logging.getLogger(__name__)
+LOG = get_logger(__name__)  # an `axolotl.` name: Axolotl's log filter shows its INFO lines
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

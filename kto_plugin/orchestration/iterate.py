@@ -132,9 +132,13 @@ def run_iterate(config_path: Path, settings: IterateSettings, resume: bool = Fal
         raise ConfigError("`axolotl kto iterate` needs prompts and a judge: --prompts FILE --judge JUDGE, or "
                           "`kto_iterate: {prompts: ..., judge: ...}` in the config")
     config = read_config(config_path)
-    if config["base_model"] == WARM_MODEL_URI:  # made on first use, as `axolotl train` makes it (a few minutes)
+    if config["base_model"] == WARM_MODEL_URI:  # made on first use, as `axolotl train` makes it
+        from kto_plugin.embedded.warm_model import is_current, warm_model_dir
         from kto_plugin.orchestration.warm_up import ensure_warm_model
 
+        if not is_current(warm_model_dir()):
+            progress(f"making the embedded warm model in {warm_model_dir()} first: one `axolotl train`, once "
+                     "(5-7 minutes on 2 cores)")
         ensure_warm_model()
     folder = RunFolder(run_folder_of(config, settings))
     spec = parse_judge(settings.judge)

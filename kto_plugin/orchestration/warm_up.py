@@ -7,7 +7,6 @@ or was made by another recipe; one process makes it at a time (a file lock).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -17,9 +16,10 @@ import yaml
 
 from kto_plugin.embedded.tiny_model import build_tiny_model
 from kto_plugin.embedded.warm_model import RECIPE, is_current, warm_model_dir, warm_up_rows
+from kto_plugin.log import get_logger
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
 
-LOG = logging.getLogger(__name__)
+LOG = get_logger(__name__)  # an `axolotl.` name: Axolotl's log filter shows its INFO lines
 
 
 def warm_up_config(recipe: dict, base: Path, data: Path, output: Path) -> dict:
