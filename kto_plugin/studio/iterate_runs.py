@@ -76,12 +76,15 @@ class RunView:
             blocked = f"the run's config {config} no longer exists: put it back to continue the run"
         return NextStep(number, button, args, blocked)
 
-    def summary(self) -> str:
+    def summary(self, running: bool = False) -> str:
+        """What the run needs next, in words; `running`: a round started from the page is going."""
         finished = sum(1 for entry in self.record["rounds"] if len(entry["done"]) == len(STEPS))
         lines = [f"Run `{self.folder}` · judge `{self.record['judge']}` · config `{self.record['config']}` · "
                  f"{finished} round{'' if finished == 1 else 's'} finished"]
         step = self.next_step()
-        if self.waiting and self.waiting["undecided"]:
+        if running:
+            lines.append("**`axolotl kto iterate` is running** from this page: the table follows it, its log is below.")
+        elif self.waiting and self.waiting["undecided"]:
             lines.append(f"**Round {self.waiting['round']} waits for your labels:** {self.waiting['undecided']} of "
                          f"{self.waiting['distinct']} answers left. Press *Label this round*.")
         elif self.waiting:

@@ -72,7 +72,8 @@ def build_rounds_tab(studio, tabs, label_outputs):
             last_round = max([0, *(entry["round"] for entry in run.record["rounds"])])
             plot_value = gr.ScatterPlot(value=run.score_frame(), x_lim=[-0.25, last_round + 0.25])
             table_value = run.table()
-        return (run.summary(), plot_value, table_value, gr.update(value=run.next_step().button), state_line,
+        return (run.summary(running=process.running()), plot_value, table_value,
+                gr.update(value=run.next_step().button), state_line,
                 process.log_tail(LOG_LINES), new_stamp)
 
     @shows_errors(1 + 1 + len(label_outputs), status_at=0)

@@ -66,6 +66,7 @@ def test_a_human_round_waits_until_every_distinct_answer_has_a_decision(tmp_path
     assert step.args == ["kto", "iterate", str(tmp_path / "kto.yaml"), "--resume", "--output", str(folder.path),
                          "--rounds", "2"]
     assert "Round 1 is labelled" in view.summary()
+    assert "is running" in view.summary(running=True) and "Round 1 is labelled" not in view.summary(running=True)
     assert view.table().loc[1, "step reached"] == "sampled; labels: 0 of 6 left"
 
 
