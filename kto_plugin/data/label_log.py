@@ -106,12 +106,17 @@ def require_labels_file(path: Path) -> None:
             )
 
 
+def skipped_path_of(labels_path: Path) -> Path:
+    """The skip file beside a labelled file: `NAME.skipped.jsonl`."""
+    return Path(labels_path).with_name(Path(labels_path).stem + ".skipped.jsonl")
+
+
 class LabelLog:
     """The decisions in a labelled file (and its skip file), kept current with other writers."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.skipped_path = self.path.with_name(self.path.stem + ".skipped.jsonl")
+        self.skipped_path = skipped_path_of(self.path)
         self.torn_path = self.path.with_name(self.path.stem + ".torn.jsonl")
         self.lock = FileLock(str(self.path) + ".lock", timeout=30)
         self._forget()

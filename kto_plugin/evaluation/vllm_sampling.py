@@ -31,9 +31,12 @@ def vllm_usable() -> bool:
 
 def choose_sampler(setting: str) -> str:
     """"vllm" or "transformers" for `kto_iterate.sampler`; ConfigError when vLLM is asked for and cannot run."""
-    if setting == "transformers" or (setting == "auto" and not vllm_usable()):
+    if setting == "transformers":
         return "transformers"
-    if not vllm_usable():
+    usable = vllm_usable()
+    if setting == "auto":
+        return "vllm" if usable else "transformers"
+    if not usable:
         raise ConfigError("`kto_iterate.sampler: vllm` needs vLLM installed (`pip install vllm`) and a CUDA GPU; "
                           "set it to auto or transformers to sample with Transformers")
     return "vllm"

@@ -84,10 +84,14 @@ def labelled_counts(labels_path: Path) -> dict:
     return {"desirable": counts["accepted"], "undesirable": counts["rejected"], "skipped": counts["skipped"]}
 
 
+def distinct_answers(rows: list[dict]) -> set[str]:
+    """The keys (`label_log.item_key`) of the distinct (prompt, answer) pairs of `rows`: what gets one label each."""
+    return {item_key(row["query"], row["response"]) for row in rows}
+
+
 def undecided(rows: list[dict], labels_path: Path) -> int:
     """Distinct answers of `rows` that have no decision (label or skip) in the labelled file yet."""
-    log = LabelLog(labels_path)
-    return len({item_key(row["query"], row["response"]) for row in rows} - log.decided)
+    return len(distinct_answers(rows) - LabelLog(labels_path).decided)
 
 
 def replay_rows(earlier_label_files: list[Path], share: float, seed: int) -> list[dict]:

@@ -67,13 +67,11 @@ class Studio:
         if self.run:
             return str(self.run)
         try:
-            import yaml
-
             from kto_plugin.orchestration.iterate import run_folder_of
             from kto_plugin.orchestration.iterate_folder import RunFolder
             from kto_plugin.orchestration.iterate_settings import IterateSettings
 
-            config = yaml.safe_load(self.models.config_path().read_text(encoding="utf-8")) or {}
+            config = self.models.declared_keys()
             folder = RunFolder(run_folder_of(config, IterateSettings(**(config.get("kto_iterate") or {}))))
         except Exception:  # noqa: BLE001 - no config, or one without a usable kto_iterate: no run to show
             return ""

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kto_plugin.data.label_log import LabelLog, item_key
+from kto_plugin.data.label_log import skipped_path_of
 from kto_plugin.errors import ConfigError, MissingFileError
 from kto_plugin.orchestration.iterate_folder import STEPS, RunFolder, round_rows
-from kto_plugin.orchestration.iterate_steps import ANSWERS, LABELS, read_jsonl
+from kto_plugin.orchestration.iterate_steps import ANSWERS, LABELS, distinct_answers, read_jsonl, undecided
 
 LOG_NAME = "studio-iterate.log"
 HELD_OUT_SERIES = "held-out answers (judge)"
@@ -140,13 +140,12 @@ def _file_stamp(path: Path):
 
 def _undecided(answers: Path, labels: Path) -> tuple[int, int]:
     """(answers without a decision, distinct answers), read again only when one of the files changed."""
-    log_files = (answers, labels, labels.with_name(labels.stem + ".skipped.jsonl"))
+    log_files = (answers, labels, skipped_path_of(labels))
     stamp = tuple(_file_stamp(path) for path in log_files)
     known = _UNDECIDED_CACHE.get((answers, labels))
     if known is None or known[0] != stamp:
-        distinct = {item_key(row["query"], row["response"]) for row in read_jsonl(answers)}
-        decided = LabelLog(labels).decided
-        known = (stamp, (len(distinct - decided), len(distinct)))
+        rows = read_jsonl(answers)
+        known = (stamp, (undecided(rows, labels), len(distinct_answers(rows))))
         _UNDECIDED_CACHE[(answers, labels)] = known
     return known[1]
 

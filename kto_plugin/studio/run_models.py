@@ -77,13 +77,17 @@ class RunModels:
     def output_dir(self) -> Path:
         return Path(self.cfg().output_dir).resolve()
 
-    def declared_output_dir(self) -> Path:
-        """The config's output_dir as written (Axolotl's default `./model-out` if absent), without loading the
-        config through Axolotl, which may first have to make its model (the warm model takes minutes)."""
+    def declared_keys(self) -> dict:
+        """The config's keys as written, without loading the config through Axolotl, which may first have to make
+        its model (the warm model takes minutes)."""
         stamp = self.config_path().stat().st_mtime
         if self._raw is None or self._raw[0] != stamp:  # read again only when the file changes
             self._raw = (stamp, check_config_yaml(self.config))
-        return Path(self._raw[1].get("output_dir") or "./model-out").resolve()
+        return self._raw[1]
+
+    def declared_output_dir(self) -> Path:
+        """The config's output_dir as written (Axolotl's default `./model-out` if absent)."""
+        return Path(self.declared_keys().get("output_dir") or "./model-out").resolve()
 
     def trained_run(self) -> TrainedRun:
         """The finished run in `output_dir`; `NoTrainedModelError` says to train first."""

@@ -37,7 +37,6 @@ class AxolotlProcess:
         self._lock = threading.Lock()
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
-        self.output_dir: Path | None = None
         self.started_at = 0.0
         self.stopped = False
 
@@ -94,6 +93,10 @@ class AxolotlProcess:
 
 class TrainProcess(AxolotlProcess):
     """`axolotl train CONFIG`, its log `OUTPUT_DIR/studio-train.log`."""
+
+    def __init__(self):
+        super().__init__()
+        self.output_dir: Path | None = None  # the run's folder, whose metrics the Train tab plots
 
     def start(self, config: Path, output_dir: Path) -> str:
         self.output_dir = output_dir
