@@ -103,10 +103,12 @@ class KTOPluginArgs(BaseModel):
     kto_ref_cache: Literal["auto", "off"] = Field(
         default="auto",
         description=(
-            "`auto`: the reference model's log-probs of every completion and KL pair are computed once before "
-            "training (with a progress bar) and kept on disk, keyed by the reference weights and config, the "
-            "tokenized rows and the KL pairing, so training runs no reference forwards and later runs with the "
-            "same key skip the pass. `off`: the reference runs beside the policy at every step."
+            "`auto`: the reference model's log-probs of each completion and KL pair are kept on disk once "
+            "computed, keyed by the reference weights and config, the tokenized rows and the KL pairing. With a "
+            "LoRA adapter (the reference is the adapter switched off) nothing runs before step 1: a micro-batch "
+            "whose rows are not known yet runs the reference, and later epochs and later runs with the same key "
+            "run none. A full fine-tune computes them before step 1 for the rows the run trains on (no reference "
+            "copy is kept). `off`: the reference runs beside the policy at every step."
         ),
     )
     kto_ref_cache_dir: str | None = Field(

@@ -8,7 +8,9 @@
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;
-- `reference_pass`: the reference model's pass before training, through that cache;
+- `reference_pass`: the reference's log-probs through that cache, computed when a micro-batch first needs them
+  (before step 1 only in a full fine-tune), each node writing its own copy;
+- `reference_store`: those values in memory by row number, merged over the ranks;
 - `reference_model`: no second model loaded for a KTO full fine-tune's reference (Axolotl's was never used);
 - `length_grouping`: the training order, micro-batches of rows of similar length;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;

@@ -6,10 +6,12 @@ tokenized rows (which fix the tokenizer, the chat template and the max length) a
 pairing. The cache key is a hash of exactly these; a later epoch or a later run with the
 same key reads the file instead of running the reference model twice a step.
 
-A file is written to a temporary name and renamed, with its SHA-256 in a sidecar JSON; a
-file whose checksum or row count does not match is rebuilt and said so, never used. Each
-node's first process writes its own copy (nodes need not share a disk); two writers to one
-shared folder each rename a whole file into place.
+A file may hold some rows only, NaN for the others (a run that trained on part of an epoch:
+`reference_pass.py` fills the rest as later runs meet them). A file is written to a
+temporary name and renamed, with its SHA-256 in a sidecar JSON; a file whose checksum or row
+count does not match is rebuilt and said so, never used. Each node's first process writes
+its own copy (nodes need not share a disk); two writers to one shared folder each rename a
+whole file into place.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ class ReferenceCache:
         digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
         os.replace(temporary, data_path)
         meta_temporary = meta_path.with_suffix(f".tmp{os.getpid()}")
-        meta_temporary.write_text(json.dumps({"sha256": digest, "rows": len(next(iter(columns.values()))),
+        first = next(iter(columns.values()))
+        meta_temporary.write_text(json.dumps({"sha256": digest, "rows": len(first), "known": int((~first.isnan()).sum()),
                                               "columns": sorted(columns)}), encoding="utf-8")
         os.replace(meta_temporary, meta_path)
         return data_path

@@ -1,30 +1,72 @@
-"""The reference model's pass over the data before training (TRL's `precompute_ref_log_probs`), cached on disk.
+"""The reference model's log-probs through the on-disk cache, computed no earlier than needed.
 
-A mixin for the plugin's trainer: `compute_ref_log_probs` runs the reference through the
-chunked log-prob path, and `_precompute_ref_logps` reads the columns from the
-`ReferenceCache` when its key matches, else computes them (spread over all ranks, with a
-progress bar, the results gathered to every rank) and has each node's first process write them. One log line per split says whether the cache was
-hit, built, or rebuilt, and why. The plugin leaves the pass off under ZeRO-3, where no rank
-holds the whole weights to hash.
+A mixin for the plugin's trainer (`kto_ref_cache: auto`). TRL calls `_precompute_ref_logps` per
+split inside the trainer's `__init__`; here that call reads what the `ReferenceCache` holds for
+the split's key (every row on a hit, some after a short run, none the first time), numbers the
+rows (`ref_row`, carried by the data loader) and registers them in a `ReferenceStore`. Nothing
+more runs before step 1 where the reference stays at hand during training (a LoRA reference
+is the adapter switched off): each step looks its rows up and, for a row not known yet, runs
+the reference on that micro-batch as it would without the cache and records the values. At
+the end of each epoch and of training the ranks merge what they computed through the process
+group and each node's first process writes its own copy of the cache (nodes need not share a
+disk), so the next epoch and the next run with the same key run no reference forwards.
+
+A full fine-tune has no reference at hand once its weights move, and keeping a second copy
+would cost a model's memory: there the pass runs before step 1, over the rows this run will
+train on only (the first `max_steps` x global batch rows; a whole epoch without `max_steps`),
+spread over the ranks, with a progress bar. One log line per split says what the cache held
+and one per write what it holds. The plugin leaves the cache off under ZeRO-3 and FSDP.
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from accelerate.utils import broadcast_object_list, is_peft_model
+from transformers import TrainerCallback
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
 from kto_plugin.log import get_logger
 from kto_plugin.training.reference_cache import COLUMNS, ReferenceCache, reference_weights_digest, rows_digest
+from kto_plugin.training.reference_store import ReferenceStore, Segment
 
 LOG = get_logger(__name__)
 
+ROW_COLUMN = "ref_row"
+
+
+@dataclass
+class WithRowNumbers:
+    """A data collator that also hands on each example's row number (`ref_row`), which TRL's collator drops."""
+
+    collator: Callable
+
+    def __call__(self, examples: list[dict[str, Any]], *args, **kwargs) -> dict[str, Any]:
+        batch = self.collator(examples, *args, **kwargs)
+        batch[ROW_COLUMN] = torch.tensor([example[ROW_COLUMN] for example in examples])
+        return batch
+
+
+class KeepReferenceValues(TrainerCallback):
+    """At the end of each epoch and of training: the ranks merge their reference values and the cache is written."""
+
+    def __init__(self, trainer: ReferencePassMixin):
+        self.trainer = trainer
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.keep_reference_values()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer.keep_reference_values()
+
 
 class ReferencePassMixin:
-    reference_cache: ReferenceCache | None = None  # set by the plugin from `kto_ref_cache` before the trainer is built
+    reference_cache: ReferenceCache | None = None  # set from `kto_ref_cache` before the trainer is built
+    reference_store: ReferenceStore | None = None  # made by the first `_precompute_ref_logps`
 
     def _reference_adapter_off(self):
         """The context in which `self.model` is the reference: its adapter switched off (LoRA), else nothing."""
@@ -32,6 +74,10 @@ class ReferencePassMixin:
             unwrapped = self.accelerator.unwrap_model(self.model)
             return use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
         return nullcontext()
+
+    def _reference_at_hand(self) -> bool:
+        """Whether the reference can run during training: a separate model, or the policy with its adapter off."""
+        return self.ref_model is not None or is_peft_model(self.model)
 
     def compute_ref_log_probs(self, model, inputs):
         """Reference log-probs of one padded batch's completions and KL pairs (TRL's precompute calls this)."""
@@ -47,6 +93,40 @@ class ReferencePassMixin:
                     kl_logps, _ = self._sequence_logps(model, pairs, inputs, prefix="KL_")
         return logps, kl_logps
 
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if self.reference_store is not None and ROW_COLUMN not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, ROW_COLUMN]  # kept for `WithRowNumbers`
+
+    def _reference_logps(self, batch, model_kwargs, rows: torch.Tensor | None = None):
+        """(reference log-probs, reference KL-pair log-probs) of a training or evaluation micro-batch; `rows` are its
+        row numbers where the reference cache is on."""
+        if self.reference_store is not None and rows is not None:
+            found = self.reference_store.lookup(rows)
+            if found is None:
+                if not self._reference_at_hand():
+                    raise RuntimeError(
+                        "KTO reference cache: a micro-batch holds rows whose reference log-probs were not computed "
+                        "before training, and a full fine-tune has no reference left once its weights move. Set "
+                        "`kto_ref_cache: off` to run a reference copy beside the policy at every step.")
+                found = self._reference_forward(batch, model_kwargs)
+                self.reference_store.record(rows, found)
+            device = batch["input_ids"].device
+            return found["ref_logps"].to(device), (found["ref_KL_logps"].to(device) if self.calculate_KL else None)
+        if "ref_logps" in batch:  # TRL's own precomputed columns
+            return batch["ref_logps"], batch.get("ref_KL_logps")
+        found = self._reference_forward(batch, model_kwargs)
+        return found["ref_logps"], found.get("ref_KL_logps")
+
+    def _reference_forward(self, batch, model_kwargs) -> dict[str, torch.Tensor]:
+        """The reference run on one micro-batch, as it runs beside the policy without the cache."""
+        reference = self.ref_model or self.model
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            with self._reference_adapter_off():
+                kl_logps = self._compute_kl_logps(reference, batch)
+                logps, _ = self._sequence_logps(reference, model_kwargs, batch)
+        return {"ref_logps": logps, **({"ref_KL_logps": kl_logps} if kl_logps is not None else {})}
+
     def _reference_cache_key(self, dataset) -> str:
         """The cache key, hashed by the first process only (every rank holds the same weights and rows) and sent to
         the others: one pass over the weights per run, not one per rank."""
@@ -61,8 +141,8 @@ class ReferencePassMixin:
         broadcast_object_list(key, from_process=0)
         return key[0]
 
-    def _reference_pass(self, dataset, name: str, batch_size: int) -> dict[str, torch.Tensor]:
-        """Reference log-probs of every row, in dataset order; the batches are spread over the ranks."""
+    def _reference_pass(self, dataset, name: str, batch_size: int) -> None:
+        """Reference log-probs of these (numbered) rows into the store; the batches are spread over the ranks."""
         from accelerate.utils import tqdm
         from torch.utils.data import DataLoader
         from trl.models import prepare_deepspeed
@@ -77,47 +157,79 @@ class ReferencePassMixin:
             if getattr(self, "_precompute_engine", None) is None:
                 self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
             model = self._precompute_engine
-        parts: dict[str, list[torch.Tensor]] = {column: [] for column in COLUMNS}
         for batch in tqdm(loader, desc=f"Reference log-probs of the {name} split"):
             logps, kl_logps = self.compute_ref_log_probs(model, batch)
-            if kl_logps is None:
-                parts["ref_logps"].append(self.accelerator.gather_for_metrics(logps).float().cpu())
-            else:
-                logps, kl_logps = self.accelerator.gather_for_metrics((logps, kl_logps))
-                parts["ref_logps"].append(logps.float().cpu())
-                parts["ref_KL_logps"].append(kl_logps.float().cpu())
-        return {column: torch.cat(values) for column, values in parts.items() if values}
+            self.reference_store.record(batch[ROW_COLUMN], {"ref_logps": logps, "ref_KL_logps": kl_logps})
+        self.reference_store.merge_ranks(self.accelerator)
+
+    def _rows_this_run_trains_on(self, name: str, rows: int) -> int:
+        """The train split's first max_steps x global batch rows (rows are read in order); every row elsewhere."""
+        if name != "train" or self.args.max_steps <= 0:
+            return rows
+        return min(rows, self.args.max_steps * self.kl_window)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
-        """Reference columns for `dataset`: read from the cache when its key matches on every rank, else computed.
-
-        The pass spreads the batches over all ranks and gathers the results to every rank through the
-        process group, so no rank needs another's disk: each node's first process (local rank 0) writes
-        its own copy of the cache, and a run whose nodes do not share `kto_ref_cache_dir` works as one that
-        does. A rank that finds no usable cache makes every rank compute (the ranks decide together).
-        """
+        """`dataset` numbered and registered with the store, with what the cache holds for it; the pass before
+        training only where no reference is at hand during training (a full fine-tune)."""
         if self.reference_cache is None:
             return super()._precompute_ref_logps(dataset, name, batch_size)
-        from accelerate.utils import gather_object
-
+        if ROW_COLUMN in dataset.column_names:  # registered already (TRL's `evaluate` calls this again)
+            return dataset
         key = self._reference_cache_key(dataset)
-        columns, why = self.reference_cache.load(key, len(dataset))
-        reasons = gather_object([why if columns is None else ""])
-        missing = [reason for reason in reasons if reason]
-        if missing:
-            columns = self._reference_pass(dataset, name, batch_size)
-            if self.accelerator.is_local_main_process:
-                self.reference_cache.save(key, columns)
-            self.accelerator.wait_for_everyone()
-            verb = "built" if missing[0].startswith("no cache") else "rebuilt"
-            where = " (each node's own copy)" if self.accelerator.num_processes > 1 else ""
-            which = "" if len(missing) == len(reasons) else f"; on {len(missing)} of {len(reasons)} ranks"
-            LOG.info(f"KTO reference cache: {verb} for the {name} split in {self.reference_cache.folder / key}{where} "
-                     f"({missing[0]}{which})")
-        else:
-            LOG.info(f"KTO reference cache: hit for the {name} split ({self.reference_cache.folder / key}): "
-                     "no reference forwards in this run")
-        for column in COLUMNS:
-            if column in columns:
-                dataset = dataset.add_column(column, columns[column].tolist())
+        known, why = self.reference_cache.load(key, len(dataset))
+        if self.reference_store is None:
+            self.reference_store = ReferenceStore(COLUMNS if self.calculate_KL else COLUMNS[:1])
+            self.data_collator = WithRowNumbers(self.data_collator)
+            self.add_callback(KeepReferenceValues(self))
+            self._kept_rows: dict[str, int] = {}
+        segment = self.reference_store.add_segment(name, key, len(dataset), known)
+        self.reference_store.merge_ranks(self.accelerator)  # a node without the file gets the others' values
+        self._kept_rows[key] = self.reference_store.known_rows(segment) if known is not None else -1
+        dataset = dataset.add_column(ROW_COLUMN, range(segment.offset, segment.offset + segment.rows))
+        self._report_what_the_cache_held(segment, why)
+        if not self._reference_at_hand():
+            needed = self.reference_store.rows_needed(segment, self._rows_this_run_trains_on(name, len(dataset)))
+            if len(needed):
+                self._reference_pass(dataset.select(needed.tolist()), name, batch_size)
+                self._keep_segment(segment, before_training=True)
         return dataset
+
+    def _report_what_the_cache_held(self, segment: Segment, why: str) -> None:
+        where = self.reference_cache.folder / segment.key
+        known = self.reference_store.known_rows(segment)
+        if known == segment.rows:
+            LOG.info(f"KTO reference cache: hit for the {segment.name} split ({where}): no reference forwards for it")
+            return
+        if self._reference_at_hand():
+            when = "as training first meets each micro-batch (no pass before step 1)"
+        else:
+            when = ("before step 1, over the rows this run trains on (a full fine-tune keeps no reference copy "
+                    "once its weights move)")
+        if known:
+            LOG.info(f"KTO reference cache: {known:,} of {segment.rows:,} rows of the {segment.name} split known in "
+                     f"{where}; the others computed {when}")
+        else:
+            verb = "built" if why.startswith("no cache") else "rebuilt"
+            LOG.info(f"KTO reference cache: {verb} for the {segment.name} split in {where} ({why}), its rows "
+                     f"computed {when}")
+
+    def keep_reference_values(self) -> None:
+        """Every rank's values merged (a collective: every rank calls it) and each split's new ones written."""
+        if self.reference_store is None:
+            return
+        self.reference_store.merge_ranks(self.accelerator)
+        for segment in self.reference_store.segments:
+            self._keep_segment(segment)
+
+    def _keep_segment(self, segment: Segment, before_training: bool = False) -> None:
+        known = self.reference_store.known_rows(segment)
+        if known == self._kept_rows.get(segment.key):
+            return
+        if self.accelerator.is_local_main_process:  # each node's own copy
+            self.reference_cache.save(segment.key, self.reference_store.segment_values(segment))
+        self._kept_rows[segment.key] = known
+        where = self.reference_cache.folder / segment.key
+        nodes = " (each node its own copy)" if self.accelerator.num_processes > 1 else ""
+        complete = "; complete: no reference forwards for it from here" if known == segment.rows and not before_training else ""
+        LOG.info(f"KTO reference cache: {known:,} of {segment.rows:,} rows of the {segment.name} split kept in "
+                 f"{where}{nodes}{complete}")

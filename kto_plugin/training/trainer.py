@@ -7,8 +7,9 @@ length-grouped (`training/length_grouping.py`) and followed by the KL pairing, m
 packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and a KL
 estimate reduced over all ranks as a global sum over a global count, or instead of the KL pairs
 BCO's running reward mean (`kto_reference_point: reward_mean`, `training/reference_point.py`). A Mixture-of-Experts model's router
-load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). Data loading, reference
-handling (a LoRA reference is the adapter switched off) and logging are TRL's.
+load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). The reference's values (a
+LoRA reference is the adapter switched off) come through `training/reference_pass.py`: looked up
+by row, computed when a micro-batch first needs them, kept on disk. Data loading and logging are TRL's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import torch
 from axolotl.core.trainers import AxolotlKTOTrainer
 from datasets import Dataset
-from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import selective_log_softmax
 
 from kto_plugin.errors import ConfigError
@@ -34,7 +34,7 @@ from kto_plugin.training.padding_free import (
     pack_if_possible,
 )
 from kto_plugin.training.reference_cache import ReferenceCache
-from kto_plugin.training.reference_pass import ReferencePassMixin
+from kto_plugin.training.reference_pass import ROW_COLUMN, ReferencePassMixin
 from kto_plugin.training.reference_point import RewardMeanReferencePoint, reward_mean_z0
 from kto_plugin.training.training_args import reference_cache_from_args
 from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
@@ -217,16 +217,6 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return self._compute_loss(model, inputs, return_outputs)
 
-    def _reference_logps(self, batch, model_kwargs):
-        if self.precompute_ref_logps:
-            return batch["ref_logps"], batch.get("ref_KL_logps")
-        reference = self.ref_model or self.model
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            with self._reference_adapter_off():
-                reference_kl_logps = self._compute_kl_logps(reference, batch)
-                reference_logps, _ = self._sequence_logps(reference, model_kwargs, batch)
-        return reference_logps, reference_kl_logps
-
     def _global_kl(self, policy_kl_logps, reference_kl_logps, device):
         """(z0, raw) from the sum of KL log-ratios and their count over every rank."""
         if self.calculate_KL and policy_kl_logps is not None:
@@ -243,6 +233,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         mode = "train" if self.model.training else "eval"
         device = self.accelerator.device
         batch = {key: (value.to(device) if isinstance(value, torch.Tensor) else value) for key, value in inputs.items()}
+        rows = batch.pop(ROW_COLUMN, None)  # the reference cache's row numbers (training/reference_pass.py)
         desirable = torch.as_tensor(batch["label"], dtype=torch.bool, device=device)
 
         policy_kl_logps = self._compute_kl_logps(model, batch)
@@ -253,7 +244,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             model, {**model_kwargs, **({"output_router_logits": True} if with_router_loss else {})}, batch,
             full_logits=return_outputs,  # a caller that asks for the outputs reads their logits
         )
-        reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs)
+        reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs, rows)
         if self.reference_point == "reward_mean":
             kl = kl_raw = reward_mean_z0(self, policy_logps.detach() - reference_logps.detach(), mode == "train")
         else:
