@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +45,16 @@ def _tensor_digest(hasher, tensor: torch.Tensor) -> None:
     hasher.update(memoryview(data))  # no copy of the bytes
 
 
-def reference_weights_digest(model, adapter_off: bool) -> str:
+def reference_weights_digest(model, adapter_off: bool, hashing: bool = True) -> str | None:
     """Hash of the reference's weights and config: the model itself, or with `adapter_off` its base (no `lora_` tensors).
 
     Every byte of every weight, so a change made after loading (resized embeddings, a merged adapter) changes the
     key. XXH3-128 (a non-cryptographic hash: the key guards against mistakes, not attacks) reads about 10 GB/s
     where BLAKE2 read 0.5: a 7B bf16 model's 15 GB in about 2 s instead of 26 on every start.
+
+    Weights partitioned by DeepSpeed ZeRO-3 are gathered one at a time (a collective: every rank calls this, and
+    only the one with `hashing` hashes), so no rank holds the whole model at once and the key is the one an
+    unpartitioned run of the same weights gets. Returns None where `hashing` is False.
     """
     import xxhash
 
@@ -58,12 +63,32 @@ def reference_weights_digest(model, adapter_off: bool) -> str:
         model = model.get_base_model()
     config = getattr(model, "config", None)
     hasher.update((config.to_json_string() if config is not None else "").encode())
-    for name, parameter in sorted(model.state_dict().items()):
+    parameters = dict(model.named_parameters(remove_duplicate=False))
+    for name, tensor in sorted(model.state_dict().items()):
         if adapter_off and "lora_" in name:
             continue
-        hasher.update(name.replace(".base_layer", "").encode())
-        _tensor_digest(hasher, parameter)
-    return hasher.hexdigest()
+        with _whole(parameters.get(name)) as whole:
+            if hashing:
+                hasher.update(name.replace(".base_layer", "").encode())
+                _tensor_digest(hasher, tensor if whole is None else whole)
+    return hasher.hexdigest() if hashing else None
+
+
+@contextmanager
+def _whole(parameter):
+    """The whole data of a ZeRO-3 partitioned parameter for the block (gathered on every rank), else None."""
+    if parameter is None or not hasattr(parameter, "ds_id"):
+        yield None
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters([parameter], modifier_rank=None):
+        yield parameter.data
+
+
+def partitioned_by_zero3(model) -> bool:
+    """Whether DeepSpeed ZeRO-3 partitions any of `model`'s weights (each rank then holds a slice)."""
+    return any(hasattr(parameter, "ds_id") for parameter in model.parameters())
 
 
 def rows_digest(dataset) -> str:

@@ -15,7 +15,8 @@ A full fine-tune has no reference at hand once its weights move, and keeping a s
 would cost a model's memory: there the pass runs before step 1, over the rows this run will
 train on only (the first `max_steps` x global batch rows; a whole epoch without `max_steps`),
 spread over the ranks, with a progress bar. One log line per split says what the cache held
-and one per write what it holds. The plugin leaves the cache off under ZeRO-3 and FSDP.
+and one per write what it holds. Under ZeRO-3 the key's weights are gathered one at a time; the
+plugin leaves the cache off for a full fine-tune under ZeRO-3 or FSDP, which would need the pass.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
 from kto_plugin.log import get_logger
-from kto_plugin.training.reference_cache import COLUMNS, ReferenceCache, reference_weights_digest, rows_digest
+from kto_plugin.training.reference_cache import (
+    COLUMNS,
+    ReferenceCache,
+    partitioned_by_zero3,
+    reference_weights_digest,
+    rows_digest,
+)
 from kto_plugin.training.reference_store import ReferenceStore, Segment
 
 LOG = get_logger(__name__)
@@ -129,14 +136,16 @@ class ReferencePassMixin:
 
     def _reference_cache_key(self, dataset) -> str:
         """The cache key, hashed by the first process only (every rank holds the same weights and rows) and sent to
-        the others: one pass over the weights per run, not one per rank."""
+        the others: one pass over the weights per run, not one per rank. Under ZeRO-3 every rank takes part in
+        gathering each weight for that process to hash."""
         key = [None]
+        reference = self.accelerator.unwrap_model(self.ref_model or self.model)
+        if getattr(self, "_reference_weights_digest", None) is None and (
+                self.accelerator.is_main_process or partitioned_by_zero3(reference)):  # once for train and eval
+            adapter_off = self.ref_model is None and is_peft_model(self.model)
+            self._reference_weights_digest = reference_weights_digest(
+                reference, adapter_off, hashing=self.accelerator.is_main_process)
         if self.accelerator.is_main_process:
-            if getattr(self, "_reference_weights_digest", None) is None:  # once for the train and eval splits
-                reference = self.ref_model or self.model
-                adapter_off = self.ref_model is None and is_peft_model(self.model)
-                self._reference_weights_digest = reference_weights_digest(self.accelerator.unwrap_model(reference),
-                                                                          adapter_off)
             key = [self.reference_cache.key(self._reference_weights_digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
         return key[0]

@@ -27,7 +27,8 @@ class KTOTrainingArgsMixin:
     kto_padding_free: Union[bool, Literal["auto"]] = field(default="auto", metadata={
         "help": "`kto_padding_free`: each micro-batch's rows packed into one sequence (True, False or 'auto')"})
     kto_reference_cache: bool = field(default=False, metadata={
-        "help": "`kto_ref_cache: auto` outside ZeRO-3: the reference log-probs computed once and kept on disk"})
+        "help": "`kto_ref_cache: auto` (not for a full fine-tune under ZeRO-3 or FSDP): the reference log-probs "
+                "kept on disk once computed"})
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=1.0, metadata={"help": "`kto_sft_weight`: weight of the per-token NLL term "
                                                                   "on the desirable completions"})
@@ -48,13 +49,16 @@ def rl_is_kto(rl) -> bool:
 
 def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
-    if zero_stage(cfg.deepspeed) == 3:
-        return "off under DeepSpeed ZeRO-3 (no rank holds the whole weights to hash)"
-    if cfg.fsdp_config or cfg.fsdp:  # not `fsdp_version`: Axolotl 0.21 sets it to 2 in every config
+    # With an adapter the reference is the policy with the adapter off: its values are computed in the training
+    # steps, where ZeRO-3 and FSDP gather the weights. A full fine-tune would need them before training.
+    if zero_stage(cfg.deepspeed) == 3 and not cfg.adapter:
+        return ("off for a full fine-tune under DeepSpeed ZeRO-3 (its reference values would be computed before "
+                "training, where no rank holds the whole weights; a LoRA run keeps the cache)")
+    if (cfg.fsdp_config or cfg.fsdp) and not cfg.adapter:  # not `fsdp_version`: Axolotl 0.21 sets it to 2 always
         # TRL's pass runs in the trainer's __init__, before FSDP wraps the model: with `cpu_ram_efficient_loading`
         # the ranks other than 0 hold no weights yet, and their share of the pass was cached wrong (no error).
-        return ("off under FSDP (the pass would run before FSDP wraps the model, when ranks other than 0 may hold "
-                "no weights yet)")
+        return ("off for a full fine-tune under FSDP (its reference values would be computed before FSDP wraps the "
+                "model, when ranks other than 0 may hold no weights yet; a LoRA run keeps the cache)")
     if (cfg.adapter == "qlora" or cfg.load_in_4bit) and not _cuda_available():
         # The pass runs before training in eval / no-grad; bitsandbytes' CPU backend then repacks the 4-bit
         # weights into a kernel without autograd, and the gradients of every later step are wrong (no error).

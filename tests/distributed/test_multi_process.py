@@ -136,11 +136,16 @@ def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_
 
 def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference):
     config = kto_config(tmp_path, "zero3", micro_batch_size=1, gradient_accumulation_steps=2,
-                        deepspeed="kto_plugin:zero3", save_strategy="steps", save_steps=2)
+                        deepspeed="kto_plugin:zero3", save_strategy="steps", save_steps=2,
+                        kto_ref_cache_dir=str(tmp_path / "ref_cache"))
     result = two_ranks(tmp_path, "zero3", config)
+    output = result.stdout + result.stderr
     # the output layer, partitioned by ZeRO-3, applied in chunks inside its own (gathering) call
-    assert "output layer on completion tokens only, in chunks" in result.stdout + result.stderr
-    assert "full [batch, sequence, vocabulary] logits are computed instead" not in result.stdout + result.stderr
+    assert "output layer on completion tokens only, in chunks" in output
+    assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
+    # the reference cache on at stage 3: keyed on weights gathered one at a time, filled in the steps
+    assert output.count("KTO reference cache: built for the train split") == 2
+    assert "KTO reference cache: 16 of 267 rows of the train split kept" in output  # 4 steps x global batch 4
     output_dir = tmp_path / "zero3"
     assert_same_run(output_dir, reference)
     uninterrupted = adapter(output_dir)
@@ -230,11 +235,13 @@ def test_fsdp2_lora_on_two_cpu_ranks_matches_one_rank(tmp_path, reference):
     """Axolotl's FSDP2 asked for a GPU on every rank (its device mesh is built for "cuda": "Found no NVIDIA
     driver"), and accelerate then dropped FSDP on CPU ranks and trained plain DDP without a word; on CPU ranks the
     plugin builds the mesh for the CPU and keeps FSDP on, and the sharded run is the one-process run."""
-    config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2, **FSDP2)
+    config = kto_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
+                        kto_ref_cache_dir=str(tmp_path / "ref_cache"), **FSDP2)
     result = two_ranks(tmp_path, "two", config)
     output = result.stdout + result.stderr
     assert "KTO: 2 processes, FSDP2" in output
-    assert "KTO reference cache: off under FSDP" in output
+    assert output.count("KTO reference cache: built for the train split") == 2  # filled in the steps, where FSDP2
+    assert "KTO reference cache: 16 of 267 rows of the train split kept" in output  # has gathered the weights
     # the output layer, sharded by FSDP2, applied in chunks inside the model's own (gathering) call
     assert "output layer on completion tokens only, in chunks" in output
     assert "full [batch, sequence, vocabulary] logits are computed instead" not in output

@@ -198,3 +198,25 @@ def test_two_ranks_merge_what_each_computed_through_the_process_group(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     for rank in (0, 1):  # both ranks hold every value either computed; row 4, met by neither, stays unknown
         assert f"rank {rank}: [-1.0, nan, -3.25, -4.0, nan]" in result.stdout
+
+
+def test_the_cache_is_off_only_where_its_values_would_be_computed_before_training_on_partial_weights():
+    from axolotl.utils.dict import DictDefault
+
+    from kto_plugin.distributed.zero_configs import resolve_deepspeed
+    from kto_plugin.training.training_args import reference_cache_off_reason
+
+    zero2, zero3 = resolve_deepspeed("kto_plugin:zero2"), resolve_deepspeed("kto_plugin:zero3")
+
+    def reason(**cfg):
+        return reference_cache_off_reason(DictDefault(cfg))
+
+    fsdp = {"fsdp_config": {"fsdp_version": 2}}
+    # an adapter's reference runs inside the training steps, where ZeRO-3 and FSDP gather the weights
+    assert reason(adapter="lora", deepspeed=zero3) is None
+    assert reason(adapter="lora", **fsdp) is None
+    assert reason(deepspeed=zero2) is None
+    assert "full fine-tune under DeepSpeed ZeRO-3" in reason(deepspeed=zero3)
+    assert "full fine-tune under FSDP" in reason(**fsdp)
+    if not torch.cuda.is_available():
+        assert "4-bit (QLoRA)" in reason(adapter="qlora", load_in_4bit=True)
