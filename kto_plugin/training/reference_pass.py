@@ -7,8 +7,8 @@ rows (`ref_row`, carried by the data loader) and registers them in a `ReferenceS
 more runs before step 1 where the reference stays at hand during training (a LoRA reference
 is the adapter switched off): each step looks its rows up and, for a row not known yet, runs
 the reference on that micro-batch as it would without the cache and records the values. At
-the end of each epoch and of training the ranks merge what they computed through the process
-group and each node's first process writes its own copy of the cache (nodes need not share a
+each checkpoint and the end of each epoch and of training the ranks merge what they computed
+through the process group and each node's first process writes its own copy of the cache (nodes need not share a
 disk), so the next epoch and the next run with the same key run no reference forwards.
 
 A full fine-tune has no reference at hand once its weights move, and keeping a second copy
@@ -59,10 +59,14 @@ class WithRowNumbers:
 
 
 class KeepReferenceValues(TrainerCallback):
-    """At the end of each epoch and of training: the ranks merge their reference values and the cache is written."""
+    """At each checkpoint and the end of each epoch and of training: the ranks merge their reference values and the
+    cache is written (a run resumed after a crash then finds the rows its earlier part met)."""
 
     def __init__(self, trainer: ReferencePassMixin):
         self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        self.trainer.keep_reference_values()
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.trainer.keep_reference_values()
