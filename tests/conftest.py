@@ -77,13 +77,15 @@ def pytest_collection_modifyitems(config, items):
 
     A few slow tests check nothing that differs between Axolotl versions (the pipeline's routes,
     a wheel install, the quickstart's measured alignment, ...): CI runs both stacks side by side, and
-    each of these runs on one of them, so the two suites finish together."""
+    each of these runs on one of them, so the two suites finish together. `KTO_PLUGIN_ALL_STACKS=1` runs
+    them on this stack as well (to check one on the other stack by hand)."""
     kept, other_stack = [], []
+    every_stack = os.environ.get("KTO_PLUGIN_ALL_STACKS") == "1"
     for item in items:
         if "axolotl" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
         marker = item.get_closest_marker("stack")
-        (other_stack if marker is not None and STACK not in marker.args else kept).append(item)
+        (other_stack if marker is not None and STACK not in marker.args and not every_stack else kept).append(item)
     if other_stack:
         config.hook.pytest_deselected(items=other_stack)
         items[:] = kept

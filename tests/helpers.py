@@ -66,9 +66,16 @@ def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def train_with_axolotl(tmp_path: Path, name: str, config: dict, *launch: str) -> subprocess.CompletedProcess:
-    """Write `config` to tmp_path/NAME.yaml and run `axolotl train` on it (with launcher options); it must succeed."""
+    """Write `config` to tmp_path/NAME.yaml and run `axolotl train` on it (with launcher options); it must succeed.
+
+    Without a `--launcher` in `launch` the run is Axolotl's `--launcher python` (one process: the plugin's own jobs
+    run so, `orchestration.axolotl_jobs.train_command`); `accelerate launch`, Axolotl's default, would start torch
+    a second time in a second process, about 20 s a run. The tests of the default launcher pass
+    `"--launcher", "accelerate"` (and tests/data and tests/studio run `axolotl train` as typed)."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    if "--launcher" not in launch:
+        launch = ("--launcher", "python", *launch)
     result = run_axolotl("train", str(path), *launch, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result

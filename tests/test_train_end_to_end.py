@@ -46,7 +46,7 @@ def trained_run(axolotl, tmp_path_factory, tiny_model):
                   max_steps=60, eval_steps=30,
                   kto_eval_post_train=True, kto_eval_limit=20,
                   kto_eval_tasks=["kto_sample_en_preference", "kto_sample_zh_rules"])
-    result = train_with_axolotl(run_dir, "quickstart", config)
+    result = train_with_axolotl(run_dir, "quickstart", config, "--launcher", "accelerate")  # as a user types it
     return run_dir / "out", result, weights_before
 
 

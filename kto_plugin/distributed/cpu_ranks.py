@@ -143,6 +143,9 @@ def let_fsdp_ranks_run_on_cpu(cfg) -> bool:
 
     def accelerator_state(self, *args, fsdp_plugin=None, **kwargs):
         original_state(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+        # Every later `AcceleratorState()` copies the process state's MULTI_CPU over the type again (the trainer's
+        # save then took the unsharded path and gathered on rank 0 alone): the FSDP plugin, kept, says it is FSDP.
+        fsdp_plugin = fsdp_plugin or getattr(self, "fsdp_plugin", None)
         if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
             self.distributed_type = DistributedType.FSDP
             self.fsdp_plugin = fsdp_plugin

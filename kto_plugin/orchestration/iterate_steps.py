@@ -20,7 +20,7 @@ from kto_plugin.data.label_log import Decision, LabelLog, append_rows_durably, i
 from kto_plugin.errors import DataError
 from kto_plugin.evaluation.generation import GenerationSettings, generate_answers, render_chat
 from kto_plugin.evaluation.judges import labels_from_scores
-from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged
+from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged, train_command
 from kto_plugin.orchestration.prompt_pool import PoolPrompt
 
 ANSWERS, JUDGE_SCORES, LABELS = "answers.jsonl", "judge-scores.jsonl", "labels.jsonl"
@@ -145,7 +145,7 @@ def train_round(user_config: dict, model_in: str, round_dir: Path, tokenizer) ->
 
     config = round_config(user_config, model_in, round_dir)
     (round_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    run_axolotl_logged(["train", str(round_dir / "config.yaml")], round_dir / "train.log")
+    run_axolotl_logged(train_command(round_dir / "config.yaml"), round_dir / "train.log")
     run = TrainedRun.find(model_in, config["output_dir"])
     if run.kind == "full":
         return config["output_dir"]

@@ -23,7 +23,7 @@ import yaml
 
 from kto_plugin.evaluation.held_out_probe import HeldOutSet, held_out_from_files, probe
 from kto_plugin.evaluation.trained_run import load_model
-from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged
+from kto_plugin.orchestration.axolotl_jobs import run_axolotl_logged, train_command
 
 
 @dataclass
@@ -78,7 +78,7 @@ def train_stage(folder: Path, stage: Stage, max_steps: int | None, logs: Path) -
     overrides = dict(stage.overrides)
     if max_steps:
         overrides["max_steps"] = max_steps
-    run_axolotl_logged(["train", config, *_cli_overrides(overrides)], logs / f"{stage.name}-{Path(stage.config).stem}.log")
+    run_axolotl_logged(train_command(config, *_cli_overrides(overrides)), logs / f"{stage.name}-{Path(stage.config).stem}.log")
     settings = stage.settings(folder)
     if stage.merge_after:
         merge = {"lora_model_dir": settings["output_dir"]} if settings.get("lora_model_dir") else {}

@@ -17,7 +17,7 @@ import yaml
 from kto_plugin.embedded.tiny_model import build_tiny_model
 from kto_plugin.embedded.warm_model import RECIPE, is_current, warm_model_dir, warm_up_rows
 from kto_plugin.log import get_logger
-from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
+from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged, train_command
 
 LOG = get_logger(__name__)  # an `axolotl.` name: Axolotl's log filter shows its INFO lines
 
@@ -65,7 +65,7 @@ def build_warm_model(output_dir: Path, recipe: dict | None = None) -> Path:
         config.write_text(yaml.safe_dump(warm_up_config(recipe, base, data, trained), allow_unicode=True), encoding="utf-8")
         log = work / "warm-up.log"
         LOG.info("warming up the embedded model with axolotl train (log: %s)", log)
-        run_axolotl_logged(["train", str(config)], log)
+        run_axolotl_logged(train_command(config), log)
         result = work / "result"
         result.mkdir()
         for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",

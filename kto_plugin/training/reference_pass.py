@@ -14,9 +14,12 @@ disk), so the next epoch and the next run with the same key run no reference for
 A full fine-tune has no reference at hand once its weights move, and keeping a second copy
 would cost a model's memory: there the pass runs before step 1, over the rows this run will
 train on only (the first `max_steps` x global batch rows; a whole epoch without `max_steps`),
-spread over the ranks, with a progress bar. One log line per split says what the cache held
-and one per write what it holds. Under ZeRO-3 the key's weights are gathered one at a time; the
-plugin leaves the cache off for a full fine-tune under ZeRO-3 or FSDP, which would need the pass.
+spread over the ranks, with a progress bar. Where the weights are sharded in training (ZeRO-3,
+FSDP) it runs after the trainer has wrapped the model (`on_train_begin`), on the training model,
+whose forward gathers each layer's weights as a training step's does: before wrapping, FSDP's ranks
+other than the first may hold no weights yet, and a second DeepSpeed engine would place them anew.
+One log line per split says what the cache held and one per write what it holds. Under ZeRO-3 the
+key's weights are gathered one at a time.
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ class WithRowNumbers:
 
 class KeepReferenceValues(TrainerCallback):
     """At each checkpoint and the end of each epoch and of training: the ranks merge their reference values and the
-    cache is written (a run resumed after a crash then finds the rows its earlier part met)."""
+    cache is written (a run resumed after a crash then finds the rows its earlier part met). At the start of
+    training: the pass a full fine-tune with sharded weights waits for until the model is wrapped."""
 
     def __init__(self, trainer: ReferencePassMixin):
         self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer.reference_passes_after_wrapping(state.global_step)
 
     def on_save(self, args, state, control, **kwargs):
         self.trainer.keep_reference_values()
@@ -154,8 +161,9 @@ class ReferencePassMixin:
         broadcast_object_list(key, from_process=0)
         return key[0]
 
-    def _reference_pass(self, dataset, name: str, batch_size: int) -> None:
-        """Reference log-probs of these (numbered) rows into the store; the batches are spread over the ranks."""
+    def _reference_pass(self, dataset, name: str, batch_size: int, model=None) -> None:
+        """Reference log-probs of these (numbered) rows into the store, run on `model` (by default the reference, or
+        before training the policy as DeepSpeed would place it); the batches are spread evenly over the ranks."""
         from accelerate.utils import tqdm
         from torch.utils.data import DataLoader
         from trl.models import prepare_deepspeed
@@ -164,12 +172,13 @@ class ReferencePassMixin:
             dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False,
             num_workers=self.args.dataloader_num_workers,
         ))
-        # As TRL does: before training, DeepSpeed has not placed the parameters yet; an inference engine does.
-        model = self.ref_model or self.model
-        if self.ref_model is None and self.is_deepspeed_enabled:
-            if getattr(self, "_precompute_engine", None) is None:
-                self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
-            model = self._precompute_engine
+        if model is None:
+            # As TRL does: before training, DeepSpeed has not placed the parameters yet; an inference engine does.
+            model = self.ref_model or self.model
+            if self.ref_model is None and self.is_deepspeed_enabled:
+                if getattr(self, "_precompute_engine", None) is None:
+                    self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
+                model = self._precompute_engine
         for batch in tqdm(loader, desc=f"Reference log-probs of the {name} split"):
             logps, kl_logps = self.compute_ref_log_probs(model, batch)
             self.reference_store.record(batch[ROW_COLUMN], {"ref_logps": logps, "ref_KL_logps": kl_logps})
@@ -195,6 +204,7 @@ class ReferencePassMixin:
             self.data_collator = WithRowNumbers(self.data_collator)
             self.add_callback(KeepReferenceValues(self))
             self._kept_rows: dict[str, int] = {}
+            self._passes_after_wrapping: list[tuple] = []  # (rows, split name, batch size, segment)
         segment = self.reference_store.add_segment(name, key, len(dataset), known)
         self.reference_store.merge_ranks(self.accelerator)  # a node without the file gets the others' values
         self._kept_rows[key] = self.reference_store.known_rows(segment) if known is not None else -1
@@ -202,10 +212,43 @@ class ReferencePassMixin:
         self._report_what_the_cache_held(segment, why)
         if not self._reference_at_hand():
             needed = self.reference_store.rows_needed(segment, self._rows_this_run_trains_on(name, len(dataset)))
-            if len(needed):
+            if len(needed) and self._weights_sharded_in_training():
+                self._passes_after_wrapping.append((dataset.select(needed.tolist()), name, batch_size, segment))
+            elif len(needed):
                 self._reference_pass(dataset.select(needed.tolist()), name, batch_size)
                 self._keep_segment(segment, before_training=True)
         return dataset
+
+    def _weights_sharded_in_training(self) -> bool:
+        """ZeRO-3 or FSDP: the whole weights are on no rank before the trainer wraps the model."""
+        plugin = self.accelerator.state.deepspeed_plugin if self.is_deepspeed_enabled else None
+        return self.is_fsdp_enabled or (plugin is not None and plugin.zero_stage == 3)
+
+    def reference_passes_after_wrapping(self, global_step: int) -> None:
+        """The passes a full fine-tune with sharded weights left for the start of training, run on the wrapped
+        training model (every rank takes part: its forward gathers each layer's weights), in eval mode, as the pass
+        before wrapping runs on the model as loaded."""
+        passes, self._passes_after_wrapping = getattr(self, "_passes_after_wrapping", []), []
+        if not passes:
+            return
+        if global_step > 0:
+            rows = sum(len(dataset) for dataset, *_ in passes)
+            raise RuntimeError(
+                f"KTO reference cache: this run resumes at step {global_step}, and {rows:,} rows it trains on have no "
+                "reference log-probs in the cache (a full fine-tune computes them before step 1, from the starting "
+                "weights, which a resumed run no longer has). Resume with the `max_steps` of the run that wrote the "
+                "checkpoint, or set `kto_ref_cache: off`.")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        try:
+            for dataset, name, batch_size, segment in passes:
+                LOG.info(f"KTO reference cache: the {name} split's pass runs now that the weights are sharded over "
+                         f"the ranks and each forward gathers them ({len(dataset):,} rows)")
+                self._reference_pass(dataset, name, batch_size, model=model)
+                self._keep_segment(segment, before_training=True)
+        finally:
+            model.train(was_training)
 
     def _report_what_the_cache_held(self, segment: Segment, why: str) -> None:
         where = self.reference_cache.folder / segment.key
@@ -218,6 +261,8 @@ class ReferencePassMixin:
         else:
             when = ("before step 1, over the rows this run trains on (a full fine-tune keeps no reference copy "
                     "once its weights move)")
+            if self._weights_sharded_in_training():
+                when += ", once the trainer has wrapped the model"
         if known:
             LOG.info(f"KTO reference cache: {known:,} of {segment.rows:,} rows of the {segment.name} split known in "
                      f"{where}; the others computed {when}")

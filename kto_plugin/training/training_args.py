@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from kto_plugin.distributed.zero_configs import zero_stage
 
 
 @dataclass
@@ -50,15 +49,8 @@ def rl_is_kto(rl) -> bool:
 def reference_cache_off_reason(cfg) -> str | None:
     """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
     # With an adapter the reference is the policy with the adapter off: its values are computed in the training
-    # steps, where ZeRO-3 and FSDP gather the weights. A full fine-tune would need them before training.
-    if zero_stage(cfg.deepspeed) == 3 and not cfg.adapter:
-        return ("off for a full fine-tune under DeepSpeed ZeRO-3 (its reference values would be computed before "
-                "training, where no rank holds the whole weights; a LoRA run keeps the cache)")
-    if (cfg.fsdp_config or cfg.fsdp) and not cfg.adapter:  # not `fsdp_version`: Axolotl 0.21 sets it to 2 always
-        # TRL's pass runs in the trainer's __init__, before FSDP wraps the model: with `cpu_ram_efficient_loading`
-        # the ranks other than 0 hold no weights yet, and their share of the pass was cached wrong (no error).
-        return ("off for a full fine-tune under FSDP (its reference values would be computed before FSDP wraps the "
-                "model, when ranks other than 0 may hold no weights yet; a LoRA run keeps the cache)")
+    # steps, where ZeRO-3 and FSDP gather the weights. A full fine-tune computes them before step 1; under ZeRO-3 or
+    # FSDP once the trainer has wrapped the model (training/reference_pass.py).
     if (cfg.adapter == "qlora" or cfg.load_in_4bit) and not _cuda_available():
         # The pass runs before training in eval / no-grad; bitsandbytes' CPU backend then repacks the 4-bit
         # weights into a kernel without autograd, and the gradients of every later step are wrong (no error).

@@ -116,7 +116,7 @@ def test_two_nodes_without_a_shared_disk_match_one_rank(tmp_path, reference):
 
 @pytest.mark.parametrize("deepspeed", [
     pytest.param(None, id="ddp", marks=pytest.mark.stack("py311")),  # py312: DDP across two "nodes" (above)
-    pytest.param("kto_plugin:zero2", id="zero2"),
+    pytest.param("kto_plugin:zero2", id="zero2", marks=pytest.mark.stack("py311")),  # py312: the ZeRO-2 recipe (below)
 ])
 def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_path, reference):
     overrides = {"deepspeed": deepspeed} if deepspeed else {}
@@ -138,6 +138,7 @@ def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_
     assert_same_run(tmp_path / "two", reference)
 
 
+@pytest.mark.stack("py312")  # py311 runs ZeRO-3 with full fine-tuning (below): CI time
 def test_zero3_two_ranks_save_resume_and_a_loadable_adapter(tmp_path, reference):
     config = kto_config(tmp_path, "zero3", micro_batch_size=1, gradient_accumulation_steps=2,
                         deepspeed="kto_plugin:zero3", save_strategy="steps", save_steps=2,
@@ -180,26 +181,63 @@ def full_config(tmp_path, name: str, **overrides) -> dict:
     return config
 
 
-@pytest.mark.stack("py311")  # py312 trains the shipped full ZeRO-3 recipe on two ranks (below)
-def test_zero3_full_fine_tuning_on_two_ranks_matches_one_rank_with_chunked_log_probs(axolotl, tmp_path):
-    """Full fine-tuning under ZeRO-3: the partitioned output layer is gathered for the chunked path inside its own
-    call and again before its backward, and its weight gradient is reduced like any other: the steps and the saved
-    weights are the one-process run's."""
+@pytest.fixture(scope="module")
+def full_reference(axolotl, tmp_path_factory, tiny_model):
+    """The one-process full fine-tune (micro-batch 2 x accumulation 2) that two ranks at micro-batch 1 must match."""
+    tmp_path = tmp_path_factory.mktemp("one_rank_full")
+    train_with_axolotl(tmp_path, "one", full_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2,
+                                                    kto_ref_cache_dir=str(tmp_path / "ref_cache")))
+    return tmp_path / "one"
+
+
+def assert_same_full_run(output_dir, reference_dir, output: str):
+    """The steps and the saved weights of the one-process run, with chunked log-probs and the reference cache on:
+    its pass ran once the trainer had wrapped the model, spread over the ranks, and every rank kept the values."""
     from safetensors.torch import load_file
 
-    one = full_config(tmp_path, "one", micro_batch_size=2, gradient_accumulation_steps=2)
-    train_with_axolotl(tmp_path, "one", one, "--launcher", "python")
+    assert "output layer on completion tokens only, in chunks" in output
+    assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
+    assert output.count("KTO reference cache: built for the train split") == 2
+    assert output.count("the train split's pass runs now that the weights are sharded over the ranks") == 2
+    assert "KTO reference cache: 16 of 267 rows of the train split kept" in output  # 4 steps x global batch 4
+    assert "KTO reference cache: off" not in output
+    assert_same_run(output_dir, reference_dir, adapters=False)
+    trained, expected = load_file(str(output_dir / "model.safetensors")), load_file(str(reference_dir / "model.safetensors"))
+    assert "lm_head.weight" in expected or "model.embed_tokens.weight" in expected
+    for saved in (trained, expected):  # FSDP's full state dict names a tied output layer's weight twice
+        if "lm_head.weight" in saved and "model.embed_tokens.weight" in saved:
+            assert (saved.pop("lm_head.weight") == saved["model.embed_tokens.weight"]).all()
+    assert max_weight_difference(trained, expected) < WEIGHT_TOLERANCE
+
+
+@pytest.mark.stack("py311")  # py312 trains the shipped full ZeRO-3 recipe on two ranks (below)
+def test_zero3_full_fine_tuning_on_two_ranks_matches_one_rank_with_the_fast_paths(tmp_path, full_reference):
+    """Full fine-tuning under ZeRO-3: the partitioned output layer is gathered for the chunked path inside its own
+    call and again before its backward, and its weight gradient is reduced like any other; the reference pass runs
+    on the engine's model, whose forward gathers each layer: the steps and the saved weights are the one-process
+    run's."""
     config = full_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
-                         deepspeed="kto_plugin:zero3")
+                         deepspeed="kto_plugin:zero3", kto_ref_cache_dir=str(tmp_path / "ref_cache"))
     result = two_ranks(tmp_path, "two", config)
     output = result.stdout + result.stderr
     assert "KTO: 2 processes, DeepSpeed ZeRO-3" in output
-    assert "output layer on completion tokens only, in chunks" in output
-    assert "full [batch, sequence, vocabulary] logits are computed instead" not in output
-    assert_same_run(tmp_path / "two", tmp_path / "one", adapters=False)
-    trained, expected = load_file(str(tmp_path / "two" / "model.safetensors")), load_file(str(tmp_path / "one" / "model.safetensors"))
-    assert "lm_head.weight" in expected or "model.embed_tokens.weight" in expected
-    assert max_weight_difference(trained, expected) < WEIGHT_TOLERANCE
+    assert_same_full_run(tmp_path / "two", full_reference, output)
+
+
+@pytest.mark.stack("py311")  # py312 trains FSDP2 with LoRA (below)
+def test_fsdp2_full_fine_tuning_on_two_cpu_ranks_matches_one_rank_with_the_fast_paths(tmp_path, full_reference):
+    """Full fine-tuning under FSDP2: the reference pass, which ran before FSDP wrapped the model (where ranks other
+    than the first may hold no weights), runs on the sharded model at the start of training. The checkpoint and the
+    final save gather the weights on every rank (they failed in a gloo collective: "192000 vs 4096" bytes, rank 0
+    gathering alone, accelerate having forgotten FSDP on CPU ranks)."""
+    config = full_config(tmp_path, "two", micro_batch_size=1, gradient_accumulation_steps=2,
+                         kto_ref_cache_dir=str(tmp_path / "ref_cache"), save_strategy="steps", save_steps=STEPS,
+                         **FSDP2)
+    result = two_ranks(tmp_path, "two", config)
+    output = result.stdout + result.stderr
+    assert "KTO: 2 processes, FSDP2" in output
+    assert (tmp_path / "two" / f"checkpoint-{STEPS}").is_dir()
+    assert_same_full_run(tmp_path / "two", full_reference, output)
 
 
 @pytest.mark.stack("py312")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
