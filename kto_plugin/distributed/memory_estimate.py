@@ -1,4 +1,4 @@
-"""Memory per GPU for the model states of a KTO run, by DeepSpeed strategy (ZeRO paper, sec. 3).
+"""Memory per GPU for the model states of a KTO run, by DeepSpeed or FSDP2 strategy (ZeRO paper, sec. 3).
 
 Counted, for P parameters of the model and T trainable ones, N GPUs, bf16 weights and
 AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer state):
@@ -6,20 +6,19 @@ AdamW (the ZeRO paper's mixed-precision accounting, K = 12 bytes of optimizer st
     weights 2 bytes/param, gradients 2 bytes/trainable param,
     optimizer 12 bytes/trainable param (fp32 master copy, first and second moments)
 
-    strategy        weights     gradients   optimizer   KTO reference (full fine-tune)
-    DDP (no ZeRO)   2P          2T          12T         0 (the pass runs on the policy)
-    ZeRO-1          2P          2T          12T/N       0 (the pass runs on the policy)
-    ZeRO-2          2P          2T/N        12T/N       0 (the pass runs on the policy)
-    ZeRO-3          2P/N        2T/N        12T/N       2P/N
-    ZeRO-3 offload  (CPU)       (CPU)       (CPU)       (CPU)
+    strategy        weights     gradients   optimizer
+    DDP (no ZeRO)   2P          2T          12T
+    ZeRO-1          2P          2T          12T/N
+    ZeRO-2          2P          2T/N        12T/N
+    ZeRO-3          2P/N        2T/N        12T/N
+    FSDP2           2P/N        2T/N        12T/N     (full sharding: what ZeRO-3 shards)
+    ZeRO-3 offload  (CPU)       (CPU)       (CPU)
 
-With LoRA, T is the adapter's size (its own weights add 2T to the weights) and the
-reference is the base model with the adapter switched off, so it costs nothing more. A
-full fine-tune needs a frozen reference copy (2P) only where the reference cache is off:
-with `kto_ref_cache: auto` (every strategy but ZeRO-3) the pass before training runs on the
-not yet trained policy and stores every reference log-prob, and no copy is loaded
-(`training/reference_model.py`); under ZeRO-3 the cache is off and TRL's copy is sharded
-like the policy.
+No frozen reference copy is counted. With LoRA the reference is the base model with the
+adapter switched off. A full fine-tune with `kto_ref_cache: auto` computes every reference
+log-prob it needs before step 1 on the not yet trained policy (under ZeRO-3 and FSDP2 once
+the trainer has wrapped it) and loads no copy (`training/reference_model.py`); with
+`kto_ref_cache: off` TRL's copy adds 2P, sharded like the policy under ZeRO-3 and FSDP2.
 Activations and the logits (`micro_batch_size x sequence_len x vocabulary` floats) come on
 top and do not shrink with N.
 """
@@ -29,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GIB = 1024**3
-STRATEGIES = ("DDP (no ZeRO)", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")
+STRATEGIES = ("DDP (no ZeRO)", "ZeRO-1", "ZeRO-2", "ZeRO-3", "FSDP2", "ZeRO-3 offload")
 WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
 
 
@@ -71,20 +70,18 @@ def model_state_bytes(size: ModelSize, strategy: str, gpus: int, lora: bool) -> 
         raise ValueError(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}")
     params = size.parameters
     trainable = size.lora_parameters if lora else params
-    kept_reference = not lora and strategy in ("ZeRO-3", "ZeRO-3 offload")  # elsewhere the reference cache is on
-    reference = WEIGHT_BYTES * params if kept_reference else 0
     weights = WEIGHT_BYTES * (params + (size.lora_parameters if lora else 0))
     gradients = GRADIENT_BYTES * trainable
     optimizer = OPTIMIZER_BYTES * trainable
     if strategy == "DDP (no ZeRO)":
-        return weights + gradients + optimizer + reference, 0.0
+        return weights + gradients + optimizer, 0.0
     if strategy == "ZeRO-1":
-        return weights + gradients + optimizer / gpus + reference, 0.0
+        return weights + gradients + optimizer / gpus, 0.0
     if strategy == "ZeRO-2":
-        return weights + (gradients + optimizer) / gpus + reference, 0.0
-    if strategy == "ZeRO-3":
-        return (weights + gradients + optimizer + reference) / gpus, 0.0
-    return 0.0, weights + gradients + optimizer + reference
+        return weights + (gradients + optimizer) / gpus, 0.0
+    if strategy in ("ZeRO-3", "FSDP2"):
+        return (weights + gradients + optimizer) / gpus, 0.0
+    return 0.0, weights + gradients + optimizer
 
 
 def format_gib(num_bytes: float, decimals: int) -> str:

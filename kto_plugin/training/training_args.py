@@ -26,8 +26,8 @@ class KTOTrainingArgsMixin:
     kto_padding_free: Union[bool, Literal["auto"]] = field(default="auto", metadata={
         "help": "`kto_padding_free`: each micro-batch's rows packed into one sequence (True, False or 'auto')"})
     kto_reference_cache: bool = field(default=False, metadata={
-        "help": "`kto_ref_cache: auto` (not for a full fine-tune under ZeRO-3 or FSDP): the reference log-probs "
-                "kept on disk once computed"})
+        "help": "`kto_ref_cache: auto` (not for 4-bit weights without CUDA): the reference log-probs kept "
+                "on disk once computed"})
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=1.0, metadata={"help": "`kto_sft_weight`: weight of the per-token NLL term "
                                                                   "on the desirable completions"})

@@ -40,20 +40,22 @@ def test_qwen_7b_count_is_the_published_one():
 
 def test_zero_accounting():
     size = ModelSize(parameters=10**9, lora_parameters=10**7)
-    full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3", "ZeRO-3 offload")}
-    assert full["DDP (no ZeRO)"] == (16e9, 0.0)  # 2 + 2 + 12 bytes per parameter; the reference freed after its pass
+    full = {s: model_state_bytes(size, s, 8, lora=False) for s in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3", "FSDP2",
+                                                                  "ZeRO-3 offload")}
+    assert full["DDP (no ZeRO)"] == (16e9, 0.0)  # 2 + 2 + 12 bytes per parameter; no reference copy (the cache)
     assert full["ZeRO-2"] == (2e9 + 14e9 / 8, 0.0)
-    assert full["ZeRO-3"] == (18e9 / 8, 0.0)  # the cache is off under ZeRO-3: a 2-byte reference, sharded
-    assert full["ZeRO-3 offload"] == (0.0, 18e9)
+    assert full["ZeRO-3"] == full["FSDP2"] == (16e9 / 8, 0.0)  # the cache's pass runs on the wrapped model: no copy
+    assert full["ZeRO-3 offload"] == (0.0, 16e9)
     # LoRA: no reference copy (the adapter is switched off), optimizer only for the adapter
     assert model_state_bytes(size, "DDP (no ZeRO)", 8, lora=True) == (2e9 + 16e7, 0.0)
-    for strategy in ("ZeRO-1", "ZeRO-2", "ZeRO-3"):
+    for strategy in ("ZeRO-1", "ZeRO-2", "ZeRO-3", "FSDP2"):
         assert model_state_bytes(size, strategy, 4, lora=False)[0] > model_state_bytes(size, strategy, 8, lora=False)[0]
     with pytest.raises(ValueError, match="ZeRO-2"):
         model_state_bytes(size, "ZeRO-4", 8, lora=False)
 
 
-@pytest.mark.parametrize(("name", "lora"), [("qwen2.5-7b-lora-zero2.yaml", True), ("qwen2.5-7b-full-zero3.yaml", False)])
+@pytest.mark.parametrize(("name", "lora"), [("qwen2.5-7b-lora-zero2.yaml", True), ("qwen2.5-7b-full-zero3.yaml", False),
+                                            ("qwen2.5-7b-full-fsdp2.yaml", False)])
 def test_tables_in_the_examples_are_computed(name, lora):
     from transformers import Qwen2Config
 
@@ -71,10 +73,10 @@ def test_small_models_are_not_shown_as_zero():
     assert format_gib(0, decimals=1) == "0.0"
     assert format_gib(0.0043 * GIB, decimals=1) == "0.0043"
     assert format_gib(0.3 * GIB, decimals=0) == "0.3"
-    # a 1M-parameter full fine-tune: 2 weights + 2 gradients + 12 Adam = 16 bytes each (+ 2 reference under ZeRO-3)
+    # a 1M-parameter full fine-tune: 2 weights + 2 gradients + 12 Adam = 16 bytes each
     rows = memory_table(ModelSize(parameters=1_000_000, lora_parameters=10_000), [2], lora=False)
     assert rows[2] == "| DDP (no ZeRO) | 0.015 |"
-    assert rows[-1] == "| ZeRO-3 offload | CPU 0.017 |"
+    assert rows[-1] == "| ZeRO-3 offload | CPU 0.015 |"
 
 
 def test_memory_command_reads_a_local_config(axolotl, tiny_model, tmp_path):
@@ -99,7 +101,7 @@ def test_the_multi_gpu_page_table_is_the_computed_one():
 
     size = count_parameters(Qwen2Config(**QWEN25_7B), lora_r=64)
     readme = (EXAMPLES.parent / "docs" / "multi-gpu.md").read_text()  # the table moved from the README
-    for strategy in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3"):
+    for strategy in ("DDP (no ZeRO)", "ZeRO-2", "ZeRO-3", "FSDP2"):
         lora, full = (model_state_bytes(size, strategy, 8, lora=flag)[0] / GIB for flag in (True, False))
         assert f"| {strategy} | {lora:.1f} | {full:.1f} |" in readme
     lora_cpu, full_cpu = (model_state_bytes(size, "ZeRO-3 offload", 8, lora=flag)[1] / GIB for flag in (True, False))

@@ -1,4 +1,4 @@
-"""Two ranks on CPU (gloo) through Axolotl's own launcher: plain DDP, DeepSpeed ZeRO-2 and ZeRO-3.
+"""Two ranks on CPU (gloo) through Axolotl's own launcher: DDP (one node and two), DeepSpeed ZeRO-2 and ZeRO-3, FSDP2.
 
 Each two-process run (micro-batch 1, accumulation 2) has the same global batch as the
 one-process reference (micro-batch 2, accumulation 2), so the plugin's KL estimate (global
@@ -241,7 +241,7 @@ def test_fsdp2_full_fine_tuning_on_two_cpu_ranks_matches_one_rank_with_the_fast_
 
 
 @pytest.mark.stack("py312")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
-@pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3"])
+@pytest.mark.parametrize("name", ["qwen2.5-7b-lora-zero2", "qwen2.5-7b-full-zero3", "qwen2.5-7b-full-fsdp2"])
 def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM
 
@@ -253,15 +253,23 @@ def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny
         gradient_accumulation_steps=2, logging_steps=1, save_steps=2, eval_steps=2, output_dir=str(tmp_path / "out"),
         dataset_prepared_path=str(tmp_path / "prepared"),
     )
+    if "fsdp_config" in config:
+        config["fsdp_config"]["transformer_layer_cls_to_wrap"] = "LlamaDecoderLayer"  # the tiny model's layer class
     result = two_ranks(tmp_path, "example", config)
-    stage = config["deepspeed"].removeprefix("kto_plugin:zero")
-    assert f"KTO: 2 processes, DeepSpeed ZeRO-{stage}" in result.stdout + result.stderr
-    assert (tmp_path / "out" / "checkpoint-2" / "global_step2").is_dir()
+    output = result.stdout + result.stderr
+    if "deepspeed" in config:
+        stage = config["deepspeed"].removeprefix("kto_plugin:zero")
+        assert f"KTO: 2 processes, DeepSpeed ZeRO-{stage}" in output
+        assert (tmp_path / "out" / "checkpoint-2" / "global_step2").is_dir()
+    else:
+        assert "KTO: 2 processes, FSDP2" in output
+        assert (tmp_path / "out" / "checkpoint-2").is_dir()
+    assert "output layer on completion tokens only, in chunks" in output and "KTO reference cache: off" not in output
     steps = step_records(tmp_path / "out")
     assert [record["step"] for record in steps] == [1, 2]
     if config.get("adapter") == "lora":
         assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
-    else:  # ZeRO-3 gathered the full weights for the save: they load and were trained
+    else:  # ZeRO-3 or FSDP2 gathered the full weights for the save: they load and were trained
         trained = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
         base = AutoModelForCausalLM.from_pretrained(tiny_model)
         assert any(not (p == q).all() for p, q in zip(trained.parameters(), base.parameters()))
