@@ -18,7 +18,6 @@ from kto_plugin.log import get_logger
 from kto_plugin.training.reference_model import skip_unused_reference_model
 from kto_plugin.training.training_args import (
     MIXIN_PATH,
-    reference_cache_off_reason,
     reference_cache_on,
     require_merged_fields,
     training_args_from_config,
@@ -141,9 +140,6 @@ class KTOPlugin(BasePlugin):
         }
 
     def pre_model_load(self, cfg):
-        if cfg.kto_ref_cache == "auto" and not reference_cache_on(cfg):
-            LOG.info(f"KTO reference cache: {reference_cache_off_reason(cfg)}; the reference runs at every step")
-
         # Axolotl 0.19 and 0.20 seed only data shuffling: without this the LoRA initialisation,
         # and so every number of a run, changes from run to run whatever `seed:` says.
         if cfg.seed is not None and not axolotl_seeds_adapter_init():

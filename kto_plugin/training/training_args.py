@@ -26,8 +26,7 @@ class KTOTrainingArgsMixin:
     kto_padding_free: Union[bool, Literal["auto"]] = field(default="auto", metadata={
         "help": "`kto_padding_free`: each micro-batch's rows packed into one sequence (True, False or 'auto')"})
     kto_reference_cache: bool = field(default=False, metadata={
-        "help": "`kto_ref_cache: auto` (not for 4-bit weights without CUDA): the reference log-probs kept "
-                "on disk once computed"})
+        "help": "`kto_ref_cache: auto`: the reference log-probs kept on disk once computed"})
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=1.0, metadata={"help": "`kto_sft_weight`: weight of the per-token NLL term "
                                                                   "on the desirable completions"})
@@ -46,28 +45,12 @@ def rl_is_kto(rl) -> bool:
     return str(rl or "").lower().split(".")[-1] == "kto"
 
 
-def reference_cache_off_reason(cfg) -> str | None:
-    """Why `kto_ref_cache: auto` cannot run for this config (the log line says it), or None where it runs."""
-    # With an adapter the reference is the policy with the adapter off: its values are computed in the training
-    # steps, where ZeRO-3 and FSDP gather the weights. A full fine-tune computes them before step 1; under ZeRO-3 or
-    # FSDP once the trainer has wrapped the model (training/reference_pass.py).
-    if (cfg.adapter == "qlora" or cfg.load_in_4bit) and not _cuda_available():
-        # The pass runs before training in eval / no-grad; bitsandbytes' CPU backend then repacks the 4-bit
-        # weights into a kernel without autograd, and the gradients of every later step are wrong (no error).
-        return ("off for 4-bit (QLoRA) weights without CUDA: bitsandbytes' CPU backend repacks them during the pass "
-                "into a kernel without gradients, and training would then get wrong gradients")
-    return None
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def reference_cache_on(cfg) -> bool:
-    """`kto_ref_cache: auto`, except where `reference_cache_off_reason` says it cannot run."""
-    return cfg.kto_ref_cache == "auto" and reference_cache_off_reason(cfg) is None
+    """`kto_ref_cache: auto`. It holds everywhere: with an adapter the values are computed in the training steps
+    (where ZeRO-3 and FSDP gather the weights, and where 4-bit weights on a CPU keep their gradients, which a pass
+    before training in eval mode took from them); a full fine-tune computes them before step 1, under ZeRO-3 or FSDP
+    once the trainer has wrapped the model (training/reference_pass.py)."""
+    return cfg.kto_ref_cache == "auto"
 
 
 def training_args_from_config(cfg) -> dict:
