@@ -39,33 +39,50 @@ FILL_SCRIPT = """
 import json, sys
 from axolotl.cli.config import load_cfg
 from transformers import AutoModelForCausalLM, TrainingArguments
-cfg = load_cfg(sys.argv[1])
-loaded = json.loads(json.dumps(cfg.deepspeed))  # Axolotl replaces the path with the file's content
-args = TrainingArguments(output_dir=cfg.output_dir, deepspeed=cfg.deepspeed,
-                         per_device_train_batch_size=cfg.micro_batch_size,
-                         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-                         max_grad_norm=cfg.max_grad_norm, learning_rate=cfg.learning_rate, report_to=[])
-model = AutoModelForCausalLM.from_pretrained(cfg.base_model)
-args.hf_deepspeed_config.trainer_config_finalize(args, model, num_training_steps=100)
-print("FILLED" + json.dumps({"loaded": loaded, "config": args.hf_deepspeed_config.config,
-                             "world_size": args.world_size}))
+import axolotl.utils.distributed
+from accelerate.state import AcceleratorState
+for path in sys.argv[1:]:
+    # as in a new process (Axolotl sets DeepSpeed up before anything starts the distributed state)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    axolotl.utils.distributed.distributed_state = None
+    cfg = load_cfg(path)
+    loaded = json.loads(json.dumps(cfg.deepspeed))  # Axolotl replaces the path with the file's content
+    args = TrainingArguments(output_dir=cfg.output_dir, deepspeed=cfg.deepspeed,
+                             per_device_train_batch_size=cfg.micro_batch_size,
+                             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+                             max_grad_norm=cfg.max_grad_norm, learning_rate=cfg.learning_rate, report_to=[])
+    model = AutoModelForCausalLM.from_pretrained(cfg.base_model)
+    args.hf_deepspeed_config.trainer_config_finalize(args, model, num_training_steps=100)
+    print("FILLED" + json.dumps({"loaded": loaded, "config": args.hf_deepspeed_config.config,
+                                 "world_size": args.world_size}))
 """
+
+
+@pytest.fixture(scope="module")
+def filled_configs(tmp_path_factory, tiny_model) -> dict:
+    """Each shipped config named in a KTO config, through Axolotl's config loading with the plugin and then the same
+    Hugging Face code a real run uses: TrainingArguments processes the file and the trainer finalises it with the
+    model. DeepSpeed configs start torch.distributed (gloo here, see cpu_ranks.py), so this runs in its own process,
+    one for the four."""
+    tmp_path = tmp_path_factory.mktemp("deepspeed_configs")
+    paths = []
+    for name in NAMES:
+        config = base_config(tmp_path, DATA, deepspeed=f"kto_plugin:{name}", micro_batch_size=2,
+                             gradient_accumulation_steps=8, max_grad_norm=0.5)
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, "-c", FILL_SCRIPT, *map(str, paths)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    filled = [json.loads(line.removeprefix("FILLED")) for line in result.stdout.splitlines() if line.startswith("FILLED")]
+    assert len(filled) == len(NAMES)
+    return dict(zip(NAMES, filled))
 
 
 @pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 @pytest.mark.parametrize("name", NAMES)
-def test_named_config_resolves_and_hf_fills_every_auto(name, tmp_path, tiny_model):
-    config = base_config(tmp_path, DATA, deepspeed=f"kto_plugin:{name}", micro_batch_size=2,
-                         gradient_accumulation_steps=8, max_grad_norm=0.5)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    # Axolotl's config loading with the plugin, then the same Hugging Face code a real run uses:
-    # TrainingArguments processes the file and the trainer finalises it with the model.
-    # DeepSpeed configs start torch.distributed (gloo here, see cpu_ranks.py), so this runs
-    # in its own process.
-    result = subprocess.run([sys.executable, "-c", FILL_SCRIPT, str(tmp_path / "config.yaml")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    filled = json.loads(result.stdout.split("FILLED", 1)[1])
+def test_named_config_resolves_and_hf_fills_every_auto(name, filled_configs):
+    filled = filled_configs[name]
     assert filled["loaded"] == json.loads(deepspeed_config_path(name).read_text())
     config = filled["config"]
     assert autos(config) == []

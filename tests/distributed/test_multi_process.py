@@ -110,7 +110,7 @@ def test_two_nodes_without_a_shared_disk_match_one_rank(tmp_path, reference):
     assert output.count("KTO reference cache: built for the train split") == 2  # one line from each rank
     for node in (0, 1):
         assert len(list((tmp_path / f"node{node}" / "ref_cache").glob("*.safetensors"))) == 1
-    assert "KTO: 2 processes, DDP" in output
+    assert "KTO: 2 processes, DDP" in output and "output layer on completion tokens only, in chunks" in output
     assert_same_run(tmp_path / "node0" / "two", reference)
 
 
@@ -130,6 +130,7 @@ def test_two_cpu_ranks_match_one_rank_with_the_same_global_batch(deepspeed, tmp_
     assert len(list((tmp_path / "ref_cache").glob("*.safetensors"))) == 1
     assert "KTO: 2 CPU ranks (gloo)" in output
     assert ("KTO: 2 processes, DeepSpeed ZeRO-2" if deepspeed else "KTO: 2 processes, DDP") in output
+    assert "output layer on completion tokens only, in chunks" in output
     # class weights from the whole training split on both ranks, not from one rank's half
     assert output.count("KTO class weights (kto_auto_weights): n_desirable=107, n_undesirable=160") == 2
     # the DeepSpeed engine trained and saved (its own checkpoint layout), or DDP did
