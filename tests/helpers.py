@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -79,6 +80,26 @@ def train_with_axolotl(tmp_path: Path, name: str, config: dict, *launch: str) ->
     result = run_axolotl("train", str(path), *launch, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a process group's rendezvous)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_rank_script(tmp_path: Path, name: str, script: str, timeout: int = 600) -> str:
+    """Run `script` (which spawns its ranks and takes the rendezvous port as its argument) from the repository root;
+    it must succeed. Returns its stdout."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(script, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(path), str(free_port())], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
 
 
 def with_lora(config: dict) -> dict:

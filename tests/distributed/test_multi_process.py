@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from helpers import REPO_ROOT, base_config, read_metrics_file, train_with_axolotl, with_lora
+from helpers import REPO_ROOT, base_config, free_port, read_metrics_file, train_with_axolotl, with_lora
 
 STEPS = 4
 # Observed differences are ~1e-5 on the logged values and ~1e-6 on adapter weights (fp32
@@ -75,14 +75,11 @@ def assert_same_run(output_dir, reference_dir, adapters: bool = True):
 def two_nodes(tmp_path, name: str, config: dict) -> str:
     """Two "nodes" on this machine (torchrun --nnodes 2, one process each), started together, each with its own
     output_dir, dataset_prepared_path and reference cache folder, as two machines without a shared disk."""
-    import socket
     import subprocess
 
     from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     processes = []
     for node in (0, 1):
         folder = tmp_path / f"node{node}"

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-import subprocess
-import sys
 import textwrap
 
 SCRIPT = textwrap.dedent('''
@@ -78,16 +76,7 @@ SCRIPT = textwrap.dedent('''
 
 @pytest.mark.stack("py312")  # torch's FSDP2 alone; py311 trains full FSDP2 through Axolotl on two ranks: CI time
 def test_two_fsdp2_ranks_compute_what_one_unsharded_process_does(tmp_path):
-    import socket
+    from helpers import run_rank_script
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    script = tmp_path / "fsdp2_ranks.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    from helpers import REPO_ROOT
-
-    result = subprocess.run([sys.executable, str(script), str(port)], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "rank 0: matched" in result.stdout and "rank 1: matched" in result.stdout
+    output = run_rank_script(tmp_path, "fsdp2_ranks", SCRIPT)
+    assert "rank 0: matched" in output and "rank 1: matched" in output
