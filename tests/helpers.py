@@ -63,7 +63,7 @@ def run_axolotl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     from kto_plugin.orchestration.axolotl_jobs import axolotl_command, axolotl_environment
 
     return subprocess.run(axolotl_command(list(args)), cwd=cwd, env=axolotl_environment(), capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=600)
 
 
 def train_with_axolotl(tmp_path: Path, name: str, config: dict, *launch: str) -> subprocess.CompletedProcess:

@@ -151,11 +151,15 @@ class ReferencePassMixin:
         gathering each weight for that process to hash."""
         key = [None]
         reference = self.accelerator.unwrap_model(self.ref_model or self.model)
-        if getattr(self, "_reference_weights_digest", None) is None and (
-                self.accelerator.is_main_process or partitioned_by_zero3(reference)):  # once for train and eval
-            adapter_off = self.ref_model is None and is_peft_model(self.model)
-            self._reference_weights_digest = reference_weights_digest(
-                reference, adapter_off, hashing=self.accelerator.is_main_process)
+        # Once for train and eval, on every rank alike: a rank that does not hash gets None, and must not take that
+        # for "not yet" (at the eval split it gathered the stage-3 weights again, alone, and the run hung)
+        if not getattr(self, "_reference_weights_seen", False):
+            self._reference_weights_seen = True
+            self._reference_weights_digest = None
+            if self.accelerator.is_main_process or partitioned_by_zero3(reference):
+                adapter_off = self.ref_model is None and is_peft_model(self.model)
+                self._reference_weights_digest = reference_weights_digest(
+                    reference, adapter_off, hashing=self.accelerator.is_main_process)
         if self.accelerator.is_main_process:
             key = [self.reference_cache.key(self._reference_weights_digest, rows_digest(dataset), self.calculate_KL)]
         broadcast_object_list(key, from_process=0)
