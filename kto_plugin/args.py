@@ -108,7 +108,8 @@ class KTOPluginArgs(BaseModel):
             "LoRA adapter (the reference is the adapter switched off) nothing runs before step 1: a micro-batch "
             "whose rows are not known yet runs the reference, and later epochs and later runs with the same key "
             "run none. A full fine-tune computes them before step 1 for the rows the run trains on (no reference "
-            "copy is kept; under ZeRO-3 or FSDP once the trainer has wrapped the model). `off`: the reference runs beside the policy at every step."
+            "copy is kept; under ZeRO-3 or FSDP once the trainer has wrapped the model). `off`: the reference runs "
+            "beside the policy at every step."
         ),
     )
     kto_ref_cache_dir: str | None = Field(

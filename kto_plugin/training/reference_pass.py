@@ -232,7 +232,7 @@ class ReferencePassMixin:
         """The passes a full fine-tune with sharded weights left for the start of training, run on the wrapped
         training model (every rank takes part: its forward gathers each layer's weights), in eval mode, as the pass
         before wrapping runs on the model as loaded."""
-        passes, self._passes_after_wrapping = getattr(self, "_passes_after_wrapping", []), []
+        passes, self._passes_after_wrapping = self._passes_after_wrapping, []  # set with the callback that calls this
         if not passes:
             return
         if global_step > 0:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 
-
 @dataclass
 class KTOTrainingArgsMixin:
     """The plugin's fields of the trainer's training arguments (the config key each comes from is in its help)."""

@@ -8,6 +8,8 @@ reference up to float round-off in the gradient all-reduce.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from helpers import REPO_ROOT, base_config, free_port, read_metrics_file, train_with_axolotl, with_lora
@@ -198,7 +200,6 @@ def assert_same_full_run(output_dir, reference_dir, output: str):
     assert output.count("KTO reference cache: built for the train split") == 2
     assert output.count("the train split's pass runs now that the weights are sharded over the ranks") == 2
     assert "KTO reference cache: 16 of 267 rows of the train split kept" in output  # 4 steps x global batch 4
-    assert "KTO reference cache: off" not in output
     assert_same_run(output_dir, reference_dir, adapters=False)
     trained, expected = load_file(str(output_dir / "model.safetensors")), load_file(str(reference_dir / "model.safetensors"))
     assert "lm_head.weight" in expected or "model.embed_tokens.weight" in expected
@@ -262,7 +263,10 @@ def test_multi_gpu_examples_train_on_two_cpu_ranks(axolotl, name, tmp_path, tiny
     else:
         assert "KTO: 2 processes, FSDP2" in output
         assert (tmp_path / "out" / "checkpoint-2").is_dir()
-    assert "output layer on completion tokens only, in chunks" in output and "KTO reference cache: off" not in output
+    assert "output layer on completion tokens only, in chunks" in output
+    # the reference cache on (this session's cache folder: an earlier run of the same rows may have filled some)
+    assert re.search(r"KTO reference cache: (built|rebuilt|hit) for the train split|"
+                     r"KTO reference cache: [\d,]+ of [\d,]+ rows of the train split known", output), output[-3000:]
     steps = step_records(tmp_path / "out")
     assert [record["step"] for record in steps] == [1, 2]
     if config.get("adapter") == "lora":
