@@ -52,6 +52,7 @@ class RunResult:
     wall_seconds: float = 0.0
     seconds_to_first_step: float = 0.0
     epoch_end_seconds: list[float] = field(default_factory=list)  # from process start
+    step_parts: list[dict[str, float]] = field(default_factory=list)  # bench.step_profile: each step's parts
     log_tail: str = ""
 
     def median_step(self, warmup: int) -> float:
@@ -186,6 +187,7 @@ def run(spec: RunSpec, work: Path, layout: Layout | None = None) -> RunResult:
         result.step_seconds = steps["step_seconds"]
         result.seconds_to_first_step = steps["train_begin"] - measure["started"]
         result.epoch_end_seconds = [end - measure["started"] for end in steps.get("epoch_ends", [])]
+        result.step_parts = steps.get("step_parts", [])
     if result.returncode != 0:
         result.log_tail = log_path.read_text(encoding="utf-8")[-3000:]
     return result

@@ -24,6 +24,7 @@ import click
 
 from bench.flops import StepShape, body_parameters, dense_matmul_flops
 from bench.runs import Layout, RunResult, run, run_specs
+from bench.step_profile import PARTS, mean_parts
 from bench.workload import ModelShape, build_model, write_rows
 
 GIB = 1024**3
@@ -75,6 +76,44 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
     Console(width=200).print(how)
     Console(width=200).print("to 1st step: process start to the first training step (loading, data preparation, "
                              "and for the plugin the reference pass); wall: the whole process")
+
+
+def epoch_splits(result: RunResult, steps_per_epoch: int) -> list[dict[str, float]]:
+    """For each whole epoch: the mean seconds per step of each part (`bench.step_profile`), and `between steps`
+    (the epoch's wall time over its steps less the mean step: fetching batches, logging, the epoch's end)."""
+    splits = []
+    starts = [result.seconds_to_first_step, *result.epoch_end_seconds]
+    for epoch, end in enumerate(result.epoch_end_seconds):
+        steps = result.step_parts[epoch * steps_per_epoch:(epoch + 1) * steps_per_epoch]
+        if not steps:
+            break
+        parts = mean_parts(steps)
+        per_step = (end - starts[epoch]) / len(steps)
+        parts["between steps"] = max(0.0, per_step - sum(parts.values()))
+        splits.append({"epoch": epoch + 1, "seconds_per_step": per_step, "parts": parts})
+    return splits
+
+
+def print_step_splits(results: list[RunResult], steps_per_epoch: int, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = (*PARTS, "between steps")
+    table = Table(title=f"Where a step's time goes, mean seconds per step of each whole epoch; {title}")
+    for column in ("run", "epoch", "s/step", *columns):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for result in results:
+        if result.returncode != 0:
+            continue
+        for split in epoch_splits(result, steps_per_epoch):
+            table.add_row(result.name, str(split["epoch"]), f"{split['seconds_per_step']:.2f}",
+                          *(f"{split['parts'][column]:.2f}" for column in columns))
+    Console(width=220).print(table)
+    Console(width=220).print(
+        "policy / KL-pair / reference forward: the model body (embeddings and decoder layers) with gradients, "
+        "without gradients and adapter on, and with the reference's weights; output layer: every lm_head call "
+        "(the plugin's chunked log-probs run inside it); loss and log-probs: the rest of compute_loss; between "
+        "steps: fetching batches, logging")
 
 
 @click.command()
@@ -141,6 +180,8 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     steps_per_epoch = -(-rows // (micro_batch * processes)) if epochs else None
     print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, {layout.describe()}, fp32",
                 steps_per_epoch)
+    if epochs:
+        print_step_splits(results, steps_per_epoch, layout.describe())
     plugin = next((r for r in results if r.name == "plugin KTO (defaults)" and r.returncode == 0), None)
     achieved = None
     if plugin:
@@ -162,7 +203,9 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
         "steps": steps, "epochs": epochs, "warmup": warmup, "layout": asdict(layout), "tokens_per_step": tokens_per_step,
         "plugin_unavoidable_flops_per_second": achieved,
         "runs": [{**asdict(result), "median_step_seconds": result.median_step(warmup),
-                  "seconds_per_step": seconds_per_step(result, warmup, steps_per_epoch)} for result in results],
+                  "seconds_per_step": seconds_per_step(result, warmup, steps_per_epoch),
+                  "epoch_splits": epoch_splits(result, steps_per_epoch) if epochs and result.returncode == 0 else []}
+                 for result in results],
     }
     output = output or work / "speed.json"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """An Axolotl plugin the bench adds to every run it times (built-in KTO and SFT included).
 
-It only watches: the wall time of each optimizer step, and the wall clock at the start of
-training and at the end of each epoch, go to `OUTPUT_DIR/bench_steps.json`.
+It only watches: the wall time of each optimizer step, where that time went
+(`bench.step_profile`), and the wall clock at the start of training and at the end of each
+epoch, go to `OUTPUT_DIR/bench_steps.json`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from axolotl.integrations.base import BasePlugin
 from transformers import TrainerCallback
 
+from bench.step_profile import StepProfile
+
 
 class StepTimes(TrainerCallback):
     def __init__(self, output_dir: str):
@@ -21,6 +24,7 @@ class StepTimes(TrainerCallback):
         self._started = 0.0
         self.train_begin = 0.0
         self.epoch_ends: list[float] = []
+        self.profile = StepProfile()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.train_begin = time.time()  # wall clock: the bench compares it with the process start
@@ -28,8 +32,15 @@ class StepTimes(TrainerCallback):
     def on_step_begin(self, args, state, control, **kwargs):
         self._started = time.perf_counter()
 
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.profile.optimizer_started()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.profile.optimizer_finished()
+
     def on_step_end(self, args, state, control, **kwargs):
         self.seconds.append(time.perf_counter() - self._started)
+        self.profile.finish_step(self.seconds[-1])
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.epoch_ends.append(time.time())
@@ -38,9 +49,12 @@ class StepTimes(TrainerCallback):
         if state.is_world_process_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({"step_seconds": self.seconds, "train_begin": self.train_begin,
-                                             "epoch_ends": self.epoch_ends}), encoding="utf-8")
+                                             "epoch_ends": self.epoch_ends,
+                                             "step_parts": self.profile.steps}), encoding="utf-8")
 
 
 class StepTimerPlugin(BasePlugin):
     def add_callbacks_post_trainer(self, cfg, trainer):
-        return [StepTimes(cfg.output_dir)]
+        times = StepTimes(cfg.output_dir)
+        times.profile.attach(trainer)
+        return [times]
