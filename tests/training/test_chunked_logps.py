@@ -60,6 +60,44 @@ def test_values_and_gradients_match_full_logits(rows, length, chunk, bias):
         torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("rows,length,chunk", [(1, 5, 1), (3, 11, 4), (17, 23, 7), (3, 11, 1000)])
+@pytest.mark.parametrize("bias,dtype", [(False, torch.float32), (True, torch.float32), (False, torch.bfloat16)])
+def test_a_frozen_head_gets_the_hidden_gradient_in_the_forward_and_no_logits_in_the_backward(
+        rows, length, chunk, bias, dtype, monkeypatch):
+    """LoRA's case: only the hidden states train. Their gradient W[y] - p W is formed in the forward; the backward
+    scales it and computes no logits, and it equals the full-logits gradient (bf16: within bf16's rounding)."""
+    from kto_plugin.training import chunked_logps
+
+    torch.manual_seed(rows * 10 + length)
+    hidden_size, vocab = 8, 53
+    head = torch.nn.Linear(hidden_size, vocab, bias=bias).to(dtype).requires_grad_(False)
+    hidden = torch.randn(rows, length, hidden_size, dtype=dtype, requires_grad=True)
+    input_ids, completion_mask = random_batch(rows, length, vocab, seed=rows)
+    weights = torch.randn(rows)
+
+    plain = completion_logps(head(hidden).float(), input_ids, completion_mask)
+    (plain * weights).sum().backward()
+    expected = hidden.grad.clone()
+    hidden.grad = None
+
+    calls = {"forward": 0}
+    real_chunk_logits = chunked_logps._chunk_logits
+
+    def counted(*args):
+        calls["forward"] += 1
+        return real_chunk_logits(*args)
+
+    monkeypatch.setattr(chunked_logps, "_chunk_logits", counted)
+    chunked = completion_logps_from_hidden(hidden, head, input_ids, completion_mask, chunk_tokens=chunk)
+    in_forward = calls["forward"]
+    (chunked * weights).sum().backward()
+    assert calls["forward"] == in_forward > 0  # the backward recomputed no logits
+    tolerance = 1e-4 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(chunked, plain, atol=tolerance, rtol=tolerance)
+    torch.testing.assert_close(hidden.grad.float(), expected.float(), atol=tolerance, rtol=tolerance)
+    assert hidden.grad.dtype == dtype
+
+
 def test_chunks_are_sized_for_the_device_the_output_layer_is_on():
     """64 MiB of fp32 logits per chunk on a CPU (more cost RSS and gained nothing); 1 GiB on a GPU, where 64 MiB chunks
     (110 tokens of a 152k vocabulary) left the matrix units idle: 0.92 s per step against 0.78 s on an H200."""
