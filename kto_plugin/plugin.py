@@ -159,7 +159,7 @@ class KTOPlugin(BasePlugin):
             micro, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
             LOG.info(
                 f"KTO: {args.world_size} processes, {how}; global batch {micro} x {accumulation} x "
-                f"{args.world_size} = {micro * accumulation * args.world_size} examples, one KL estimate over them"
+                f"{args.world_size} = {micro * accumulation * args.world_size} examples, one z0 for all ranks"
             )
 
         apply_class_weights(cfg, trainer)

@@ -172,7 +172,7 @@ def bare_trainer(model, lora_reference: bool = False, **attributes):
 
     The reference is a frozen copy of `model`, or with `lora_reference` the model with its adapter off. The
     plugin's settings come from training arguments as in a real run (`KTOTrainingArgsMixin`), every fast path
-    off; `attributes` set anything else (or a setting, by its trainer attribute: `chunked_logps=True`).
+    off and the paper's KL z0 (`reference_point="reward_mean"` needs the trainer's callback); `attributes` set anything else (or a setting, by its trainer attribute: `chunked_logps=True`).
     """
     import copy
     from collections import defaultdict
@@ -184,7 +184,8 @@ def bare_trainer(model, lora_reference: bool = False, **attributes):
     from kto_plugin.training.trainer import KTOPluginTrainer
     from kto_plugin.training.training_args import KTOTrainingArgsMixin
 
-    settings = asdict(KTOTrainingArgsMixin(kto_chunked_logps=False, kto_group_by_length=False, kto_padding_free=False))
+    settings = asdict(KTOTrainingArgsMixin(kto_chunked_logps=False, kto_group_by_length=False, kto_padding_free=False,
+                                           kto_reference_point="kl"))
     args = SimpleNamespace(gradient_checkpointing_kwargs=None, **settings)
     trainer = object.__new__(KTOPluginTrainer)
     trainer.apply_settings(args)

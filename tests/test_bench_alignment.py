@@ -71,4 +71,8 @@ def test_a_reference_point_reaches_every_kto_variant_and_no_other(tmp_path):
                for variant in ("kto", "kto-sft", "kto-few-desirable", "kto-noisy", "dpo", "sft")}
     assert [variant for variant, config in configs.items() if config.get("kto_reference_point") == "reward_mean"] == [
         "kto", "kto-sft", "kto-few-desirable", "kto-noisy"]
-    assert "kto_reference_point" not in variant_config("kto", "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)
+    # without one: the paper's loss keeps the paper's KL z0, the other KTO variants get the plugin's default
+    defaults = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)
+                for variant in ("kto", "kto-sft", "kto-noisy")}
+    assert defaults["kto"]["kto_reference_point"] == "kl"
+    assert "kto_reference_point" not in defaults["kto-sft"] and "kto_reference_point" not in defaults["kto-noisy"]

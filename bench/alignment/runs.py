@@ -33,12 +33,13 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
         "dataset_prepared_path": str(output_dir / "prepared"),
     })
     if variant.startswith("kto"):
-        # `kto`: the paper's loss; `kto-sft`: the SFT term at `sft_term_weight`; the others: the plugin's default,
-        # or `kto_sft_weight` where the bench was given one
+        # `kto`: the paper's loss (no SFT term, the KL z0); `kto-sft`: the SFT term at `sft_term_weight`; the others:
+        # the plugin's default, or `kto_sft_weight` and `kto_reference_point` where the bench was given them
         sft_weight = {"kto": 0.0, "kto-sft": settings["sft_term_weight"]}.get(variant, settings["kto_sft_weight"])
+        point = settings["kto_reference_point"] or ("kl" if variant == "kto" else None)
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
                 **({} if sft_weight is None else {"kto_sft_weight": sft_weight}),
-                **({} if settings["kto_reference_point"] is None else {"kto_reference_point": settings["kto_reference_point"]}),
+                **({} if point is None else {"kto_reference_point": point}),
                 "kto_auto_weights": variant == "kto-few-desirable",
                 **({} if variant == "kto-few-desirable" else {"kto_desirable_weight": settings["kto_desirable_weight"]}),
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a

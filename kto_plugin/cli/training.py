@@ -10,7 +10,7 @@ SUMMARY_ROWS = [
     ("reward margin", "rewards/margins"),
     ("desirable reward", "rewards/chosen"),
     ("undesirable reward", "rewards/rejected"),
-    ("KL estimate (z0)", "kl"),
+    ("reference point z0", "kl"),
     ("NLL/token, accepted", "nll/chosen"),
     ("  the reference's", "nll_ref/chosen"),
     ("beta", "beta"),

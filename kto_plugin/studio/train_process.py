@@ -24,7 +24,7 @@ LOG_NAME = "studio-train.log"
 PLOTTED = {  # plot -> {series name: metric key}
     "loss": {"loss": "loss"},
     "rewards": {"desirable": "rewards/chosen", "undesirable": "rewards/rejected", "margin": "rewards/margins"},
-    "kl": {"KL estimate (z0)": "kl"},
+    "kl": {"reference point z0": "kl"},
     "accepted": {"policy": "nll/chosen", "reference": "nll_ref/chosen"},
     "beta": {"beta": "beta"},
 }

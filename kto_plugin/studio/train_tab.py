@@ -12,7 +12,7 @@ from kto_plugin.errors import BusyError
 from kto_plugin.studio.page_messages import shows_errors
 from kto_plugin.studio.train_process import PLOTTED, metric_frames
 
-PLOT_TITLES = {"loss": "Loss", "rewards": "Rewards (desirable, undesirable, margin)", "kl": "KL estimate (z0)",
+PLOT_TITLES = {"loss": "Loss", "rewards": "Rewards (desirable, undesirable, margin)", "kl": "Reference point z0",
                "accepted": "Accepted answers: NLL per token (policy above reference: displacement)", "beta": "Beta"}
 REFRESH_SECONDS = 2.0
 LOG_LINES = 16  # as many as the box shows, so its last line is the log's last

@@ -13,8 +13,8 @@
 - `reference_store`: those values in memory by row number, merged over the ranks;
 - `reference_model`: no second model loaded for a KTO full fine-tune's reference (Axolotl's was never used);
 - `length_grouping`: the training order, micro-batches of rows of similar length;
-- `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point;
-- `reference_point`: `kto_reference_point: reward_mean`, BCO's running reward mean as z0 (no KL pairs), checkpointed;
+- `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point (`kto_reference_point: kl`);
+- `reference_point`: `kto_reference_point: reward_mean` (the default), BCO's running reward mean as z0 (no KL pairs), checkpointed;
 - `beta_schedule`: per-epoch, linear and cosine beta;
 - `class_weights`: `kto_auto_weights` and the paper's range check on the trainer (arithmetic in `data.class_balance`);
 - `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;

@@ -3,10 +3,12 @@
 For a prompt x, a completion y and its label, with policy pi_theta and reference pi_ref:
 
     r(x, y)  = sum over completion tokens of (log pi_theta(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t))
-    z0       = max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
+    z0       = the mean of r over every row of the earlier optimizer steps, over all ranks (not clamped;
+               0 at the first): `kto_reference_point: reward_mean`, the default (BCO's shift,
+               training/reference_point.py)
+               or, with `kto_reference_point: kl`, the paper's
+               max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
                                                           sum and count over all ranks)
-               or, with `kto_reference_point: reward_mean` (BCO's shift, training/reference_point.py),
-               the mean of r over every row of the earlier optimizer steps (not clamped; 0 at the first)
     nll(x, y) = -log pi_theta(y | x) / |y|             (per completion token; |y| its completion tokens)
 
     kto:

@@ -1,6 +1,9 @@
-"""The KTO reference point z0 for `kto_reference_point: reward_mean`: BCO's running reward mean.
+"""The KTO reference point z0 for `kto_reference_point: reward_mean` (the default): BCO's running reward mean.
 
-The paper's z0 (`kto_reference_point: kl`, the default) is a per-step estimate of KL(pi_theta || pi_ref)
+The speed bench measured it at 0.77x the paper's step time (no KL forward), and the alignment bench
+found every number level with the paper's z0 within the seed spread, so it is the default.
+
+The paper's z0 (`kto_reference_point: kl`) is a per-step estimate of KL(pi_theta || pi_ref)
 from mismatched (prompt, completion) pairs, which costs a second policy forward, without gradient, on
 every micro-batch. BCO (Jung et al. 2024) shifts its rewards by delta, the running mean of the rewards
 themselves, which reuses the log-ratios the step computes anyway:

@@ -4,9 +4,9 @@ It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a sched
 (`set_beta`, driven by `training/beta_schedule.py`), KL pairs across the accumulation
 window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order,
 length-grouped (`training/length_grouping.py`) and followed by the KL pairing, micro-batches
-packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and a KL
-estimate reduced over all ranks as a global sum over a global count, or instead of the KL pairs
-BCO's running reward mean (`kto_reference_point: reward_mean`, `training/reference_point.py`). A Mixture-of-Experts model's router
+packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and z0 from
+BCO's running reward mean (`kto_reference_point: reward_mean`, the default, `training/reference_point.py`)
+or a KL estimate reduced over all ranks as a global sum over a global count (`kl`). A Mixture-of-Experts model's router
 load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). The reference's values (a
 LoRA reference is the adapter switched off) come through `training/reference_pass.py`: looked up
 by row, computed when a micro-batch first needs them, kept on disk. Data loading and logging are TRL's.

@@ -14,7 +14,7 @@ def test_micro_batch_one_gives_a_real_kl_estimate(axolotl, tmp_path, tiny_model)
     config = with_lora(base_config(
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         micro_batch_size=1, gradient_accumulation_steps=8, max_steps=8, learning_rate=0.005,
-        kto_auto_weights=True,
+        kto_auto_weights=True, kto_reference_point="kl",
     ))
     result = train_with_axolotl(tmp_path, "mb1", config)
     steps = [record for record in read_metrics_file(tmp_path / "out") if "kl_raw" in record]
