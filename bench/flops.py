@@ -1,11 +1,11 @@
 """FLOP counts: this machine's dense matmul rate, and the arithmetic a KTO step cannot avoid.
 
-A KTO step with LoRA, per micro-batch of T tokens of which C are completion tokens (and as
-many again in the mismatched KL pairs), must at least run:
-- the policy on the completions, forward and backward (the frozen base needs gradients for
-  its activations, not its weights: about as much again as the forward);
-- the policy on the KL pairs, forward only (no gradient);
-- the reference on both, forward only (a cache removes this after the first epoch).
+A KTO step with LoRA, per micro-batch of T tokens of which C are completion tokens, must at
+least run the policy on the completions, forward and backward (the frozen base needs
+gradients for its activations, not its weights: about as much again as the forward). With
+the paper's KL z0 (`kto_reference_point: kl`) it also runs the policy on as many mismatched
+KL pairs, forward only; and where the reference is not cached (the first epoch), the
+reference on the completions (and on the KL pairs), forward only.
 The transformer body costs 2 FLOPs per body parameter per token forward, attention 4 L H T_row^2
 per row; the output layer 2 H V per token, but only completion tokens need it.
 """
@@ -45,9 +45,11 @@ class StepShape:
         attention = 4 * self.layers * self.hidden * self.rows * self.tokens_per_row**2
         return 2 * self.body_parameters * tokens + attention + 2 * self.hidden * self.vocab * head_tokens
 
-    def kto_step_unavoidable(self) -> float:
-        """Policy forward + backward on completions, policy forward on KL pairs, reference forward on both."""
-        return self.forward() * (2 + 1 + 2)
+    def kto_step_unavoidable(self, kl_pairs: bool = False, reference: bool = False) -> float:
+        """Policy forward + backward on completions; with `kl_pairs` a policy forward on the KL pairs; with
+        `reference` the reference's forward on the completions (and the KL pairs). The plugin's defaults, once
+        its reference is cached (epoch 2 on): neither."""
+        return self.forward() * (2 + kl_pairs + (1 + kl_pairs) * reference)
 
 
 def body_parameters(parameters: int, hidden: int, vocab: int, tied: bool) -> int:

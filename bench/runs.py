@@ -30,8 +30,8 @@ OPTIMIZATION_KEYS: dict[str, object] = {
     "kto_chunked_logps": False, "kto_ref_cache": "off", "kto_group_by_length": False, "kto_padding_free": True,
     # not a speed switch: the paper's loss without the SFT term, to show what the default term costs
     "kto_sft_weight": 0,
-    # BCO's running reward mean as z0: no KL pairs and no KL forward
-    "kto_reference_point": "reward_mean",
+    # the paper's KL z0 (the default is BCO's running reward mean: no KL pairs and no KL forward)
+    "kto_reference_point": "kl",
 }
 
 

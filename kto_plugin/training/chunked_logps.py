@@ -27,7 +27,8 @@ fine-tuning, tied or untied); under LoRA only the hidden states do, and then d/d
 is computed in the forward from the chunk's logits already there, and the backward scales it
 by g: two products with W a token (logits, p W) instead of three (logits, and in the
 backward the logits again and g (onehot(y) - p) W). On the CPU bench's default shape
-(vocabulary 151,936, hidden 256) that made a LoRA step STEP_SAVING.
+(vocabulary 151,936, hidden 256) that took a LoRA step's backward from 2.65 to 0.24 s and the
+step from 4.46 to 2.59 s.
 """
 
 from __future__ import annotations
