@@ -45,11 +45,10 @@ class StepShape:
         attention = 4 * self.layers * self.hidden * self.rows * self.tokens_per_row**2
         return 2 * self.body_parameters * tokens + attention + 2 * self.hidden * self.vocab * head_tokens
 
-    def kto_step_unavoidable(self, kl_pairs: bool = False, reference: bool = False) -> float:
-        """Policy forward + backward on completions; with `kl_pairs` a policy forward on the KL pairs; with
-        `reference` the reference's forward on the completions (and the KL pairs). The plugin's defaults, once
-        its reference is cached (epoch 2 on): neither."""
-        return self.forward() * (2 + kl_pairs + (1 + kl_pairs) * reference)
+    def kto_step_unavoidable(self) -> float:
+        """Policy forward + backward on completions: the plugin's default step once its reference is cached
+        (epoch 2 on; no KL pairs with the default reward-mean z0)."""
+        return self.forward() * 2
 
 
 def body_parameters(parameters: int, hidden: int, vocab: int, tied: bool) -> int:

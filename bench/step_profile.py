@@ -28,8 +28,8 @@ from collections import defaultdict
 
 import torch
 
-PARTS = ("policy forward", "KL-pair forward", "reference forward", "output layer", "loss and log-probs",
-         "backward", "optimizer", "other")
+FORWARD_PARTS = ("policy forward", "KL-pair forward", "reference forward", "output layer")
+PARTS = (*FORWARD_PARTS, "loss and log-probs", "backward", "optimizer", "other")
 
 
 def _now() -> float:
@@ -75,6 +75,14 @@ class StepProfile:
         module.register_forward_pre_hook(before)
         module.register_forward_hook(after)
 
+    def _time_body_and_head(self, model: torch.nn.Module, body_part) -> None:
+        body = _model_body(model)
+        if body is not None:
+            self._timed_module(body, body_part)
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if isinstance(head, torch.nn.Module):
+            self._timed_module(head, lambda: "output layer")
+
     def attach(self, trainer) -> None:
         model = trainer.model
         adapter = _adapter_layer(model)
@@ -84,20 +92,10 @@ class StepProfile:
                 return "policy forward"
             return "reference forward" if adapter is not None and adapter.disable_adapters else "KL-pair forward"
 
-        body = _model_body(model)
-        if body is not None:
-            self._timed_module(body, body_part)
-        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        if isinstance(head, torch.nn.Module):
-            self._timed_module(head, lambda: "output layer")
+        self._time_body_and_head(model, body_part)
         reference = getattr(trainer, "ref_model", None)
         if isinstance(reference, torch.nn.Module) and reference is not model:
-            reference_body = _model_body(reference)
-            if reference_body is not None:
-                self._timed_module(reference_body, lambda: "reference forward")
-            reference_head = reference.get_output_embeddings() if hasattr(reference, "get_output_embeddings") else None
-            if isinstance(reference_head, torch.nn.Module):
-                self._timed_module(reference_head, lambda: "output layer")
+            self._time_body_and_head(reference, lambda: "reference forward")
         self._wrap_compute_loss(trainer)
         self._wrap_backward(trainer.accelerator)
 
@@ -105,12 +103,12 @@ class StepProfile:
         compute_loss = trainer.compute_loss
 
         def timed(*args, **kwargs):
-            forwards_before = sum(self._current[part] for part in PARTS[:4])
+            forwards_before = sum(self._current[part] for part in FORWARD_PARTS)
             began = _now()
             try:
                 return compute_loss(*args, **kwargs)
             finally:
-                forwards = sum(self._current[part] for part in PARTS[:4]) - forwards_before
+                forwards = sum(self._current[part] for part in FORWARD_PARTS) - forwards_before
                 self._current["loss and log-probs"] += _now() - began - forwards
 
         trainer.compute_loss = timed

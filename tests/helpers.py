@@ -172,7 +172,8 @@ def bare_trainer(model, lora_reference: bool = False, **attributes):
 
     The reference is a frozen copy of `model`, or with `lora_reference` the model with its adapter off. The
     plugin's settings come from training arguments as in a real run (`KTOTrainingArgsMixin`), every fast path
-    off and the paper's KL z0 (`reference_point="reward_mean"` needs the trainer's callback); `attributes` set anything else (or a setting, by its trainer attribute: `chunked_logps=True`).
+    off and the paper's KL z0 (`reference_point="reward_mean"` needs the trainer's callback); `attributes` set
+    anything else (or a setting, by its trainer attribute: `chunked_logps=True`).
     """
     import copy
     from collections import defaultdict

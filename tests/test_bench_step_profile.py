@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import tiny_qwen
 
-from bench.speed import epoch_splits
 from bench.runs import RunResult
+from bench.speed import epoch_splits
 from bench.step_profile import PARTS, StepProfile, mean_parts
-from tests.helpers import tiny_qwen
 
 
 class SlowBackwardAccelerator:

@@ -78,7 +78,10 @@ class _TokenLogps(torch.autograd.Function):
                 expected = probabilities.to(weight.dtype) @ weight
                 direction[start:stop] = (weight[targets[start:stop]].float() - expected.float()).to(hidden.dtype)
         ctx.hidden_gradient_now = hidden_gradient_now
-        ctx.save_for_backward(direction) if hidden_gradient_now else ctx.save_for_backward(hidden, weight, bias, targets)
+        if hidden_gradient_now:
+            ctx.save_for_backward(direction)
+        else:
+            ctx.save_for_backward(hidden, weight, bias, targets)
         ctx.chunk_tokens = chunk_tokens
         return out
 

@@ -1,7 +1,8 @@
 """The KTO reference point z0 for `kto_reference_point: reward_mean` (the default): BCO's running reward mean.
 
-The speed bench measured it at 0.53x the paper's z0's step time over whole epochs (no KL forward), and the alignment bench
-found every number level with the paper's z0 within the seed spread, so it is the default.
+The speed bench measured it at 0.53x the paper's z0's step time over whole epochs (no KL forward),
+and the alignment bench found every number level with the paper's z0 within the seed spread, so it
+is the default.
 
 The paper's z0 (`kto_reference_point: kl`) is a per-step estimate of KL(pi_theta || pi_ref)
 from mismatched (prompt, completion) pairs, which costs a second policy forward, without gradient, on
