@@ -32,6 +32,8 @@ OPTIMIZATION_KEYS: dict[str, object] = {
     "kto_sft_weight": 0,
     # the paper's KL z0 (the default is BCO's running reward mean: no KL pairs and no KL forward)
     "kto_reference_point": "kl",
+    # glibc's own mmap threshold: freed activations stay in the heap (resident memory, not time)
+    "kto_release_cpu_memory": False,
 }
 
 

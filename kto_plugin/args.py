@@ -100,6 +100,16 @@ class KTOPluginArgs(BaseModel):
             "`sample_packing: true` in a KTO config means `true` (Axolotl refuses sample packing for RL)."
         ),
     )
+    kto_release_cpu_memory: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "Have the C library (glibc) give each freed block of 128 KiB or more back to the system at once, so "
+            "a run's resident memory follows its live tensors instead of climbing step after step (the large "
+            "speed bench shape: 2.9 GB instead of 4.0 GB after six steps; a few percent of a step's time). "
+            "`auto`: on when no GPU is used (a GPU's activations are not the C library's); `true`: on in any run; "
+            "`false`: the C library's defaults. Does nothing where the C library is not glibc."
+        ),
+    )
     kto_ref_cache: Literal["auto", "off"] = Field(
         default="auto",
         description=(

@@ -29,6 +29,16 @@ LOG = get_logger(__name__)
 TRAINER_CLS = "kto_plugin.trainer.KTOPluginTrainer"
 
 
+def release_cpu_memory(cfg) -> None:
+    """`kto_release_cpu_memory`: fix glibc's mmap threshold, before the data and the model are loaded."""
+    from kto_plugin.training.cpu_memory import fix_mmap_threshold, release_cpu_memory_on
+
+    if release_cpu_memory_on(cfg.get("kto_release_cpu_memory"), cuda_available()) and fix_mmap_threshold():
+        LOG.info("KTO: freed blocks of 128 KiB or more go back to the system at once (glibc's mmap threshold fixed; "
+                 "kto_release_cpu_memory: %s), so resident memory follows the live tensors",
+                 str(cfg.get("kto_release_cpu_memory", "auto")).lower())
+
+
 AXOLOTL_KTO_KEYS = ("kto_desirable_weight", "kto_undesirable_weight")  # Axolotl's own `kto_*` keys
 
 
@@ -94,6 +104,7 @@ class KTOPlugin(BasePlugin):
             for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
                 if cfg.get(key) is None:
                     cfg[key] = False
+        release_cpu_memory(cfg)
         if cfg.get("deepspeed"):
             cfg["deepspeed"] = resolve_deepspeed(cfg["deepspeed"])
         skip_unused_reference_model(cfg)

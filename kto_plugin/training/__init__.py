@@ -19,6 +19,7 @@
 - `class_weights`: `kto_auto_weights` and the paper's range check on the trainer (arithmetic in `data.class_balance`);
 - `lora_presets`: `kto_lora_preset`, LoRA rank, alpha and targets by model size;
 - `metrics_log`: `OUTPUT_DIR/kto_metrics.jsonl`.
+- `cpu_memory`: `kto_release_cpu_memory`, freed blocks given back to the system at once on a CPU run.
 
 May import: `kto_plugin.log`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.embedded`, `kto_plugin.distributed`
 (`lora_presets` sizes a model with `memory_estimate`). Never imports evaluation or cli.
