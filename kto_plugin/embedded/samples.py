@@ -59,11 +59,13 @@ HELD_OUT_PER_SET = 4
 
 
 def held_out_queries() -> frozenset[str]:
-    """The prompts (`query`) no KTO run the plugin ships trains on (the quickstart, the pipeline): 4 per
+    """The prompts (`query`) nothing trains on in the warm-up, the quickstart and the pipeline: 4 per
     sample set of real-looking feedback (en, zh), drawn with seed 0, and the refund desk's held-out
-    questions (`refund_held_out_queries`). The warm model reads only the former (`embedded.warm_model`)."""
+    questions (`refund_desk.split_questions`: 16 (product, days) combinations, 48 prompts)."""
     import json
     import random
+
+    from kto_plugin.embedded.refund_desk import split_questions
 
     rng = random.Random(0)
     held = set()
@@ -71,14 +73,8 @@ def held_out_queries() -> frozenset[str]:
         lines = sample_dataset_path(name).read_text(encoding="utf-8").splitlines()
         prompts = sorted({json.loads(line)["query"] for line in lines})
         held.update(rng.sample(prompts, HELD_OUT_PER_SET))
-    return frozenset(held) | refund_held_out_queries()
-
-
-def refund_held_out_queries() -> frozenset[str]:
-    """The refund desk's held-out questions (`refund_desk.split_questions`: 16 (product, days) combinations, 48 prompts)."""
-    from kto_plugin.embedded.refund_desk import split_questions
-
-    return frozenset(question.prompt for question in split_questions()[1])
+    held.update(question.prompt for question in split_questions()[1])
+    return frozenset(held)
 
 
 def chat_messages(row: dict) -> list[dict[str, str]]:

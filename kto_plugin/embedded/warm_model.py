@@ -6,16 +6,8 @@ hidden 256, 4 layers, 3.1M parameters), trained by `axolotl train` (full
 fine-tune, Axolotl's own SFT, 5 epochs) on the shipped sample sets' prompts with *both* their
 accepted and their rejected answers, so it answers sample-style questions in the sets' words
 and mixes their good and bad habits the way an untuned model does: on the refund desk it
-gives right and wrong decisions, promises and rude refusals.
-
-It stands in for a pretrained base model, which has read text about most questions people ask.
-So it reads the real-looking sets' (en, zh) held-out prompts too, with their good and bad answers
-alike: a 3.1M-parameter model cannot answer "What is an API?" from 36 other questions, and
-without them its answers to those prompts were garbled before and after KTO. KTO never
-trains on them: the quickstart and the pipeline train on the `train` splits, so the held-out
-prompts show whether what KTO learned from other prompts' feedback (no absolute promises, no
-"No idea, sorry.") carries over. The refund desk's 48 held-out questions stay unread: their
-(product, days) combinations test whether the model learned the rule itself.
+gives right and wrong decisions, promises and rude refusals. The held-out prompts
+(`samples.held_out_queries`) are left out, so evaluations on them use prompts it never saw.
 
 The result is cached in `$KTO_PLUGIN_CACHE/warm-model` with `recipe.json`; a cached model
 whose recipe differs is rebuilt. This module holds the recipe, the rows and the config; the
@@ -29,20 +21,14 @@ import json
 from pathlib import Path
 
 from kto_plugin.embedded.cache import cache_dir
-from kto_plugin.embedded.samples import (
-    chat_messages,
-    refund_held_out_queries,
-    sample_dataset_names,
-    sample_dataset_path,
-)
+from kto_plugin.embedded.samples import chat_messages, held_out_queries, sample_dataset_names, sample_dataset_path
 from kto_plugin.embedded.uris import URI_PREFIX
 from kto_plugin.errors import ConfigError
 
 WARM_MODEL_NAME = "warm-model"
 WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 RECIPE = {
-    # 3: reads the en/zh held-out prompts' answers (module docstring)
-    "recipe_version": 3,
+    "recipe_version": 2,
     "seed": 42,
     "hidden_size": 256,
     "num_layers": 4,
@@ -61,14 +47,14 @@ def warm_model_dir() -> Path:
 
 
 def warm_up_rows(sample_sets: list[str] | None = None) -> list[dict]:
-    """Every row of the sample sets (default: all), accepted and rejected alike, as chat messages, except the
-    refund desk's held-out questions (the real-looking sets' held-out prompts are read: module docstring)."""
-    unread = refund_held_out_queries()
+    """Every row of the sample sets (default: all) whose prompt is not held out, accepted and rejected alike,
+    as chat messages."""
+    held_out = held_out_queries()
     rows = []
     for name in sample_sets or sample_dataset_names():
         for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if row["query"] not in unread:
+            if row["query"] not in held_out:
                 rows.append({"messages": chat_messages(row)})
     return rows
 
