@@ -11,7 +11,8 @@ micro-batch 2, rows up to 520 tokens; six steps): resident memory 4.03 GB with g
 
 Setting the threshold with `mallopt` fixes it (glibc then stops adjusting it), so every block of
 128 KiB or more is mapped and unmapped. The cost is the kernel's zeroing of fresh pages on each
-such allocation: a few percent of a CPU step. A GPU's activations are not `malloc`'s, so this is for
+such allocation: over two whole epochs at that shape, peak 2.93 GiB instead of 3.48 and 10.33 s a
+step instead of 9.41 (bench/results/README.md, 2026-12-04). A GPU's activations are not `malloc`'s, so this is for
 CPU-only runs; it does nothing where the C library is not glibc.
 """
 
