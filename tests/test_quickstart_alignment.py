@@ -53,6 +53,9 @@ def test_held_out_preference_accuracy_rises(quickstart_result):
     before = numbers["before"]["sets"]["kto-sample-refunds"]["preference_accuracy"]
     after = numbers["after"]["sets"]["kto-sample-refunds"]["preference_accuracy"]
     assert after >= before + PREFERENCE_GAIN, (before, after)
+    reward_accuracy = numbers["after"]["sets"]["kto-sample-refunds"]["reward_accuracy"]
+    assert reward_accuracy >= 0.5 + PREFERENCE_GAIN, reward_accuracy  # accepted rows gained more than rejected ones
+    assert "reward accuracy, kto-sample-refunds" in output
     assert numbers["sets"]["kto-sample-refunds"]["pairs"] == 48 * 4  # both good wordings against both bad answers
     assert "preference accuracy, kto-sample-refunds" in output
 

@@ -112,6 +112,10 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
         accuracy = [side["sets"][name]["preference_accuracy"] for side in (before, after)]
         if accuracy[0] is not None:
             table.add_row(f"preference accuracy, {name} ({info['pairs']} pairs)", *(f"{value:.2f}" for value in accuracy))
+    for name in result.sets:
+        reward_accuracy = after["sets"][name].get("reward_accuracy")
+        if reward_accuracy is not None:  # the base against itself: every reward 0, chance by definition
+            table.add_row(f"reward accuracy, {name} (every row pair)", "0.50", f"{reward_accuracy:.2f}")
     for title, share_before, share_after in share_rows(result):
         table.add_row(title, f"{share_before:.0%}", f"{share_after:.0%}")
     if after["refund_grades"]:

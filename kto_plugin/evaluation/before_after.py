@@ -5,7 +5,11 @@ on: preference accuracy (accepted answer more likely than a rejected one to the 
 prompt), the mean log-likelihood of accepted and of rejected answers, and, from
 `samples_per_prompt` sampled answers per prompt (seeded, the same seed for both models),
 the shares that break the rules of `eval/` (an absolute promise, an insult) and that offer
-an alternative (`lm_eval_tasks.utils.score_answer`).
+an alternative (`lm_eval_tasks.utils.score_answer`). The trained model's sets also get the
+reward accuracy: of every (accepted, rejected) pair of rows, the share whose accepted row gained
+more log-likelihood from base to trained (KTO's implicit reward; chance is 0.5, and each row's
+length cancels, which a summed-likelihood preference accuracy between a long answer and a short
+refusal does not).
 
 The held-out rows are `--held-out` files, or, for a config trained on the shipped sample
 sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` splits.
@@ -20,7 +24,7 @@ import yaml
 
 from kto_plugin.embedded.uris import URI_PREFIX, is_plugin_uri, resolve_dataset_uri
 from kto_plugin.errors import ConfigError
-from kto_plugin.evaluation.held_out_probe import held_out_from_files, probe
+from kto_plugin.evaluation.held_out_probe import held_out_from_files, probe, reward_accuracy_and_margin
 from kto_plugin.evaluation.trained_run import TrainedRun, load_model
 
 SHARES = (  # (row title, rule in lm_eval_tasks.utils.RULES, True when the share counts answers that break the rule)
@@ -123,6 +127,9 @@ def run_before_after(config: Path, held_out_paths: list[Path] | None = None, sam
     del after_model
     gc.collect()
     before = score_sets(load_model(base_path), tokenizer, held_out_sets, max_new_tokens, "before", sampling)
+    for name, held_out in held_out_sets.items():  # KTO's implicit reward: chance is 0.5, answer lengths cancel
+        after["sets"][name]["reward_accuracy"], after["sets"][name]["reward_margin"] = reward_accuracy_and_margin(
+            before["sets"][name]["logps"], after["sets"][name]["logps"], held_out.labels)
     sets = {name: {"rows": len(held_out.labels), "pairs": len(held_out.pairs()), "prompts": held_out.distinct_previews()}
             for name, held_out in held_out_sets.items()}
     return BeforeAfterResult(str(config), paths, sets, base_path, after_path, sampling, before, after)
