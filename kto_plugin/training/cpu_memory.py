@@ -32,9 +32,14 @@ def release_cpu_memory_on(setting, cuda: bool) -> bool:
     return setting is True
 
 
+def on_glibc() -> bool:
+    """Whether this process's C library is glibc (Linux), whose allocator `mallopt` tunes."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def fix_mmap_threshold() -> bool:
     """Fix glibc's mmap threshold at 128 KiB; False where the C library is not glibc or refuses."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -7,15 +7,15 @@ allocates 40 tensors of 8 MiB, keeps only the last, and reports how much anonymo
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="glibc's allocator only")
+from kto_plugin.training.cpu_memory import on_glibc
+
+pytestmark = pytest.mark.skipif(not on_glibc(), reason="glibc's allocator only")
 
 PATTERN = textwrap.dedent("""
     import sys
