@@ -99,7 +99,7 @@ def test_held_out_prompts_are_fixed_and_left_out_of_the_warm_up():
     assert {json.loads(line)["query"] for line in pipeline_held_out.read_text(encoding="utf-8").splitlines()} == real_looking
 
 
-@pytest.mark.stack("py312")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
+@pytest.mark.stack("py311")  # slow and not about the Axolotl version: one stack runs it (tests/conftest.py)
 def test_warm_up_is_reproducible(axolotl, tmp_path, plugin_cache):
     """Two warm-ups with one (shortened) recipe give the same weights, and the cache keeps the recipe."""
     from kto_plugin.embedded.warm_model import cached_recipe

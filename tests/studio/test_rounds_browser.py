@@ -30,7 +30,7 @@ def waiting_run(tmp_path: Path) -> tuple[Path, dict]:
     return path, outcome.waiting_for
 
 
-@pytest.mark.stack("py312")  # a real round of `axolotl train`; not about the Axolotl version
+@pytest.mark.stack("py311")  # a real round of `axolotl train`; not about the Axolotl version
 def test_a_person_labels_round_one_in_the_label_tab_and_continues_the_run_from_the_rounds_tab(
         axolotl, tmp_path, page, screenshots):
     from kto_plugin.orchestration.iterate_folder import STEPS, RunFolder
