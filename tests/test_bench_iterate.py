@@ -10,7 +10,7 @@ import yaml
 
 from bench.alignment.data import budget
 from bench.alignment.runs import DEFAULTS
-from bench.iterate.__main__ import RECIPE, round_config
+from bench.iterate.__main__ import RECIPE, main, round_config
 from bench.iterate.report import plot, rows
 from kto_plugin.embedded.recipes import recipe_path
 
@@ -28,6 +28,10 @@ def test_the_rounds_train_as_the_shipped_recipe_does_and_spend_the_offline_budge
     assert "kto_sft_weight" not in round_config("base", tmp_path, 0, DEFAULTS)  # None: the plugin's default
     loop = recipe["kto_iterate"]
     assert loop["rounds"] * loop["prompts_per_round"] * loop["answers_per_prompt"] == len(budget(0)) == 768
+    # `python -m bench.iterate` without options measures the recipe as shipped
+    defaults = {option.name: option.default for option in main.params}
+    assert defaults["replay_share"] == loop.get("replay_share", 0.0)
+    assert (defaults["num_epochs"], defaults["kto_sft_weight"]) == (recipe["num_epochs"], recipe["kto_sft_weight"])
 
 
 def test_the_report_averages_each_round_over_seeds_beside_the_offline_runs(tmp_path):
