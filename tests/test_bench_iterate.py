@@ -30,7 +30,7 @@ def test_the_rounds_train_as_the_shipped_recipe_does_and_spend_the_offline_budge
     assert loop["rounds"] * loop["prompts_per_round"] * loop["answers_per_prompt"] == len(budget(0)) == 768
     # `python -m bench.iterate` without options measures the recipe as shipped
     defaults = {option.name: option.default for option in main.params}
-    assert defaults["replay_share"] == loop.get("replay_share", 0.0)
+    assert defaults["replay_share"] == loop["replay_share"]
     assert (defaults["num_epochs"], defaults["kto_sft_weight"]) == (recipe["num_epochs"], recipe["kto_sft_weight"])
 
 

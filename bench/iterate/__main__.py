@@ -95,7 +95,7 @@ def run_seed(seed: int, base: str, tokenizer, rounds: int, answers_per_prompt: i
 @click.option("--rounds", type=int, default=3, show_default=True)
 @click.option("--answers-per-prompt", type=int, default=4, show_default=True)
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
-@click.option("--replay-share", type=float, default=RECIPE["kto_iterate"].get("replay_share", 0.0), show_default=True,
+@click.option("--replay-share", type=float, default=RECIPE["kto_iterate"]["replay_share"], show_default=True,
               help="Share of the earlier rounds' labelled rows trained on again (kto_iterate.replay_share; "
                    "default: the recipe's).")
 @click.option("--epochs", "num_epochs", type=float, default=RECIPE["num_epochs"], show_default=True,
