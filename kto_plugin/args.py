@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.orchestration.iterate_settings import IterateSettings
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
-from kto_plugin.training.loss import LOSS_TYPES, LossType
+from kto_plugin.training.loss import LOSS_TYPES, SFT_WEIGHT_DEFAULT, LossType
 from kto_plugin.training.reference_point import REFERENCE_POINTS, ReferencePointKind
 from kto_plugin.training.training_args import rl_is_kto
 
@@ -55,13 +55,14 @@ class KTOPluginArgs(BaseModel):
         ),
     )
     kto_sft_weight: NonNegativeFloat = Field(
-        default=1.0,
+        default=SFT_WEIGHT_DEFAULT,
         description=(
             "Weight of an SFT term on the accepted (desirable) answers inside the KTO loss: each desirable "
             "example's loss gains kto_sft_weight * (its negative log-likelihood per completion token), scaled by "
             "lambda_D with the rest. It keeps the accepted answers likely while the rejected ones are pushed down "
-            "(logged as `nll/chosen`). 1 (the RPO paper's weight) lowered the share of garbled sampled answers on the "
-            "alignment bench; 0: the paper's loss."
+            "(logged as `nll/chosen`). 3 was chosen on the alignment bench (4 epochs, 3 seeds): good held-out answers "
+            "0.60 against 0.48 at 1 (the RPO paper's weight) and SFT's 0.59, garbled ones 0.14 against 0.27; "
+            "0: the paper's loss."
         ),
     )
     kto_auto_weights: bool = Field(

@@ -84,3 +84,24 @@ def test_kto_iterate_settings_pass_axolotls_loader_and_a_bad_one_names_its_key(t
         load_with(tmp_path, kto_iterate={"judge": "grade-it-somehow"})
     with pytest.raises(Exception, match="answers_per_prompt"):
         load_with(tmp_path, kto_iterate={"answers_per_prompt": 0})
+
+
+def test_the_trainer_arguments_default_as_the_config_keys_do():
+    """A key left out of the config reaches the trainer with the config model's default, on both paths: the
+    training-arguments mixin's own field default, and `training_args_from_config` on a config without the key."""
+    from dataclasses import fields
+
+    from axolotl.utils.dict import DictDefault
+
+    from kto_plugin.args import KTOPluginArgs
+    from kto_plugin.training.training_args import KTOTrainingArgsMixin, training_args_from_config
+
+    config_defaults = {name: spec.default for name, spec in KTOPluginArgs.model_fields.items()}
+    shared = [spec for spec in fields(KTOTrainingArgsMixin) if spec.name in config_defaults]
+    assert {spec.name for spec in shared} >= {"kto_sft_weight", "kto_reference_point", "kto_chunked_logps"}
+    from_config = training_args_from_config(DictDefault({**config_defaults, "rl": "kto"}))
+    unset = training_args_from_config(DictDefault({**config_defaults, "rl": "kto", "kto_sft_weight": None,
+                                                   "kto_reference_point": None}))
+    for spec in shared:
+        assert spec.default == config_defaults[spec.name] == from_config[spec.name], spec.name
+        assert unset[spec.name] == config_defaults[spec.name], spec.name

@@ -36,7 +36,7 @@ def trained_run(axolotl, tmp_path_factory, tiny_model):
     run_dir = tmp_path_factory.mktemp("quickstart")
     weights = tiny_model / "model.safetensors"
     weights_before = sha256(weights)
-    # The shipped quickstart, shortened to 60 of its 120 steps, written to a temp folder.
+    # The shipped quickstart, capped at 60 steps, written to a temp folder.
     # (At 5x its learning rate the random tiny model's run diverged differently run to run.)
     config = yaml.safe_load(QUICKSTART.read_text())
     # The plumbing on the random tiny model (the warm model's behaviour: test_quickstart_alignment.py).

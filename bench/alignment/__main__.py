@@ -1,6 +1,6 @@
 """`python -m bench.alignment`: each variant a real `axolotl train` from the warm model, scored on held-out questions.
 
-    python -m bench.alignment                                  # 7 variants x 3 seeds (~40 min on 2 cores)
+    python -m bench.alignment                                  # 7 variants x 3 seeds, 4 epochs (~80 min on 2 cores)
     python -m bench.alignment --variants kto,dpo --seeds 0 --learning-rate 0.001
 """
 

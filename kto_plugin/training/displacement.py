@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kto_plugin.log import get_logger
+from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
 
 LOG = get_logger(__name__)
 
@@ -36,12 +37,14 @@ def _mean(values) -> float | None:
 
 def displacement_message(step: int, drop: float, nll: float, reference_nll: float, margin: float,
                          sft_weight: float, learning_rate: float, beta: float) -> str:
+    weight_hint = (f"now {sft_weight:g}; the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up"
+                   if sft_weight < SFT_WEIGHT_DEFAULT else f"now {sft_weight:g}; higher pulls the accepted answers up harder")
     return (
         f"KTO: likelihood displacement at step {step}: the accepted answers' log-probability fell {drop:.2f} nats per "
         f"token below the reference's (NLL per token {nll:.2f} against {reference_nll:.2f}) while the reward margin "
         f"grew to {margin:.3f}. The margin is growing by pushing answers down, and sampled answers drift to text "
-        f"nobody wrote. Raise `kto_sft_weight` (now {sft_weight:g}; 1 pulls the accepted answers up), lower "
-        f"`learning_rate` (now {learning_rate:g}), or raise `rl_beta` (now {beta:g})."
+        f"nobody wrote. Raise `kto_sft_weight` ({weight_hint}), lower `learning_rate` (now {learning_rate:g}), "
+        f"or raise `rl_beta` (now {beta:g})."
     )
 
 

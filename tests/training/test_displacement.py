@@ -55,3 +55,13 @@ def test_first_displacement_of_a_finished_runs_records():
     ]
     assert first_displacement(records)["step"] == 30
     assert first_displacement(records[:3]) is None
+
+
+def test_the_message_points_below_the_default_weight_to_it_and_at_it_higher():
+    from kto_plugin.training.displacement import displacement_message
+    from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
+
+    below = displacement_message(30, 0.6, 2.6, 2.0, 0.9, SFT_WEIGHT_DEFAULT / 3, 2e-3, 0.1)
+    at_default = displacement_message(30, 0.6, 2.6, 2.0, 0.9, SFT_WEIGHT_DEFAULT, 2e-3, 0.1)
+    assert f"the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up" in below
+    assert f"(now {SFT_WEIGHT_DEFAULT:g}; higher pulls the accepted answers up harder)" in at_default
