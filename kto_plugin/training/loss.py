@@ -46,8 +46,8 @@ from kto_plugin.errors import ConfigError
 LossType = Literal["kto", "apo_zero_unpaired"]
 LOSS_TYPES: tuple[str, ...] = get_args(LossType)
 
-# `kto_sft_weight`'s default, chosen on bench/alignment (4 epochs, 3 seeds, 2026-12-04): good held-out answers
-# 0.60 at 3 against 0.48 at 1 (SFT: 0.59), garbled ones 0.14 against 0.27 (docs/alignment-bench.md)
+# `kto_sft_weight`'s default, chosen on bench/alignment at 4 epochs, 3 seeds (its numbers: the key's description
+# in args.py and docs/alignment-bench.md)
 SFT_WEIGHT_DEFAULT = 3.0
 
 
