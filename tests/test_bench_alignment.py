@@ -43,6 +43,11 @@ def test_each_variant_changes_the_budget_only_as_it_says():
 
     sft = variant_rows("sft", rows, 0)
     assert [row["messages"][-1]["content"] for row in sft] == [row["response"] for row in desirable]
+    # the SFT baselines of the degraded budgets: the accepted answers that KTO's variant reads, and no others
+    assert [row["messages"][-1]["content"] for row in variant_rows("sft-few-desirable", rows, 0)] == [
+        row["response"] for row in kept]
+    assert [row["messages"][-1]["content"] for row in variant_rows("sft-noisy", rows, 0)] == [
+        row["response"] for row in noisy if row["label"]]
     assert variant_rows("kto-sft", rows, 0) == rows and variant_rows("dpo-sft", rows, 0) == pairs
     with pytest.raises(ValueError, match="kto, kto-sft, dpo"):
         variant_rows("ppo", rows, 0)
@@ -50,11 +55,13 @@ def test_each_variant_changes_the_budget_only_as_it_says():
 
 def test_variant_configs_differ_in_the_objective_only(tmp_path):
     configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, DEFAULTS)
-               for variant in ("kto", "kto-sft", "kto-few-desirable", "dpo", "dpo-sft", "sft")}
+               for variant in ("kto", "kto-sft", "kto-few-desirable", "dpo", "dpo-sft", "sft", "sft-few-desirable",
+                               "sft-noisy")}
     shared = {"learning_rate", "num_epochs", "micro_batch_size", "gradient_accumulation_steps", "lora_r", "seed"}
     for config in configs.values():
         assert {key: config[key] for key in shared} == {key: configs["kto"][key] for key in shared}
-    assert configs["kto"]["rl"] == "kto" and configs["dpo"]["rl"] == "dpo" and "rl" not in configs["sft"]
+    assert configs["kto"]["rl"] == "kto" and configs["dpo"]["rl"] == "dpo"
+    assert not any("rl" in configs[variant] for variant in ("sft", "sft-few-desirable", "sft-noisy"))
     assert configs["kto-few-desirable"]["kto_auto_weights"] and not configs["kto"]["kto_auto_weights"]
     assert configs["kto"]["kto_group_by_length"] is False  # data order, as DPO and SFT read it
 

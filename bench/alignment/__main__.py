@@ -1,6 +1,6 @@
 """`python -m bench.alignment`: each variant a real `axolotl train` from the warm model, scored on held-out questions.
 
-    python -m bench.alignment                                  # 7 variants x 3 seeds, 4 epochs (~80 min on 2 cores)
+    python -m bench.alignment                                  # 9 variants x 3 seeds, 4 epochs (~95 min on 2 cores)
     python -m bench.alignment --variants kto,dpo --seeds 0 --learning-rate 0.001
 """
 
@@ -22,7 +22,7 @@ from bench.alignment.report import plot, print_table
 from bench.alignment.runs import DEFAULTS, train_variant
 from bench.alignment.scoring import score_model
 from kto_plugin.orchestration.axolotl_jobs import set_offline
-from kto_plugin.training.reference_point import REFERENCE_POINTS
+from kto_plugin.training.loss import REFERENCE_POINTS
 
 
 def _load(base_model: str, adapter: Path | None):
@@ -69,8 +69,8 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
 def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, kto_sft_weight,
          sft_term_weight, kto_reference_point, samples, work, json_path, png_path):
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
-    the desirable rows removed, KTO with 20% of the labels flipped, and SFT on the desirable rows, from one feedback
-    budget per seed."""
+    the desirable rows removed, KTO with 20% of the labels flipped, SFT on the desirable rows, and SFT on the desirable
+    rows of each of those two degraded budgets, from one feedback budget per seed."""
     set_offline(os.environ)  # for the `axolotl train` jobs it starts (kto_plugin.orchestration.axolotl_jobs)
     import axolotl
     from transformers import AutoTokenizer
