@@ -9,8 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.orchestration.iterate_settings import IterateSettings
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
-from kto_plugin.training.loss import LOSS_TYPES, SFT_WEIGHT_DEFAULT, LossType
-from kto_plugin.training.reference_point import REFERENCE_POINTS, ReferencePointKind
+from kto_plugin.training.loss import (
+    LOSS_TYPES,
+    REFERENCE_POINT_DEFAULT,
+    REFERENCE_POINTS,
+    SFT_WEIGHT_DEFAULT,
+    LossType,
+    ReferencePointKind,
+)
 from kto_plugin.training.training_args import rl_is_kto
 
 
@@ -38,12 +44,13 @@ class KTOPluginArgs(BaseModel):
         description="`kto` (the paper's loss, with a reference point z0: `kto_reference_point`) or `apo_zero_unpaired` (no z0).",
     )
     kto_reference_point: ReferencePointKind = Field(
-        default="reward_mean",
+        default=REFERENCE_POINT_DEFAULT,
         description=(
             "z0, the point each reward is measured from: `reward_mean` (BCO's shift: the running mean of the "
-            "log-ratios of every row of the earlier steps, no extra forward; chosen by the speed and alignment "
-            "benches) or `kl` (the paper's estimate of KL(policy || reference) from mismatched prompt/answer pairs, "
-            "a second policy forward without gradient each step). With `kto_loss_type: kto` only."
+            "log-ratios of every row of the earlier steps, each weighted by its class weight, no extra forward; "
+            "chosen by the speed and alignment benches) or `kl` (the paper's estimate of KL(policy || reference) "
+            "from mismatched prompt/answer pairs, a second policy forward without gradient each step). "
+            "With `kto_loss_type: kto` only."
         ),
     )
     kto_beta_schedule: list[PositiveFloat] | BetaScheduleSpec | None = Field(

@@ -3,9 +3,9 @@
 For a prompt x, a completion y and its label, with policy pi_theta and reference pi_ref:
 
     r(x, y)  = sum over completion tokens of (log pi_theta(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t))
-    z0       = the mean of r over every row of the earlier optimizer steps, over all ranks (not clamped;
-               0 at the first): `kto_reference_point: reward_mean`, the default (BCO's shift,
-               training/reference_point.py)
+    z0       = sum_i lambda_i r(x_i, y_i) / sum_i lambda_i over every row i of the earlier optimizer steps,
+               over all ranks, lambda_i its class weight (not clamped; 0 at the first):
+               `kto_reference_point: reward_mean`, the default (BCO's shift, training/reference_point.py)
                or, with `kto_reference_point: kl`, the paper's
                max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
                                                           sum and count over all ranks)
@@ -45,6 +45,11 @@ from kto_plugin.errors import ConfigError
 
 LossType = Literal["kto", "apo_zero_unpaired"]
 LOSS_TYPES: tuple[str, ...] = get_args(LossType)
+
+# z0's estimators (`kto_reference_point`): the running reward mean (training/reference_point.py) or the KL pairs'
+ReferencePointKind = Literal["kl", "reward_mean"]
+REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointKind)
+REFERENCE_POINT_DEFAULT: ReferencePointKind = "reward_mean"
 
 # `kto_sft_weight`'s default, chosen on bench/alignment at 4 epochs, 3 seeds (its numbers: the key's description
 # in args.py and docs/alignment-bench.md)

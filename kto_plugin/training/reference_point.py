@@ -9,17 +9,27 @@ from mismatched (prompt, completion) pairs, which costs a second policy forward,
 every micro-batch. BCO (Jung et al. 2024) shifts its rewards by delta, the running mean of the rewards
 themselves, which reuses the log-ratios the step computes anyway:
 
-    z0_t = sum_{s < t} sum_{i in step s} r_s(x_i, y_i)  /  sum_{s < t} n_s
+    z0_t = sum_{s < t} sum_{i in step s} lambda_i * r_s(x_i, y_i)  /  sum_{s < t} sum_{i in step s} lambda_i
 
 the mean log-ratio r = log pi_theta(y|x) - log pi_ref(y|x) of every row trained on in the optimizer
-steps before step t, over all ranks, each as it was at its own step (TRL's BCOTrainer keeps the
-same all-time mean, including the current batch). z0_0 = 0, which is also the paper's estimate at
-the first step, when the policy is the reference.
+steps before step t, over all ranks, each as it was at its own step, weighted by the row's class
+weight in the loss (lambda_i = lambda_D for a desirable row, lambda_U for an undesirable one). With
+equal weights it is BCO's plain mean (TRL's BCOTrainer keeps the same all-time mean, including the
+current batch). z0_0 = 0, which is also the paper's estimate at the first step, when the policy is
+the reference.
 
-Against the paper's estimate it is biased in two ways: it averages the labelled rows (pushed up when
-desirable, down when undesirable), not mismatched pairs, so it follows the class balance and can be
-negative (it is not clamped); and it lags, averaging every earlier step. Because it uses only earlier
-steps, its value does not depend on how a step is split into micro-batches, accumulation or ranks.
+Why the class weights: the undesirable rows are pushed down and the desirable ones up, so a plain
+mean sits wherever the class ratio puts it. With 90% of the rows undesirable it follows them down:
+every accepted answer is then "above z0" however far it falls, and half the rejected ones stay "above
+z0" however far they are pushed, so the rejected answers are pushed down without end and the mass
+lands on text nobody wrote (bench/alignment's few-desirable variant). The weights `kto_auto_weights`
+chooses make lambda_D * n_D about 7/6 * lambda_U * n_U, so the weighted mean counts the classes about
+equally and z0 sits between them at any class ratio, as it does on balanced data.
+
+Against the paper's estimate it is biased in two ways: it averages the labelled rows, not mismatched
+pairs, so it can be negative (it is not clamped); and it lags, averaging every earlier step. Because
+it uses only earlier steps, its value does not depend on how a step is split into micro-batches,
+accumulation or ranks.
 
 The sums live on a Trainer callback, so they are saved in each checkpoint's `trainer_state.json`
 (transformers' `ExportableState`) and a resumed run continues with them.
@@ -27,22 +37,17 @@ The sums live on a Trainer callback, so they are saved in each checkpoint's `tra
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-ReferencePointKind = Literal["kl", "reward_mean"]
-REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointKind)
-
 
 class RewardMeanReferencePoint(TrainerCallback, ExportableState):
-    """The running mean of the per-row log-ratios of earlier optimizer steps (global sums, float64)."""
+    """The running class-weighted mean of the per-row log-ratios of earlier optimizer steps (global sums, float64)."""
 
     def __init__(self):
-        self.total = 0.0  # sum of log-ratios over the rows of the finished steps
-        self.count = 0.0  # their number
+        self.total = 0.0  # sum of class weight x log-ratio over the rows of the finished steps
+        self.count = 0.0  # the sum of their class weights (their number when both weights are 1)
         self._step_total = 0.0  # the rows seen so far in the step `_step`
         self._step_count = 0.0
         self._step: int | None = None
@@ -59,11 +64,12 @@ class RewardMeanReferencePoint(TrainerCallback, ExportableState):
         self._close_earlier_step(step)
         return self.total / self.count if self.count else 0.0
 
-    def observe(self, step: int, logratio_sum: float, rows: float) -> None:
-        """One training micro-batch's log-ratio sum and row count, already summed over ranks."""
+    def observe(self, step: int, weighted_logratio_sum: float, weight_sum: float) -> None:
+        """One training micro-batch's class-weighted log-ratio sum and its class weights' sum (its row count when
+        both weights are 1), already summed over ranks."""
         self._close_earlier_step(step)
-        self._step_total += logratio_sum
-        self._step_count += rows
+        self._step_total += weighted_logratio_sum
+        self._step_count += weight_sum
 
     # ExportableState: saved after an optimizer step, so the open step's rows are complete.
     def state(self) -> dict:
@@ -79,14 +85,16 @@ class RewardMeanReferencePoint(TrainerCallback, ExportableState):
             self._step = None
 
 
-def reward_mean_z0(trainer, logratios: torch.Tensor, training: bool) -> torch.Tensor:
+def reward_mean_z0(trainer, logratios: torch.Tensor, class_weights: torch.Tensor, training: bool) -> torch.Tensor:
     """z0 for a micro-batch of `trainer` (its `RewardMeanReferencePoint` callback); in training the micro-batch's
-    detached log-ratios, summed with every rank's, join the sums for the next steps."""
+    detached log-ratios, weighted by each row's class weight and summed with every rank's, join the sums for the
+    next steps."""
     estimate = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, RewardMeanReferencePoint))
     step = trainer.state.global_step
     z0 = estimate.value(step)
     if training:
-        local = torch.stack([logratios.sum().float(), torch.tensor(float(logratios.shape[0]), device=logratios.device)])
-        logratio_sum, rows = trainer.accelerator.reduce(local, reduction="sum").tolist()
-        estimate.observe(step, logratio_sum, rows)
+        class_weights = class_weights.float()
+        local = torch.stack([(class_weights * logratios.float()).sum(), class_weights.sum()])
+        weighted_logratio_sum, weight_sum = trainer.accelerator.reduce(local, reduction="sum").tolist()
+        estimate.observe(step, weighted_logratio_sum, weight_sum)
     return torch.tensor(z0, device=logratios.device)

@@ -93,8 +93,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self._train_batch_size = training_args.train_batch_size
         if self.reference_point == "reward_mean":
             self.add_callback(RewardMeanReferencePoint())  # its sums are saved and restored with the trainer state
-            LOG.info("KTO: z0 is the mean log-ratio of the earlier steps' rows (kto_reference_point: reward_mean): "
-                     "no KL pairs and no KL forward")
+            LOG.info("KTO: z0 is the mean log-ratio of the earlier steps' rows, weighted by their class weights "
+                     "(kto_reference_point: reward_mean): no KL pairs and no KL forward")
         if self.use_liger_kernel:
             LOG.warning(f"kto_plugin computes the KTO loss itself: `use_liger_kernel` ({trl_kto_fast_path()}) is not used")
             self.use_liger_kernel = False
@@ -246,7 +246,9 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         )
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs, rows)
         if self.reference_point == "reward_mean":
-            kl = kl_raw = reward_mean_z0(self, policy_logps.detach() - reference_logps.detach(), mode == "train")
+            class_weights = torch.where(desirable, self.desirable_weight, self.undesirable_weight)
+            kl = kl_raw = reward_mean_z0(self, policy_logps.detach() - reference_logps.detach(), class_weights,
+                                         mode == "train")
         else:
             kl, kl_raw = self._global_kl(policy_kl_logps, reference_kl_logps, device)
 

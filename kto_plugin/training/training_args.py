@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
+from kto_plugin.training.loss import REFERENCE_POINT_DEFAULT, SFT_WEIGHT_DEFAULT
 
 
 @dataclass
@@ -31,7 +31,7 @@ class KTOTrainingArgsMixin:
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=SFT_WEIGHT_DEFAULT, metadata={
         "help": "`kto_sft_weight`: weight of the per-token NLL term on the desirable completions"})
-    kto_reference_point: str = field(default="reward_mean", metadata={
+    kto_reference_point: str = field(default=REFERENCE_POINT_DEFAULT, metadata={
         "help": "`kto_reference_point`: z0 from the earlier steps' reward mean (reward_mean) or the KL pairs (kl)"})
     kto_continue_adapter: Optional[str] = field(default=None, metadata={
         "help": "`lora_model_dir` of an adapter run: that adapter trained further instead of a fresh one"})
@@ -65,7 +65,8 @@ def training_args_from_config(cfg) -> dict:
         "kto_continue_adapter": cfg.lora_model_dir if cfg.adapter else None,
         "kto_sft_weight": SFT_WEIGHT_DEFAULT if cfg.kto_sft_weight is None else float(cfg.kto_sft_weight),
         # `apo_zero_unpaired` has no z0 (its config check refuses `reward_mean` set with it): TRL's path, no KL pairs
-        "kto_reference_point": "kl" if cfg.kto_loss_type == "apo_zero_unpaired" else cfg.kto_reference_point or "reward_mean",
+        "kto_reference_point": ("kl" if cfg.kto_loss_type == "apo_zero_unpaired"
+                                else cfg.kto_reference_point or REFERENCE_POINT_DEFAULT),
     }
 
 

@@ -7,7 +7,8 @@ import random
 import pytest
 from transformers import TrainerControl, TrainerState
 
-from kto_plugin.training.reference_point import RewardMeanReferencePoint
+from kto_plugin.data.class_balance import auto_weights
+from kto_plugin.training.reference_point import RewardMeanReferencePoint, reward_mean_z0
 
 
 def step_logratios(steps: int, rows_per_step: int, seed: int = 0) -> list[list[float]]:
@@ -72,6 +73,58 @@ def test_a_fresh_run_ignores_a_state_with_no_steps_behind_it():
     estimate.on_train_begin(None, TrainerState(global_step=0, stateful_callbacks={
         "RewardMeanReferencePoint": {"args": {}, "attributes": {"total": 5.0, "count": 1.0}}}), TrainerControl())
     assert estimate.value(0) == 0.0
+
+
+def z0_through_the_trainer_hook(steps: list[tuple[list[float], list[bool]]], desirable_weight: float,
+                                 undesirable_weight: float) -> list[float]:
+    """z0 at each step, each step's rows given to `reward_mean_z0` as one micro-batch, through a real (one-process)
+    `Accelerator`'s reduce; the trainer around it holds only what the function reads."""
+    from types import SimpleNamespace
+
+    import torch
+    from accelerate import Accelerator
+
+    estimate = RewardMeanReferencePoint()
+    trainer = SimpleNamespace(callback_handler=SimpleNamespace(callbacks=[estimate]),
+                              state=SimpleNamespace(global_step=0), accelerator=Accelerator(cpu=True))
+    seen = []
+    for step, (logratios, desirable) in enumerate(steps):
+        trainer.state.global_step = step
+        labels = torch.tensor(desirable)
+        class_weights = torch.where(labels, desirable_weight, undesirable_weight)
+        seen.append(reward_mean_z0(trainer, torch.tensor(logratios), class_weights, training=True).item())
+    return seen
+
+
+def test_z0_weighs_each_row_by_its_class_weight_and_is_the_plain_mean_when_the_weights_are_equal():
+    generator = random.Random(7)
+    steps = [([generator.gauss(0.0, 3.0) for _ in range(5)], [generator.random() < 0.3 for _ in range(5)])
+             for _ in range(4)]
+    weighted = z0_through_the_trainer_hook(steps, desirable_weight=2.5, undesirable_weight=0.5)
+    equal = z0_through_the_trainer_hook(steps, desirable_weight=1.0, undesirable_weight=1.0)
+    assert weighted[0] == equal[0] == 0.0
+    for step in range(1, 4):
+        rows = [(value, label) for logratios, labels in steps[:step] for value, label in zip(logratios, labels)]
+        weights = [2.5 if label else 0.5 for _, label in rows]
+        expected = sum(weight * value for weight, (value, _) in zip(weights, rows)) / sum(weights)
+        assert weighted[step] == pytest.approx(expected, rel=1e-5)
+        assert equal[step] == pytest.approx(sum(value for value, _ in rows) / len(rows), rel=1e-5)
+
+
+@pytest.mark.parametrize("desirable_share", [0.05, 0.1, 0.5, 0.9])
+def test_with_kto_auto_weights_z0_sits_between_the_two_classes_at_any_class_ratio(desirable_share):
+    """The rejected answers pushed far down (-8) and the accepted ones up (+1): with the weights `kto_auto_weights`
+    gives, z0 stays near the middle (-3.5) whatever the share of accepted rows, so neither class is "beyond z0" for
+    free. (An unweighted mean follows the majority: about -7.5 at a 5% share, where every rejected row below it is
+    still pushed down.)"""
+    rows = 200
+    desirable = [index < round(desirable_share * rows) for index in range(rows)]
+    logratios = [1.0 if label else -8.0 for label in desirable]
+    weights = auto_weights(sum(desirable), rows - sum(desirable))
+    z0 = z0_through_the_trainer_hook([(logratios, desirable), ([0.0], [False])], *weights)[1]
+    # the class weights put lambda_D * n_D / (lambda_U * n_U) in [1, 4/3]: the accepted class's share of the weight is
+    # between 1/2 and 4/7, so z0 is between the middle and 4/7 of the way up from -8
+    assert -8.0 + 9.0 * 0.5 - 1e-4 <= z0 <= -8.0 + 9.0 * 4 / 7 + 1e-4, z0
 
 
 @pytest.mark.stack("py312")  # the two-rank run (tests/distributed) covers py311; TRL 1.14's own KL switch here
