@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.orchestration.iterate_settings import IterateSettings
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
+from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT, CLASS_BALANCE_KINDS, ClassBalanceKind
 from kto_plugin.training.loss import (
     LOSS_TYPES,
     REFERENCE_POINT_DEFAULT,
@@ -77,6 +78,18 @@ class KTOPluginArgs(BaseModel):
         description=(
             "Choose `kto_desirable_weight` / `kto_undesirable_weight` from the label counts of the "
             "training split so that lambda_D*n_D / (lambda_U*n_U) is 7/6, inside the paper's [1, 4/3]."
+        ),
+    )
+    kto_class_balance: ClassBalanceKind = Field(
+        default=CLASS_BALANCE_DEFAULT,
+        description=(
+            "How the class weights (`kto_auto_weights`, or `kto_desirable_weight` / `kto_undesirable_weight`) act: "
+            "`sampling` repeats each row of the up-weighted class about lambda_c/lambda_other times in every epoch's "
+            "order (never twice in one micro-batch) and weighs every row about alike, the same expected gradient "
+            "with far less variance from step to step; `weights` keeps every row once and scales the losses; "
+            "`auto` samples where the weights are more than 4 times apart (a rare class, e.g. 10% accepted rows: "
+            "good held-out answers 0.40 against 0.23 on the alignment bench) and weights otherwise. Sampling makes "
+            "an epoch longer: n_other + lambda_c/lambda_other * n_c rows."
         ),
     )
     kto_chunked_logps: bool = Field(
@@ -229,6 +242,16 @@ class KTOPluginArgs(BaseModel):
                     f"`kto_reference_point: {point}` shifts the rewards of `kto_loss_type: kto`; "
                     "`kto_loss_type: apo_zero_unpaired` has no reference point: remove one of the two keys"
                 )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def check_class_balance(cls, data: Any) -> Any:
+        balance = data.get("kto_class_balance") if isinstance(data, dict) else None
+        if balance is not None and balance not in CLASS_BALANCE_KINDS:
+            raise ValueError(
+                f"`kto_class_balance: {balance}` is unknown: use one of {', '.join(CLASS_BALANCE_KINDS)}"
+            )
         return data
 
     @model_validator(mode="before")

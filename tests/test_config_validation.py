@@ -25,6 +25,7 @@ def load_with(tmp_path, **overrides):
     ({"kto_reference_point": "reward_mean", "kto_loss_type": "apo_zero_unpaired"},
      "`kto_loss_type: apo_zero_unpaired` has no reference point"),
     ({"kto_auto_weights": True, "kto_desirable_weight": 1.2}, "remove `kto_desirable_weight`"),
+    ({"kto_class_balance": "oversample"}, "`kto_class_balance: oversample` is unknown: use one of auto, weights, sampling"),
     ({"rl": "dpo"}, "needs `rl: kto`"),
 ])
 def test_bad_plugin_config_names_the_key(tmp_path, tiny_model, overrides, message):

@@ -24,7 +24,8 @@
 - `data_check`: the report of `axolotl kto check` (files or a config's data) with the weights `kto_auto_weights` would pick;
 - `label_log`: a labelled KTO file, each decision appended under a file lock, flushed and fsynced, none
   written twice (the studio's Label tab and `axolotl kto iterate`'s judges);
-- `class_balance`: the class-weight arithmetic of the paper's Eq. 8 (`kto_auto_weights`).
+- `class_balance`: the class-weight arithmetic of the paper's Eq. 8 (`kto_auto_weights`), and how many times
+  `kto_class_balance` reads a rare class's rows an epoch instead.
 
 May import: `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions`, `kto_plugin.leftovers`, `kto_plugin.embedded`. Never imports training, evaluation or cli.
 """

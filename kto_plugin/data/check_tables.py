@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kto_plugin.data.class_balance import sampling_plan
 from kto_plugin.data.row_checks import FINDING_KINDS, DataCheckReport
 
 
@@ -56,8 +57,15 @@ def weights_sentence(report: DataCheckReport) -> str | None:
     weights = report.auto_weights
     if not weights:
         return None
-    return (f"`kto_auto_weights: true` would pick desirable weight {weights['desirable_weight']:.3g}, "
-            f"undesirable weight {weights['undesirable_weight']:.3g}")
+    sentence = (f"`kto_auto_weights: true` would pick desirable weight {weights['desirable_weight']:.3g}, "
+                f"undesirable weight {weights['undesirable_weight']:.3g}")
+    plan = sampling_plan(report.desirable, report.undesirable, weights["desirable_weight"],
+                         weights["undesirable_weight"])
+    if plan is None:
+        return sentence
+    return (f"{sentence}; that far apart, the trainer reads each of the {plan.rows} {plan.minority} rows about "
+            f"{plan.factor:.3g} times an epoch instead and weighs every row about alike (`kto_class_balance: auto`): "
+            f"an epoch of {plan.epoch_rows:,} rows")
 
 
 CLEAN_ADVICE = ("`axolotl kto clean DATA -o OUT` removes duplicates and low-information rows and sets "

@@ -19,6 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from kto_plugin.data.arrow_rows import ArrowRowsWriter
+from kto_plugin.data.class_balance import balance_plan, label_array
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.data.lengths import describe_lengths, token_counts, truncate_to_fit
 from kto_plugin.data.located_examples import (
@@ -270,7 +271,12 @@ def load_kto_datasets(cfg, preprocess: bool = False):
                                      rebuild=preprocess)
     warn_if_one_class(report.train_examples, report.train_desirable)
     train_dataset, eval_dataset = splits["train"], splits.get("test")
-    total_num_steps = int(math.ceil(len(train_dataset) * cfg.num_epochs / cfg.batch_size))
+    # Axolotl trains for these steps (`max_steps`): count the rows an epoch reads where the trainer repeats a rare class
+    n_desirable = int(label_array(train_dataset).sum())
+    plan = balance_plan(n_desirable, len(train_dataset) - n_desirable, cfg.kto_auto_weights, cfg.kto_desirable_weight,
+                        cfg.kto_undesirable_weight, cfg.kto_class_balance)
+    epoch_rows = len(train_dataset) if plan is None else plan.epoch_rows
+    total_num_steps = int(math.ceil(epoch_rows * cfg.num_epochs / cfg.batch_size))
     return TrainDatasetMeta(
         train_dataset=train_dataset, eval_dataset=eval_dataset, total_num_steps=total_num_steps
     )

@@ -13,6 +13,8 @@
 - `reference_store`: those values in memory by row number, merged over the ranks;
 - `reference_model`: no second model loaded for a KTO full fine-tune's reference (Axolotl's was never used);
 - `length_grouping`: the training order, micro-batches of rows of similar length;
+- `class_sampling`: `kto_class_balance`, a rare class repeated in that order instead of weighted up (never twice in a
+  micro-batch), and `training_order`, the two together;
 - `kl_pairing`: mismatched (prompt, completion) pairs for the KL reference point (`kto_reference_point: kl`);
 - `reference_point`: `kto_reference_point: reward_mean` (the default), BCO's running reward mean as z0 (no KL pairs), checkpointed;
 - `beta_schedule`: per-epoch, linear and cosine beta;

@@ -10,10 +10,7 @@ raising the minority class:
 
 from __future__ import annotations
 
-from kto_plugin.data.class_balance import auto_weights, weight_ratio, weights_in_range
-
-# Above this ratio between the two class weights, the warning of `few_minority_rows_warning` is logged.
-LARGE_WEIGHT_RATIO = 4.0
+from kto_plugin.data.class_balance import LARGE_WEIGHT_RATIO, auto_weights, label_array, weight_ratio, weights_in_range
 
 
 def few_minority_rows_warning(n_desirable: int, n_undesirable: int, desirable_weight: float, undesirable_weight: float,
@@ -36,7 +33,7 @@ def few_minority_rows_warning(n_desirable: int, n_undesirable: int, desirable_we
         f"are large: at this ratio the alignment bench's KTO collapsed at a learning rate of 2e-3 and held at 5e-4. "
         f"Lower `learning_rate` to about {learning_rate * LARGE_WEIGHT_RATIO / ratio:.2g} (now {learning_rate:g}), "
         f"or raise the global batch to about {batch_for_four} rows (micro_batch_size x gradient_accumulation_steps x "
-        f"processes) so each step holds about 4 {rare} rows"
+        f"processes) so each step holds about 4 {rare} rows, or set `kto_class_balance: sampling` (repeats them instead)"
         + ("; keep `kto_sft_weight` above 0 (now 0): it holds the accepted answers up." if rare == "desirable"
            and not sft_weight else ".")
     )
@@ -47,14 +44,17 @@ def apply_class_weights(cfg, trainer) -> None:
     from kto_plugin.log import get_logger
 
     log = get_logger(__name__)
-    labels = trainer.train_dataset["label"]
-    n_desirable = int(sum(bool(label) for label in labels))
+    labels = label_array(trainer.train_dataset)
+    n_desirable = int(labels.sum())
     n_undesirable = len(labels) - n_desirable
-    if cfg.kto_auto_weights:
+    sampling = getattr(trainer, "class_sampling", None)  # `kto_class_balance` repeated a rare class already
+    if cfg.kto_auto_weights and not sampling:
         trainer.desirable_weight, trainer.undesirable_weight = auto_weights(n_desirable, n_undesirable)
     desirable_weight, undesirable_weight = trainer.desirable_weight, trainer.undesirable_weight
     ratio = weight_ratio(n_desirable, n_undesirable, desirable_weight, undesirable_weight)
     source = "kto_auto_weights" if cfg.kto_auto_weights else "config"
+    if sampling:
+        source += f", the {sampling.minority} rows repeated by kto_class_balance, counted in each epoch's order"
     log.info(
         f"KTO class weights ({source}): n_desirable={n_desirable}, n_undesirable={n_undesirable}, "
         f"lambda_D={desirable_weight:.4g}, lambda_U={undesirable_weight:.4g}, "
@@ -67,6 +67,9 @@ def apply_class_weights(cfg, trainer) -> None:
                                             args.learning_rate, global_batch, getattr(args, "kto_sft_weight", 0.0))
         if warning:
             log.warning(warning)
+    if sampling:  # the range check on the rows of the data and the configured weights (the ratio is the same)
+        n_desirable, n_undesirable = sampling.counts_before
+        desirable_weight, undesirable_weight = sampling.weights_before
     if not cfg.kto_auto_weights and not weights_in_range(n_desirable, n_undesirable, desirable_weight, undesirable_weight):
         suggested_d, suggested_u = auto_weights(n_desirable, n_undesirable)
         log.warning(

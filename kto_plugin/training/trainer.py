@@ -2,10 +2,10 @@
 
 It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a scheduled beta
 (`set_beta`, driven by `training/beta_schedule.py`), KL pairs across the accumulation
-window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order,
-length-grouped (`training/length_grouping.py`) and followed by the KL pairing, micro-batches
-packed without padding where `kto_padding_free` says so (`training/padding_free.py`), and z0 from
-BCO's running reward mean (`kto_reference_point: reward_mean`, the default, `training/reference_point.py`)
+window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order, a rare class
+repeated rather than weighted up (`training/class_sampling.py`), length-grouped (`training/length_grouping.py`)
+and followed by the KL pairing, micro-batches packed without padding where `kto_padding_free` says so
+(`training/padding_free.py`), and z0 from BCO's running reward mean (`kto_reference_point: reward_mean`, the default, `training/reference_point.py`)
 or a KL estimate reduced over all ranks as a global sum over a global count (`kl`). A Mixture-of-Experts model's router
 load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). The reference's values (a
 LoRA reference is the adapter switched off) come through `training/reference_pass.py`: looked up
@@ -19,13 +19,14 @@ from axolotl.core.trainers import AxolotlKTOTrainer
 from datasets import Dataset
 from trl.trainer.utils import selective_log_softmax
 
+from kto_plugin.data.class_balance import SamplingPlan
 from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunkable_output_layer, chunked_completion_logps, completion_targets
+from kto_plugin.training.class_sampling import training_order
 from kto_plugin.training.continued_adapter import continue_saved_adapter
 from kto_plugin.training.displacement import NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard
 from kto_plugin.training.kl_pairing import with_kl_completions
-from kto_plugin.training.length_grouping import grouped_by_length
 from kto_plugin.training.loss import kl_reference_point, kto_loss
 from kto_plugin.training.padding_free import (
     FLASH_ATTENTION,
@@ -71,6 +72,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self.sft_weight = training_args.kto_sft_weight
         self.reference_point = training_args.kto_reference_point  # "kl" or "reward_mean" (training/reference_point.py)
         self.displacement_guard = DisplacementGuard()
+        self.class_sampling: SamplingPlan | None = None  # `kto_class_balance`'s plan, made with the training split
         self._packing_checked: bool | None = None  # whether the model keeps packed rows apart, once checked
 
     def __init__(self, *args, **kwargs):
@@ -91,6 +93,9 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         finally:
             training_args.per_device_train_batch_size = real_micro_batch
         self._train_batch_size = training_args.train_batch_size
+        if self.class_sampling:  # the rare class is repeated in the order instead of weighted up
+            self.desirable_weight = self.class_sampling.desirable_weight
+            self.undesirable_weight = self.class_sampling.undesirable_weight
         if self.reference_point == "reward_mean":
             self.add_callback(RewardMeanReferencePoint())  # its sums are saved and restored with the trainer state
             LOG.info("KTO: z0 is the mean log-ratio of the earlier steps' rows, weighted by their class weights "
@@ -122,11 +127,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             self.calculate_KL = calculate_kl
         if not isinstance(dataset, Dataset):
             return dataset
-        if dataset_name == "train" and self.group_by_length:
-            dataset, before, after = grouped_by_length(
-                dataset, self.real_micro_batch, args.world_size, args.data_seed or args.seed)
-            LOG.info(f"KTO: micro-batches grouped by length (kto_group_by_length): {after:,} token positions per "
-                     f"epoch instead of {before:,} ({after / max(before, 1) - 1:+.0%})")
+        if dataset_name == "train":  # the training order: a rare class repeated, micro-batches grouped by length
+            dataset, self.class_sampling = training_order(dataset, args, self.real_micro_batch, self.group_by_length)
         if not self.calculate_KL:
             return dataset
         window = self.kl_window if dataset_name == "train" else args.per_device_eval_batch_size * args.world_size

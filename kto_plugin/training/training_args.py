@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT
 from kto_plugin.training.loss import REFERENCE_POINT_DEFAULT, SFT_WEIGHT_DEFAULT
 
 
@@ -33,6 +34,10 @@ class KTOTrainingArgsMixin:
         "help": "`kto_sft_weight`: weight of the per-token NLL term on the desirable completions"})
     kto_reference_point: str = field(default=REFERENCE_POINT_DEFAULT, metadata={
         "help": "`kto_reference_point`: z0 from the earlier steps' reward mean (reward_mean) or the KL pairs (kl)"})
+    kto_auto_weights: bool = field(default=False, metadata={
+        "help": "`kto_auto_weights`: the class weights from the training split's label counts"})
+    kto_class_balance: str = field(default=CLASS_BALANCE_DEFAULT, metadata={
+        "help": "`kto_class_balance`: a rare class repeated in the order (sampling), weighted (weights), or auto"})
     kto_continue_adapter: Optional[str] = field(default=None, metadata={
         "help": "`lora_model_dir` of an adapter run: that adapter trained further instead of a fresh one"})
 
@@ -63,6 +68,8 @@ def training_args_from_config(cfg) -> dict:
         "kto_reference_cache": reference_cache_on(cfg),
         "kto_ref_cache_dir": cfg.kto_ref_cache_dir,
         "kto_continue_adapter": cfg.lora_model_dir if cfg.adapter else None,
+        "kto_auto_weights": bool(cfg.kto_auto_weights),
+        "kto_class_balance": cfg.kto_class_balance or CLASS_BALANCE_DEFAULT,
         "kto_sft_weight": SFT_WEIGHT_DEFAULT if cfg.kto_sft_weight is None else float(cfg.kto_sft_weight),
         # `apo_zero_unpaired` has no z0 (its config check refuses `reward_mean` set with it): TRL's path, no KL pairs
         "kto_reference_point": ("kl" if cfg.kto_loss_type == "apo_zero_unpaired"

@@ -69,8 +69,11 @@ def assert_same_run(output_dir, reference_dir, adapters: bool = True):
     assert [r["step"] for r in records] == [r["step"] for r in expected] == list(range(1, STEPS + 1))
     for record, reference_record in zip(records, expected):
         assert record["epoch"] == reference_record["epoch"]  # the ranks shared the data, not each all of it
+        # a class absent from a whole step logs nothing for it, in both runs alike
+        assert {key for key in COMPARED if key in record} == {key for key in COMPARED if key in reference_record}
         for key in COMPARED:
-            assert record[key] == pytest.approx(reference_record[key], abs=METRIC_TOLERANCE), (key, record)
+            if key in reference_record:
+                assert record[key] == pytest.approx(reference_record[key], abs=METRIC_TOLERANCE), (key, record)
     assert any(record["kl_raw"] != 0 for record in records)
     if adapters:
         assert max_weight_difference(adapter(output_dir), adapter(reference_dir)) < WEIGHT_TOLERANCE
@@ -306,13 +309,20 @@ def test_fsdp2_lora_on_two_cpu_ranks_matches_one_rank(tmp_path, reference):
 def test_reward_mean_reference_point_on_two_ranks_is_the_one_rank_run_and_resumes_exactly(axolotl, tmp_path):
     """`kto_reference_point: reward_mean` (training/reference_point.py): z0 from the global sums of earlier steps, so two
     ranks at micro-batch 1 are the one-process run at micro-batch 2; its sums are saved in the checkpoint, so a run
-    resumed from step 2 ends with the uninterrupted run's adapter (a restart from zero sums would not)."""
+    resumed from step 2 ends with the uninterrupted run's adapter (a restart from zero sums would not).
+
+    With `kto_class_balance: sampling` (training/class_sampling.py): the accepted rows (lambda_D 1.74) repeated in the
+    order, which each rank builds for itself from the seed, so the two ranks must build the one process's order and the
+    resumed run must continue it."""
     # ZeRO-2: transformers' plain-DDP resume on CPU ranks fails to load the optimizer ("don't know how to restore data
     # location ... cpu:0"), apart from the plugin; DeepSpeed loads its own checkpoint
-    settings = dict(kto_reference_point="reward_mean", gradient_accumulation_steps=2, save_strategy="steps", save_steps=2)
+    settings = dict(kto_reference_point="reward_mean", gradient_accumulation_steps=2, save_strategy="steps", save_steps=2,
+                    kto_class_balance="sampling")
     train_with_axolotl(tmp_path, "one", kto_config(tmp_path, "one", micro_batch_size=2, **settings), "--launcher", "python")
     config = kto_config(tmp_path, "two", micro_batch_size=1, deepspeed="kto_plugin:zero2", **settings)
-    two_ranks(tmp_path, "two", config)
+    result = two_ranks(tmp_path, "two", config)
+    # 107 accepted rows weighted 1.74 times (read 187 times) and 160 rejected ones once, on each rank
+    assert (result.stdout + result.stderr).count("the 107 desirable rows are weighted 1.74 times the other 160") == 2
     output_dir = tmp_path / "two"
     assert_same_run(output_dir, tmp_path / "one")
     z0 = [record["kl"] for record in step_records(output_dir)]

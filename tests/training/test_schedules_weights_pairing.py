@@ -92,6 +92,7 @@ def _apply(labels, **cfg_values):
     from types import SimpleNamespace
 
     from axolotl.utils.dict import DictDefault
+    from datasets import Dataset
 
     from kto_plugin.training.class_weights import apply_class_weights
 
@@ -102,7 +103,7 @@ def _apply(labels, **cfg_values):
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)
-    trainer = SimpleNamespace(train_dataset={"label": labels}, desirable_weight=cfg_values.pop("weight_d", 1.0),
+    trainer = SimpleNamespace(train_dataset=Dataset.from_dict({"label": labels}), desirable_weight=cfg_values.pop("weight_d", 1.0),
                               undesirable_weight=cfg_values.pop("weight_u", 1.0))
     if "args" in cfg_values:
         trainer.args = cfg_values.pop("args")

@@ -66,3 +66,32 @@ def test_resumed_run_logs_the_same_betas(schedule_runs):
     assert sorted(resumed_betas) == list(range(19, 37))
     full_betas = betas_by_step(full)
     assert resumed_betas == {step: full_betas[step] for step in range(19, 37)}
+
+
+def test_rare_accepted_rows_are_repeated_in_the_order_and_every_step_holds_some(axolotl, tmp_path, tiny_model):
+    """`kto_class_balance: auto` against `weights` on 4 accepted rows of 40 (kto_auto_weights: lambda_D 10.5)."""
+    rows = [json.loads(line) for line in sample_dataset_path("kto-sample-en").read_text().splitlines()]
+    accepted = [row for row in rows if row["label"]][:4]
+    rejected = [row for row in rows if not row["label"]][:36]
+    data = write_jsonl(tmp_path / "few.jsonl", accepted + rejected)
+    logs, steps_with_accepted = {}, {}
+    for balance in ("auto", "weights"):
+        config = with_lora(base_config(
+            tmp_path, [{"path": str(data), "type": "kto_plugin.query_response"}],
+            micro_batch_size=4, gradient_accumulation_steps=2, num_epochs=1, learning_rate=0.002,
+            kto_auto_weights=True, kto_class_balance=balance, output_dir=str(tmp_path / balance),
+        ))
+        result = train_with_axolotl(tmp_path, balance, config)
+        logs[balance] = result.stdout + result.stderr
+        steps = [record for record in read_metrics_file(tmp_path / balance) if "kl_raw" in record]
+        steps_with_accepted[balance] = (sum("rewards/chosen" in record for record in steps), len(steps))
+    # 36 rejected rows once and the 4 accepted 10.5 times each (42 rows): 78 rows, 10 steps of 8
+    assert "class-balanced sampling (kto_class_balance: auto): the 4 desirable rows" in logs["auto"]
+    assert "KTO class weights (kto_auto_weights, the desirable rows repeated by kto_class_balance, counted in each " \
+           "epoch's order): n_desirable=42, n_undesirable=36, lambda_D=1, lambda_U=1" in logs["auto"]
+    assert steps_with_accepted["auto"] == (10, 10)
+    # weighted instead: 5 steps, most of them without an accepted row, and the warning that says what to change
+    assert "class-balanced sampling" not in logs["weights"]
+    assert "lambda_D=10.5" in logs["weights"] and "`kto_class_balance: sampling`" in logs["weights"]
+    with_accepted, steps = steps_with_accepted["weights"]
+    assert steps == 5 and with_accepted < steps
