@@ -63,7 +63,7 @@ def weights_sentence(report: DataCheckReport) -> str | None:
                          weights["undesirable_weight"])
     if plan is None:
         return sentence
-    return (f"{sentence}; that far apart, the trainer reads each of the {plan.rows} {plan.minority} rows about "
+    return (f"{sentence}; that far apart, the trainer reads each of the {plan.rows} {plan.repeated} rows about "
             f"{plan.factor:.3g} times an epoch instead and weighs every row about alike (`kto_class_balance: auto`): "
             f"an epoch of {plan.epoch_rows:,} rows")
 

@@ -68,7 +68,7 @@ CLASS_BALANCE_DEFAULT = "auto"
 class SamplingPlan:
     """How many times the rows of the up-weighted class are read in one epoch, and the weights left after."""
 
-    minority: Literal["desirable", "undesirable"]
+    repeated: Literal["desirable", "undesirable"]  # the up-weighted class, read more than once
     rows: int  # n_c, its rows in the data
     copies: int  # n_c', its rows in one epoch's order
     other_rows: int  # n_other, each read once
@@ -93,12 +93,12 @@ class SamplingPlan:
     @property
     def counts_before(self) -> tuple[int, int]:
         """(n_D, n_U) of the data, each row once."""
-        return (self.rows, self.other_rows) if self.minority == "desirable" else (self.other_rows, self.rows)
+        return (self.rows, self.other_rows) if self.repeated == "desirable" else (self.other_rows, self.rows)
 
     @property
     def weights_before(self) -> tuple[float, float]:
         """(lambda_D, lambda_U) the plan replaced."""
-        if self.minority == "desirable":
+        if self.repeated == "desirable":
             return self.weight_before, self.undesirable_weight
         return self.desirable_weight, self.weight_before
 
@@ -110,11 +110,11 @@ class SamplingPlan:
         before, after = self.rows + self.other_rows, self.epoch_rows
         share_before, share_after = unit * self.rows / before, unit * self.copies / after
         return (
-            f"KTO: class-balanced sampling (kto_class_balance: {mode}): the {self.rows} {self.minority} rows are "
-            f"weighted {self.weight_ratio:.3g} times the other {self.other_rows}, so each is read {self.factor:.3g} times an "
-            f"epoch ({self.copies} rows, at most one copy per round of about {after // max(self.rounds, 1)}) and every "
-            f"row weighs about alike (lambda_D={self.desirable_weight:.4g}, lambda_U={self.undesirable_weight:.4g}): "
-            f"a micro-batch of {unit} holds {share_after:.2g} {self.minority} rows instead of {share_before:.2g}. "
+            f"KTO: class-balanced sampling (kto_class_balance: {mode}): the {self.rows} {self.repeated} rows are "
+            f"weighted {self.weight_ratio:.3g} times the other {self.other_rows}, so each is read {self.factor:.3g} "
+            f"times an epoch ({self.copies} rows, at most one copy per round of about {after // max(self.rounds, 1)}) "
+            f"and every row weighs about alike (lambda_D={self.desirable_weight:.4g}, lambda_U={self.undesirable_weight:.4g}): "
+            f"a micro-batch of {unit} holds {share_after:.2g} {self.repeated} rows instead of {share_before:.2g}. "
             f"An epoch is {after:,} rows instead of {before:,}: `num_epochs: {epochs * before / after:.2g}` (now "
             f"{epochs:g}) gives the steps the weighted run would take. `kto_class_balance: weights` keeps the weights."
         )
@@ -134,7 +134,7 @@ def sampling_plan(n_desirable: int, n_undesirable: int, desirable_weight: float,
     copies = max(round(ratio * rows), rows)
     residual = weight * rows / copies
     return SamplingPlan(
-        minority="desirable" if desirable_up else "undesirable", rows=rows, copies=copies, other_rows=other,
+        repeated="desirable" if desirable_up else "undesirable", rows=rows, copies=copies, other_rows=other,
         weight_before=weight,
         desirable_weight=residual if desirable_up else desirable_weight,
         undesirable_weight=undesirable_weight if desirable_up else residual,

@@ -16,8 +16,10 @@ import numpy as np
 
 from kto_plugin.data.class_balance import SamplingPlan, balance_plan, label_array
 from kto_plugin.log import get_logger
+from kto_plugin.training.length_grouping import GROUP_BATCHES, grouped_by_length, length_grouped_order, row_lengths
 
 LOG = get_logger(__name__)
+
 
 def _round_boundaries(total: int, rounds: int, unit: int) -> np.ndarray:
     """Where each round ends: whole units, as even as they can be, the last at `total`."""
@@ -29,10 +31,8 @@ def sampled_order(labels: np.ndarray, plan: SamplingPlan, unit: int, seed: int,
                   lengths: np.ndarray | None = None, group_batches: int | None = None) -> np.ndarray:
     """Row indices of one epoch: the minority rows repeated by `plan`, in rounds (module docstring), each round
     shuffled, or length-grouped where `lengths` is given."""
-    from kto_plugin.training.length_grouping import GROUP_BATCHES, length_grouped_order
-
     labels = np.asarray(labels, dtype=bool)
-    minority = labels if plan.minority == "desirable" else ~labels
+    minority = labels if plan.repeated == "desirable" else ~labels
     minority_rows, other_rows = np.flatnonzero(minority), np.flatnonzero(~minority)
     rng = np.random.default_rng(seed)
     rounds = plan.rounds
@@ -71,19 +71,15 @@ def plan_for_training(dataset, args) -> SamplingPlan | None:
 
 
 def sampled_dataset(dataset, plan: SamplingPlan, micro_batch: int, ranks: int, seed: int, group_by_length: bool):
-    """`dataset` in the sampled order (length-grouped within each round with `group_by_length`), for
-    `KTOPluginTrainer._prepare_dataset`."""
-    from kto_plugin.training.length_grouping import row_lengths
-
+    """`dataset` in the sampled order (length-grouped within each round with `group_by_length`)."""
     lengths = row_lengths(dataset) if group_by_length else None
     return dataset.select(sampled_order(label_array(dataset), plan, micro_batch * ranks, seed, lengths))
 
 
 def training_order(dataset, args, micro_batch: int, group_by_length: bool):
-    """(the tokenized training split in one epoch's order, the `SamplingPlan` or None), and one log line that says what
-    was done: a rare class repeated (this module) and micro-batches grouped by length (`kto_group_by_length`)."""
-    from kto_plugin.training.length_grouping import grouped_by_length
-
+    """(the tokenized training split in one epoch's order, the `SamplingPlan` or None), for
+    `KTOPluginTrainer._prepare_dataset`, with one log line that says what was done: a rare class repeated (this
+    module), micro-batches grouped by length (`kto_group_by_length`)."""
     seed = args.data_seed or args.seed
     plan = plan_for_training(dataset, args)
     if plan is not None:

@@ -54,7 +54,7 @@ def apply_class_weights(cfg, trainer) -> None:
     ratio = weight_ratio(n_desirable, n_undesirable, desirable_weight, undesirable_weight)
     source = "kto_auto_weights" if cfg.kto_auto_weights else "config"
     if sampling:
-        source += f", the {sampling.minority} rows repeated by kto_class_balance, counted in each epoch's order"
+        source += f", the {sampling.repeated} rows repeated by kto_class_balance, counted in each epoch's order"
     log.info(
         f"KTO class weights ({source}): n_desirable={n_desirable}, n_undesirable={n_undesirable}, "
         f"lambda_D={desirable_weight:.4g}, lambda_U={undesirable_weight:.4g}, "

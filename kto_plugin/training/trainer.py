@@ -5,11 +5,11 @@ It is Axolotl's KTO trainer with the plugin's loss (`training/loss.py`), a sched
 window (`training/kl_pairing.py`, so micro-batch 1 works), the rows read in one fixed order, a rare class
 repeated rather than weighted up (`training/class_sampling.py`), length-grouped (`training/length_grouping.py`)
 and followed by the KL pairing, micro-batches packed without padding where `kto_padding_free` says so
-(`training/padding_free.py`), and z0 from BCO's running reward mean (`kto_reference_point: reward_mean`, the default, `training/reference_point.py`)
-or a KL estimate reduced over all ranks as a global sum over a global count (`kl`). A Mixture-of-Experts model's router
-load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). The reference's values (a
-LoRA reference is the adapter switched off) come through `training/reference_pass.py`: looked up
-by row, computed when a micro-batch first needs them, kept on disk. Data loading and logging are TRL's.
+(`training/padding_free.py`), and z0 from BCO's running reward mean (`kto_reference_point: reward_mean`, the
+default, `training/reference_point.py`) or a KL estimate reduced over all ranks as a global sum over a global count
+(`kl`). A Mixture-of-Experts model's router load-balancing loss is added as TRL adds it (`router_aux_loss_coef`). The
+reference's values (a LoRA reference is the adapter switched off) come through `training/reference_pass.py`: looked
+up by row, computed when a micro-batch first needs them, kept on disk. Data loading and logging are TRL's.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def test_plan_keeps_each_class_share_of_the_loss_and_weighs_rows_alike(n_desirab
     weights = auto_weights(n_desirable, n_undesirable)
     plan = sampling_plan(n_desirable, n_undesirable, *weights, mode="sampling")
     assert plan.counts_before == (n_desirable, n_undesirable) and plan.weights_before == pytest.approx(weights)
-    minority_index = 0 if plan.minority == "desirable" else 1
+    minority_index = 0 if plan.repeated == "desirable" else 1
     after = (plan.desirable_weight, plan.undesirable_weight)
     # lambda_c' n_c' = lambda_c n_c for the repeated class; the other class keeps its rows and weight
     assert after[minority_index] * plan.copies == pytest.approx(weights[minority_index] * plan.rows)
