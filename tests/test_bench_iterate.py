@@ -26,6 +26,8 @@ def test_the_rounds_train_as_the_shipped_recipe_does_and_spend_the_offline_budge
         key: recipe[key] for key in RECIPE_KEYS + ("kto_sft_weight",)}
     assert "kto_desirable_weight" not in config  # kto_auto_weights picks both weights
     assert "kto_sft_weight" not in round_config("base", tmp_path, 0, DEFAULTS)  # None: the plugin's default
+    assert "kto_class_balance" not in config  # the plugin's default, as the recipe
+    assert round_config("base", tmp_path, 0, {**settings, "kto_class_balance": "weights"})["kto_class_balance"] == "weights"
     loop = recipe["kto_iterate"]
     assert loop["rounds"] * loop["prompts_per_round"] * loop["answers_per_prompt"] == len(budget(0)) == 768
     # `python -m bench.iterate` without options measures the recipe as shipped

@@ -46,6 +46,8 @@ def round_config(base: str, work: Path, seed: int, settings: dict) -> dict:
     if settings["kto_sft_weight"] is not None:
         config["kto_sft_weight"] = settings["kto_sft_weight"]
     config["kto_auto_weights"] = True
+    if settings.get("kto_class_balance"):
+        config["kto_class_balance"] = settings["kto_class_balance"]
     return config
 
 
@@ -103,14 +105,17 @@ def run_seed(seed: int, base: str, tokenizer, rounds: int, answers_per_prompt: i
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True)
 @click.option("--sft-weight", "kto_sft_weight", type=float, default=RECIPE["kto_sft_weight"], show_default=True,
               help="kto_sft_weight of the rounds and of offline KTO (default: the recipe's).")
+@click.option("--class-balance", "kto_class_balance", type=click.Choice(["auto", "weights", "sampling"]), default=None,
+              help="kto_class_balance of the rounds (default: the plugin's, auto: a round's rare good answers "
+                   "repeated where lambda_D is above 4).")
 @click.option("--offline/--no-offline", default=True, show_default=True,
               help="Also train offline KTO and SFT on the same label budget (the alignment bench's kto-sft and sft).")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-iterate"),
               show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Results file (default: bench/results/iterate-pyXY-axolotlV-DATE.json).")
-def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, learning_rate, kto_sft_weight, offline,
-         work, json_path):
+def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, learning_rate, kto_sft_weight,
+         kto_class_balance, offline, work, json_path):
     """Rounds of KTO on the model's own answers, labelled by the refund desk's grader, against offline KTO and SFT."""
     set_offline(os.environ)
     import axolotl
@@ -120,7 +125,8 @@ def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, l
 
     seed_list = [int(seed) for seed in seeds.split(",")]
     settings = {**DEFAULTS, "num_epochs": num_epochs, "learning_rate": learning_rate, "kto_sft_weight": kto_sft_weight,
-                "sft_term_weight": kto_sft_weight}  # offline kto-sft's SFT term at the loop's weight
+                "sft_term_weight": kto_sft_weight,  # offline kto-sft's SFT term at the loop's weight
+                "kto_class_balance": kto_class_balance}
     base = resolve_model_uri("kto_plugin://warm-model")
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
