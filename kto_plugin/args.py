@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, model_validator
 
+from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT, CLASS_BALANCE_KINDS, ClassBalanceKind
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.orchestration.iterate_settings import IterateSettings
 from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
-from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT, CLASS_BALANCE_KINDS, ClassBalanceKind
 from kto_plugin.training.loss import (
     LOSS_TYPES,
     REFERENCE_POINT_DEFAULT,
