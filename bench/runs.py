@@ -22,6 +22,7 @@ from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, set_offline
 
 REPO = Path(__file__).resolve().parents[1]
 TIMER = "bench.step_timer.StepTimerPlugin"
+PROFILE_VARIABLE = "KTO_BENCH_STEP_PROFILE"  # "0": bench.step_timer times whole steps only
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 # The plugin's speed switches, each set against its default in a run of its own: the three that are on
@@ -51,6 +52,7 @@ class RunResult:
     returncode: int
     step_seconds: list[float] = field(default_factory=list)
     peak_rss_bytes: int = 0
+    peak_gpu_bytes: int = 0  # torch.cuda.max_memory_allocated() at the end of training (GPU layouts)
     wall_seconds: float = 0.0
     seconds_to_first_step: float = 0.0
     epoch_end_seconds: list[float] = field(default_factory=list)  # from process start
@@ -69,9 +71,27 @@ class Layout:
     processes: int = 1
     deepspeed: str | None = None
     full: bool = False
+    gpu: bool = False  # bf16 on the GPU, with flash-attention where the `flash_attn` package is installed, else sdpa
+
+    def attention(self) -> str:
+        """The attention a GPU layout uses: flash-attention 2 where the `flash_attn` package is installed, else sdpa."""
+        import importlib.util
+
+        return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+
+    def attention_keys(self) -> dict:
+        """The config keys for `attention()`: `attn_implementation` where this Axolotl has it (0.21), else the
+        older booleans (`flash_attention`, `sdp_attention`)."""
+        from axolotl.utils.schemas.config import AxolotlInputConfig
+
+        if "attn_implementation" in AxolotlInputConfig.model_fields:
+            return {"attn_implementation": self.attention()}
+        return {"flash_attention" if self.attention() == "flash_attention_2" else "sdp_attention": True}
 
     def describe(self) -> str:
         parts = ["full fine-tuning" if self.full else "LoRA r8"]
+        if self.gpu:
+            parts.append(f"GPU, bf16, {self.attention()} attention")
         if self.processes > 1:
             parts.append(f"{self.processes} CPU ranks (gloo)")
         if self.deepspeed:
@@ -87,6 +107,8 @@ class Layout:
             from kto_plugin.distributed.zero_configs import resolve_deepspeed
 
             config["deepspeed"] = resolve_deepspeed(self.deepspeed)
+        if self.gpu:  # over the CPU job's fp32; Axolotl's Triton LoRA kernels stay off, the same for every run
+            config.update({"bf16": True, "tf32": True, **self.attention_keys()})
         if self.full:
             for key in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_linear"):
                 config.pop(key, None)
@@ -165,9 +187,10 @@ def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: 
     return specs
 
 
-def run(spec: RunSpec, work: Path, layout: Layout | None = None) -> RunResult:
+def run(spec: RunSpec, work: Path, layout: Layout | None = None, profile: bool = True) -> RunResult:
     """`axolotl train` under bench.measure_child: one process (`--launcher python`), or torchrun's ranks, whose
-    peak RSS is the largest rank's."""
+    peak RSS is the largest rank's. `profile=False`: step times only, no split (on a GPU the split
+    synchronises the device at each boundary, which the plain step time should not pay)."""
     config_path = work / f"{spec.config['output_dir'].rsplit('/', 1)[-1]}.yaml"
     shutil.rmtree(spec.config["output_dir"], ignore_errors=True)
     config_path.write_text(yaml.safe_dump(spec.config, allow_unicode=True), encoding="utf-8")
@@ -175,6 +198,7 @@ def run(spec: RunSpec, work: Path, layout: Layout | None = None) -> RunResult:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     set_offline(env)
+    env[PROFILE_VARIABLE] = "1" if profile else "0"
     command = [sys.executable, "-m", "bench.measure_child", str(measured), "--",
                sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), *(layout or Layout()).launcher()]
     log_path = config_path.with_suffix(".log")
@@ -190,6 +214,7 @@ def run(spec: RunSpec, work: Path, layout: Layout | None = None) -> RunResult:
         result.seconds_to_first_step = steps["train_begin"] - measure["started"]
         result.epoch_end_seconds = [end - measure["started"] for end in steps.get("epoch_ends", [])]
         result.step_parts = steps.get("step_parts", [])
+        result.peak_gpu_bytes = steps.get("peak_gpu_bytes", 0)
     if result.returncode != 0:
         result.log_tail = log_path.read_text(encoding="utf-8")[-3000:]
     return result

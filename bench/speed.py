@@ -3,6 +3,7 @@
     python -m bench.speed                      # the default shape, 2 epochs of 64 rows (about 25 minutes on 2 cores)
     python -m bench.speed --epochs 0 --rows 256 --steps 12     # 12 steps each, the median after 2 warm-up steps
     python -m bench.speed --hidden 1024 --layers 8 --max-tokens 1024 --rows 16 --only kto-builtin,kto-plugin,sft
+    python -m bench.speed --gpu --no-profile --rows 512      # on a GPU: bf16, flash-attention (or sdpa), peak GPU memory
 
 All runs share one generated model and one file of rows and run one after the other in this
 invocation, so their ratios compare like with like. Results go to a JSON file and a table.
@@ -30,6 +31,25 @@ from bench.workload import ModelShape, build_model, write_rows
 GIB = 1024**3
 
 
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
+def stack_versions() -> dict[str, str]:
+    """The versions of what the runs ran on (a GPU machine may have other ones than the project's pins)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("torch", "axolotl", "trl", "transformers", "peft", "accelerate", "datasets"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
 def ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
@@ -44,7 +64,7 @@ def seconds_per_step(result: RunResult, warmup: int, steps_per_epoch: int | None
 
 
 def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, title: str,
-                steps_per_epoch: int | None = None) -> None:
+                steps_per_epoch: int | None = None, gpu: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -54,20 +74,24 @@ def print_table(results: list[RunResult], warmup: int, tokens_per_step: float, t
     def per_step(result):
         return seconds_per_step(result, warmup, steps_per_epoch)
 
+    # on a GPU the memory that matters is the GPU's (torch's peak allocation); on a CPU the process's peak RSS
+    memory_name, memory_of = ("GPU", lambda r: r.peak_gpu_bytes) if gpu else ("RSS", lambda r: r.peak_rss_bytes)
     table = Table(title=title)
-    for column in ("run", "s/step", "tokens/s", "peak RSS GiB", "time vs built-in", "time vs SFT",
-                   "RSS vs built-in", "RSS vs SFT", "to 1st step s", "wall s"):
+    columns = ("run", "s/step", "tokens/s", f"peak {memory_name} GiB", "time vs built-in", "time vs SFT",
+               f"{memory_name} vs built-in", f"{memory_name} vs SFT", "to 1st step s", "wall s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "run" else "right")
     for result in results:
         if result.returncode != 0:
-            table.add_row(result.name, "failed", *[""] * 9)
+            table.add_row(result.name, "failed", *[""] * (len(columns) - 2))
             continue
         step = per_step(result)
         table.add_row(
-            result.name, f"{step:.2f}", f"{tokens_per_step / step:,.0f}", f"{result.peak_rss_bytes / GIB:.2f}",
+            result.name, f"{step:.3f}" if gpu else f"{step:.2f}", f"{tokens_per_step / step:,.0f}",
+            f"{memory_of(result) / GIB:.2f}",
             ratio(step, builtin and per_step(builtin)), ratio(step, sft and per_step(sft)),
-            ratio(result.peak_rss_bytes, builtin and builtin.peak_rss_bytes),
-            ratio(result.peak_rss_bytes, sft and sft.peak_rss_bytes),
+            ratio(memory_of(result), builtin and memory_of(builtin)),
+            ratio(memory_of(result), sft and memory_of(sft)),
             f"{result.seconds_to_first_step:.0f}", f"{result.wall_seconds:.0f}",
         )
     Console(width=200).print(table)
@@ -137,11 +161,17 @@ def print_step_splits(results: list[RunResult], steps_per_epoch: int, title: str
               help="CPU ranks per run (torchrun, gloo); peak RSS is then the largest rank's.")
 @click.option("--deepspeed", default=None, help="A DeepSpeed config for every run, e.g. kto_plugin:zero3.")
 @click.option("--full", is_flag=True, help="Full fine-tuning (every weight trained) instead of LoRA r8.")
+@click.option("--gpu", is_flag=True,
+              help="Train on the GPU in bf16 (flash-attention where `flash_attn` is installed, else sdpa); the table "
+                   "shows peak GPU memory (torch's peak allocation) instead of peak RSS.")
+@click.option("--profile/--no-profile", default=True, show_default=True,
+              help="Split each step's time into its parts (on a GPU this synchronises the device at each part's "
+                   "boundary, which costs time of its own: time a GPU run with --no-profile).")
 @click.option("--work", type=click.Path(path_type=Path), default=Path("outputs/bench"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: WORK/speed.json).")
 def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micro_batch, steps, warmup, epochs, only,
-         processes, deepspeed, full, work, output):
+         processes, deepspeed, full, gpu, profile, work, output):
     from kto_plugin.embedded.tiny_model import ensure_tiny_model
 
     work = work.resolve()
@@ -154,10 +184,10 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     data = work / "rows.jsonl"
     lengths = write_rows(tokenizer_dir, data, rows, min_tokens, max_tokens)
     click.echo(f"model: {shape.describe()}, {parameters:,} parameters; rows: {lengths}")
-    machine_flops = dense_matmul_flops()
-    click.echo(f"this machine: {machine_flops / 1e9:.1f} GFLOP/s fp32 dense matmul")
+    machine_flops = dense_matmul_flops(gpu=gpu)
+    click.echo(f"this machine: {machine_flops / 1e9:.1f} GFLOP/s {'bf16 on its GPU' if gpu else 'fp32'} dense matmul")
 
-    layout = Layout(processes=processes, deepspeed=deepspeed, full=full)
+    layout = Layout(processes=processes, deepspeed=deepspeed, full=full, gpu=gpu)
     specs = run_specs(model_dir, data, work, steps, micro_batch, sequence_len=max_tokens + 64, epochs=epochs,
                       layout=layout)
     if only:
@@ -166,7 +196,7 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     results = []
     for spec in specs:
         started = time.perf_counter()
-        result = run(spec, work, layout)
+        result = run(spec, work, layout, profile=profile)
         click.echo(f"{spec.name}: {'ok' if result.returncode == 0 else 'FAILED'} in {time.perf_counter() - started:.0f} s")
         if result.returncode != 0:
             click.echo(result.log_tail)
@@ -178,9 +208,10 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     )
     tokens_per_step = micro_batch * processes * lengths["tokens"] / rows  # every rank's micro-batch
     steps_per_epoch = -(-rows // (micro_batch * processes)) if epochs else None
-    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, {layout.describe()}, fp32",
-                steps_per_epoch)
-    if epochs:
+    precision = "" if gpu else ", fp32"
+    print_table(results, warmup, tokens_per_step, f"{shape.describe()}; micro-batch {micro_batch}, {layout.describe()}{precision}",
+                steps_per_epoch, gpu=gpu)
+    if epochs and profile:
         print_step_splits(results, steps_per_epoch, layout.describe())
     plugin = next((r for r in results if r.name == "plugin KTO (defaults)" and r.returncode == 0), None)
     achieved = None
@@ -199,7 +230,9 @@ def main(hidden, layers, vocab, intermediate, rows, min_tokens, max_tokens, micr
     report = {
         "date": time.strftime("%Y-%m-%d"), "machine": {"platform": platform.platform(), "processor": platform.processor(),
                                                        "cpus": __import__("os").cpu_count(),
+                                                       "gpu": gpu_name() if gpu else None,
                                                        "matmul_flops": machine_flops},
+        "stack": stack_versions(),
         "model": {**asdict(shape), "parameters": parameters}, "rows": lengths, "micro_batch": micro_batch,
         "steps": steps, "epochs": epochs, "warmup": warmup, "layout": asdict(layout), "tokens_per_step": tokens_per_step,
         "plugin_unavoidable_flops_per_second": achieved,

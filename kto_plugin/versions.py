@@ -1,4 +1,4 @@
-"""What differs between the supported Axolotl / TRL versions, in one place.
+"""What differs between the supported Axolotl / TRL versions, in one place; and this plugin's own version.
 
 Supported stacks: Axolotl 0.19 (TRL 1.9, Python 3.11), 0.20 (TRL 1.13) and 0.21 (TRL 1.14,
 Python 3.12). Each difference is found by looking for the feature, not by comparing version
@@ -9,6 +9,30 @@ this one; it imports nothing of the plugin.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
+
+SOURCE_SUFFIX = "+source"
+
+
+@cache
+def plugin_version() -> str:
+    """This plugin's version: the installed distribution's, or, run from a source checkout that pip never installed
+    (`PYTHONPATH=.`, as on a machine with no package index), the checkout's `pyproject.toml` version with
+    `+source` (the prepared-data cache keys on it; the two never share a folder)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kto-plugin")
+    except PackageNotFoundError:
+        pass
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        if project.get("name") == "kto-plugin" and project.get("version"):
+            return project["version"] + SOURCE_SUFFIX
+    return "0" + SOURCE_SUFFIX
 
 
 @cache

@@ -71,3 +71,27 @@ def test_peer_check_answers_without_a_gpu_as_with_a_cpu_build(monkeypatch):
         environment.check_cuda_p2p_ib_support()
     assert answer_gpu_peer_check_without_gpu()
     assert environment.check_cuda_p2p_ib_support() is True
+
+
+def test_the_plugin_version_is_the_installed_one_and_a_source_checkout_still_has_one(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert versions.plugin_version() == version("kto-plugin")
+    # A fresh checkout on PYTHONPATH that pip never installed (the GPU machine's case: no package index there):
+    # the package and pyproject.toml without the egg-info `pip install -e` leaves, and `-S` keeps site-packages,
+    # with this venv's kto-plugin metadata, off the path.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(repo / "kto_plugin", checkout / "kto_plugin", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(repo / "pyproject.toml", checkout)
+    source = subprocess.run(
+        [sys.executable, "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "from kto_plugin.versions import plugin_version; print(plugin_version())", str(checkout)], cwd=tmp_path,
+        capture_output=True, text=True, check=True).stdout.strip()
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))
+    assert source == pyproject["project"]["version"] + versions.SOURCE_SUFFIX

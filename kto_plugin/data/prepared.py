@@ -84,11 +84,11 @@ def tokenizer_digest(tokenizer) -> str:
 
 def prepared_key(cfg, tokenizer) -> str:
     """The hash that names a prepared folder (see the module docstring for what it covers)."""
-    from importlib.metadata import version
+    from kto_plugin.versions import plugin_version
 
     hasher = hashlib.blake2b(digest_size=12)
     settings = {key: cfg.get(key) for key in ROW_KEYS}
-    hasher.update(json.dumps([FORMAT_VERSION, version("kto-plugin"), settings], sort_keys=True, default=str).encode())
+    hasher.update(json.dumps([FORMAT_VERSION, plugin_version(), settings], sort_keys=True, default=str).encode())
     hasher.update(tokenizer_digest(tokenizer).encode())
     for entry in list(cfg.get("datasets") or []) + list(cfg.get("test_datasets") or []):
         for path in _entry_paths(entry):
