@@ -22,7 +22,6 @@ from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, set_offline
 
 REPO = Path(__file__).resolve().parents[1]
 TIMER = "bench.step_timer.StepTimerPlugin"
-PROFILE_VARIABLE = "KTO_BENCH_STEP_PROFILE"  # "0": bench.step_timer times whole steps only
 CHATML_PROMPT = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 
 # The plugin's speed switches, each set against its default in a run of its own: the three that are on
@@ -52,7 +51,7 @@ class RunResult:
     returncode: int
     step_seconds: list[float] = field(default_factory=list)
     peak_rss_bytes: int = 0
-    peak_gpu_bytes: int = 0  # torch.cuda.max_memory_allocated() at the end of training (GPU layouts)
+    peak_gpu_bytes: int = 0  # the largest torch.cuda.max_memory_allocated() read at a step's end (GPU layouts)
     wall_seconds: float = 0.0
     seconds_to_first_step: float = 0.0
     epoch_end_seconds: list[float] = field(default_factory=list)  # from process start
@@ -198,6 +197,8 @@ def run(spec: RunSpec, work: Path, layout: Layout | None = None, profile: bool =
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     set_offline(env)
+    from bench.step_timer import PROFILE_VARIABLE  # it imports Axolotl: only where a run starts
+
     env[PROFILE_VARIABLE] = "1" if profile else "0"
     command = [sys.executable, "-m", "bench.measure_child", str(measured), "--",
                sys.executable, "-m", "axolotl.cli.main", "train", str(config_path), *(layout or Layout()).launcher()]

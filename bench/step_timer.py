@@ -21,6 +21,8 @@ from transformers import TrainerCallback
 
 from bench.step_profile import StepProfile
 
+PROFILE_VARIABLE = "KTO_BENCH_STEP_PROFILE"  # "0": whole steps only, no split (`bench.runs.run(profile=False)`)
+
 
 class StepTimes(TrainerCallback):
     def __init__(self, output_dir: str):
@@ -30,7 +32,7 @@ class StepTimes(TrainerCallback):
         self.train_begin = 0.0
         self.epoch_ends: list[float] = []
         self.peak_gpu_bytes = 0
-        self.profile = StepProfile() if os.environ.get("KTO_BENCH_STEP_PROFILE", "1") != "0" else None
+        self.profile = StepProfile() if os.environ.get(PROFILE_VARIABLE, "1") != "0" else None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.train_begin = time.time()  # wall clock: the bench compares it with the process start

@@ -55,14 +55,14 @@ def test_a_gpu_layout_trains_every_run_in_bf16_with_the_same_attention_and_no_tr
 def test_the_step_timer_times_whole_steps_only_when_told_not_to_profile(monkeypatch, tmp_path):
     import json
 
-    from bench.step_timer import StepTimes
+    from bench.step_timer import PROFILE_VARIABLE, StepTimes
 
     class State:
         is_world_process_zero = True
 
-    monkeypatch.setenv("KTO_BENCH_STEP_PROFILE", "0")
+    monkeypatch.setenv(PROFILE_VARIABLE, "0")
     unprofiled = StepTimes(str(tmp_path / "plain"))
-    monkeypatch.setenv("KTO_BENCH_STEP_PROFILE", "1")
+    monkeypatch.setenv(PROFILE_VARIABLE, "1")
     profiled = StepTimes(str(tmp_path / "split"))
     assert unprofiled.profile is None and profiled.profile is not None
     for times in (unprofiled, profiled):
@@ -89,7 +89,7 @@ def test_the_gpu_peak_is_the_largest_of_each_steps_peak_though_the_trainer_reset
 
     import torch
 
-    from bench.step_timer import StepTimes
+    from bench.step_timer import PROFILE_VARIABLE, StepTimes
 
     class State:
         is_world_process_zero = True
@@ -97,7 +97,7 @@ def test_the_gpu_peak_is_the_largest_of_each_steps_peak_though_the_trainer_reset
     peaks = iter([3 << 30, 7 << 30, 2 << 30, 2 << 30])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: next(peaks))
-    monkeypatch.setenv("KTO_BENCH_STEP_PROFILE", "0")
+    monkeypatch.setenv(PROFILE_VARIABLE, "0")
     times = StepTimes(str(tmp_path))
     for _ in range(3):
         times.on_step_begin(None, State(), None)

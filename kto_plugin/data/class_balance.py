@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 RATIO_LOW, RATIO_HIGH = 1.0, 4.0 / 3.0
 RATIO_TARGET = 7.0 / 6.0
@@ -60,7 +60,7 @@ def weights_in_range(n_desirable: int, n_undesirable: int, desirable_weight: flo
 
 
 ClassBalanceKind = Literal["auto", "weights", "sampling"]
-CLASS_BALANCE_KINDS: tuple[str, ...] = ("auto", "weights", "sampling")
+CLASS_BALANCE_KINDS: tuple[str, ...] = get_args(ClassBalanceKind)
 CLASS_BALANCE_DEFAULT = "auto"
 
 

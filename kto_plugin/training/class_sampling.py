@@ -61,19 +61,20 @@ def sampled_order(labels: np.ndarray, plan: SamplingPlan, unit: int, seed: int,
     return np.concatenate(order).astype(np.int64)
 
 
-def plan_for_training(dataset, args) -> SamplingPlan | None:
-    """The plan for a tokenized training split and the trainer's arguments (`kto_class_balance`, the class weights:
+def plan_for_training(labels: np.ndarray, args) -> SamplingPlan | None:
+    """The plan for a training split's labels and the trainer's arguments (`kto_class_balance`, the class weights:
     `kto_auto_weights`' from the label counts, else `desirable_weight` / `undesirable_weight`)."""
-    labels = label_array(dataset)
     n_desirable = int(labels.sum())
     return balance_plan(n_desirable, len(labels) - n_desirable, args.kto_auto_weights, args.desirable_weight,
                         args.undesirable_weight, args.kto_class_balance)
 
 
-def sampled_dataset(dataset, plan: SamplingPlan, micro_batch: int, ranks: int, seed: int, group_by_length: bool):
-    """`dataset` in the sampled order (length-grouped within each round with `group_by_length`)."""
+def sampled_dataset(dataset, labels: np.ndarray, plan: SamplingPlan, micro_batch: int, ranks: int, seed: int,
+                    group_by_length: bool):
+    """`dataset` (whose label column is `labels`) in the sampled order (length-grouped within each round with
+    `group_by_length`)."""
     lengths = row_lengths(dataset) if group_by_length else None
-    return dataset.select(sampled_order(label_array(dataset), plan, micro_batch * ranks, seed, lengths))
+    return dataset.select(sampled_order(labels, plan, micro_batch * ranks, seed, lengths))
 
 
 def training_order(dataset, args, micro_batch: int, group_by_length: bool):
@@ -81,10 +82,11 @@ def training_order(dataset, args, micro_batch: int, group_by_length: bool):
     `KTOPluginTrainer._prepare_dataset`, with one log line that says what was done: a rare class repeated (this
     module), micro-batches grouped by length (`kto_group_by_length`)."""
     seed = args.data_seed or args.seed
-    plan = plan_for_training(dataset, args)
+    labels = label_array(dataset)
+    plan = plan_for_training(labels, args)
     if plan is not None:
         LOG.info(plan.describe(args.kto_class_balance, micro_batch * args.world_size, args.num_train_epochs))
-        return sampled_dataset(dataset, plan, micro_batch, args.world_size, seed, group_by_length), plan
+        return sampled_dataset(dataset, labels, plan, micro_batch, args.world_size, seed, group_by_length), plan
     if group_by_length:
         dataset, before, after = grouped_by_length(dataset, micro_batch, args.world_size, seed)
         LOG.info(f"KTO: micro-batches grouped by length (kto_group_by_length): {after:,} token positions per "
