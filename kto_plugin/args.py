@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT, CLASS_BALANCE_KINDS, ClassBalanceKind
 from kto_plugin.data.formats import format_of_type
 from kto_plugin.orchestration.iterate_settings import IterateSettings
-from kto_plugin.training.beta_schedule import SCHEDULE_TYPES, ScheduleType
+from kto_plugin.training.beta_schedule import ScheduleType, check_schedule_spec
 from kto_plugin.training.loss import (
     LOSS_TYPES,
     REFERENCE_POINT_DEFAULT,
     REFERENCE_POINTS,
+    SFT_GCE_Q_DEFAULT,
     SFT_WEIGHT_DEFAULT,
     LossType,
     ReferencePointKind,
@@ -71,6 +72,17 @@ class KTOPluginArgs(BaseModel):
             "(logged as `nll/chosen`). 3 was chosen on the alignment bench (4 epochs, 3 seeds): good held-out answers "
             "0.60 against 0.48 at 1 (the RPO paper's weight) and SFT's 0.59, garbled ones 0.14 against 0.27; "
             "0: the paper's loss."
+        ),
+    )
+    kto_sft_gce_q: float = Field(
+        default=SFT_GCE_Q_DEFAULT, ge=0.0, le=1.0,
+        description=(
+            "The SFT term's loss per token: q in (0, 1] the generalized cross-entropy (1 - p^q) / q, whose gradient is "
+            "the NLL's times p^q, so the tokens the model finds unlikely (the few words by which a wrongly accepted "
+            "answer differs from the good ones) pull less; 0 the negative log-likelihood. 0.5 was chosen on the "
+            "alignment bench (3 seeds): good held-out answers with 20% of the labels flipped 0.51 against 0.34 with "
+            "the NLL, with 90% of the accepted rows removed 0.48 against 0.40, on clean labels 0.59 against 0.53. "
+            "With `kto_sft_weight` above 0 only."
         ),
     )
     kto_auto_weights: bool = Field(
@@ -246,6 +258,17 @@ class KTOPluginArgs(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def check_sft_gce_q(cls, data: Any) -> Any:
+        q = data.get("kto_sft_gce_q") if isinstance(data, dict) else None
+        if q and data.get("kto_sft_weight") == 0:
+            raise ValueError(
+                f"`kto_sft_gce_q: {q}` shapes the SFT term, and `kto_sft_weight: 0` turns it off: remove "
+                "`kto_sft_gce_q`, or give `kto_sft_weight` a weight above 0"
+            )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def check_class_balance(cls, data: Any) -> Any:
         balance = data.get("kto_class_balance") if isinstance(data, dict) else None
         if balance is not None and balance not in CLASS_BALANCE_KINDS:
@@ -259,34 +282,7 @@ class KTOPluginArgs(BaseModel):
     def check_beta_schedule(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("kto_beta_schedule") is None:
             return data
-        schedule = data["kto_beta_schedule"]
-        if isinstance(schedule, (list, tuple)):
-            if not schedule:
-                raise ValueError("`kto_beta_schedule` is an empty list: give one beta per epoch, e.g. [0.05, 0.1, 0.2]")
-            values = schedule
-        elif isinstance(schedule, dict):
-            if schedule.get("type") not in SCHEDULE_TYPES:
-                raise ValueError(
-                    f"`kto_beta_schedule.type: {schedule.get('type')}` is unknown: use "
-                    f"{' or '.join(SCHEDULE_TYPES)}, or give a list with one beta per epoch"
-                )
-            missing = [key for key in ("start", "end") if schedule.get(key) is None]
-            if missing:
-                raise ValueError(f"`kto_beta_schedule` needs {' and '.join(f'`{key}`' for key in missing)}")
-            unknown = sorted(set(schedule) - {"type", "start", "end", "warmup_steps"})
-            if unknown:
-                raise ValueError(f"`kto_beta_schedule` has unknown keys {unknown}: use type, start, end, warmup_steps")
-            if int(schedule.get("warmup_steps") or 0) < 0:
-                raise ValueError("`kto_beta_schedule.warmup_steps` must be 0 or more")
-            values = [schedule["start"], schedule["end"]]
-        else:
-            raise ValueError(
-                f"`kto_beta_schedule: {schedule!r}` must be a list with one beta per epoch "
-                "or {type: linear | cosine, start, end, warmup_steps}"
-            )
-        for value in values:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"`kto_beta_schedule`: every beta must be a positive number, got {value!r}")
+        check_schedule_spec(data["kto_beta_schedule"])
         return data
 
     @model_validator(mode="before")

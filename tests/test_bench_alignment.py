@@ -83,3 +83,11 @@ def test_a_reference_point_reaches_every_kto_variant_and_no_other(tmp_path):
                 for variant in ("kto", "kto-sft", "kto-noisy")}
     assert defaults["kto"]["kto_reference_point"] == "kl"
     assert "kto_reference_point" not in defaults["kto-sft"] and "kto_reference_point" not in defaults["kto-noisy"]
+
+
+def test_the_sft_terms_loss_reaches_the_kto_variants_with_an_sft_term_only(tmp_path):
+    settings = {**DEFAULTS, "kto_sft_gce_q": 0.5}
+    configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, settings)
+               for variant in ("kto", "kto-sft", "kto-few-desirable", "kto-noisy", "dpo-sft", "sft")}
+    assert [variant for variant, config in configs.items() if config.get("kto_sft_gce_q") == 0.5] == [
+        "kto-sft", "kto-few-desirable", "kto-noisy"]  # `kto` is the paper's loss: no SFT term to shape

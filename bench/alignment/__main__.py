@@ -59,6 +59,8 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
               help="The SFT term's weight in kto-sft (kto_sft_weight) and dpo-sft (dpo_loss_weights).")
 @click.option("--reference-point", "kto_reference_point", type=click.Choice(REFERENCE_POINTS), default=None,
               help="kto_reference_point for every KTO variant (default: the plugin's default).")
+@click.option("--sft-gce-q", "kto_sft_gce_q", type=float, default=None,
+              help="kto_sft_gce_q for every KTO variant with an SFT term (default: the plugin's default).")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
               show_default=True, help="Scratch folder for data, configs, logs and models (models removed after scoring).")
@@ -67,7 +69,7 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot file (default: beside the JSON, same name, .png).")
 def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, kto_sft_weight,
-         sft_term_weight, kto_reference_point, samples, work, json_path, png_path):
+         sft_term_weight, kto_reference_point, kto_sft_gce_q, samples, work, json_path, png_path):
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
     the desirable rows removed, KTO with 20% of the labels flipped, SFT on the desirable rows, and SFT on the desirable
     rows of each of those two degraded budgets, from one feedback budget per seed."""
@@ -87,7 +89,8 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
         "kto_plugin://") else base_model
     settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta,
                 "kto_desirable_weight": kto_desirable_weight, "kto_sft_weight": kto_sft_weight,
-                "sft_term_weight": sft_term_weight, "kto_reference_point": kto_reference_point}
+                "sft_term_weight": sft_term_weight, "kto_reference_point": kto_reference_point,
+                "kto_sft_gce_q": kto_sft_gce_q}
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
     today = datetime.date.today().isoformat()

@@ -20,7 +20,7 @@ from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
 # the SFT term's weight in kto-sft and dpo-sft is the plugin's default; 4 epochs as the feedback loop's recipe trains
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 4, "rl_beta": 0.1, "micro_batch_size": 4,
             "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None,
-            "sft_term_weight": SFT_WEIGHT_DEFAULT, "kto_reference_point": None}
+            "sft_term_weight": SFT_WEIGHT_DEFAULT, "kto_reference_point": None, "kto_sft_gce_q": None}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
@@ -42,6 +42,8 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
         return {**common, "plugins": ["kto_plugin.KTOPlugin"], "rl": "kto", "rl_beta": settings["rl_beta"],
                 **({} if sft_weight is None else {"kto_sft_weight": sft_weight}),
                 **({} if point is None else {"kto_reference_point": point}),
+                **({} if settings["kto_sft_gce_q"] is None or sft_weight == 0
+                   else {"kto_sft_gce_q": settings["kto_sft_gce_q"]}),
                 "kto_auto_weights": variant == "kto-few-desirable",
                 **({} if variant == "kto-few-desirable" else {"kto_desirable_weight": settings["kto_desirable_weight"]}),
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a

@@ -13,6 +13,7 @@ SUMMARY_ROWS = [
     ("reference point z0", "kl"),
     ("NLL/token, accepted", "nll/chosen"),
     ("  the reference's", "nll_ref/chosen"),
+    ("  share that fell", "nll_fallen/chosen"),
     ("beta", "beta"),
     ("loss", "loss"),
 ]

@@ -22,6 +22,38 @@ ScheduleType = Literal["linear", "cosine"]
 SCHEDULE_TYPES: tuple[str, ...] = get_args(ScheduleType)
 
 
+def check_schedule_spec(schedule: Any) -> None:
+    """ValueError naming `kto_beta_schedule` and what to change, unless `schedule` is a list of positive betas or
+    `{type, start, end, warmup_steps}` with positive start and end."""
+    if isinstance(schedule, (list, tuple)):
+        if not schedule:
+            raise ValueError("`kto_beta_schedule` is an empty list: give one beta per epoch, e.g. [0.05, 0.1, 0.2]")
+        values = schedule
+    elif isinstance(schedule, dict):
+        if schedule.get("type") not in SCHEDULE_TYPES:
+            raise ValueError(
+                f"`kto_beta_schedule.type: {schedule.get('type')}` is unknown: use "
+                f"{' or '.join(SCHEDULE_TYPES)}, or give a list with one beta per epoch"
+            )
+        missing = [key for key in ("start", "end") if schedule.get(key) is None]
+        if missing:
+            raise ValueError(f"`kto_beta_schedule` needs {' and '.join(f'`{key}`' for key in missing)}")
+        unknown = sorted(set(schedule) - {"type", "start", "end", "warmup_steps"})
+        if unknown:
+            raise ValueError(f"`kto_beta_schedule` has unknown keys {unknown}: use type, start, end, warmup_steps")
+        if int(schedule.get("warmup_steps") or 0) < 0:
+            raise ValueError("`kto_beta_schedule.warmup_steps` must be 0 or more")
+        values = [schedule["start"], schedule["end"]]
+    else:
+        raise ValueError(
+            f"`kto_beta_schedule: {schedule!r}` must be a list with one beta per epoch "
+            "or {type: linear | cosine, start, end, warmup_steps}"
+        )
+    for value in values:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"`kto_beta_schedule`: every beta must be a positive number, got {value!r}")
+
+
 @dataclass(frozen=True)
 class BetaSchedule:
     constant: float | None = None

@@ -129,10 +129,12 @@ def completion_targets(completion_mask: torch.Tensor, row_ids: torch.Tensor | No
 def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torch.nn.Module,
                                  input_ids: torch.Tensor, completion_mask: torch.Tensor,
                                  chunk_tokens: int | None = None, row_ids: torch.Tensor | None = None,
-                                 rows: int | None = None) -> torch.Tensor:
+                                 rows: int | None = None, sft_gce_q: float | None = None) -> torch.Tensor:
     """Sum over each sequence's completion tokens of log p(token | prefix), from the body's last hidden states.
 
     `row_ids` and `rows`: a packed sequence's row of each token and the number of rows (else one per batch row).
+    With `sft_gce_q` (not None) each row's sum of the SFT term's token losses too (`loss.sft_token_losses`):
+    `[rows, 2]`, the log-prob sums in column 0.
     """
     weight, bias = output_layer.weight, getattr(output_layer, "bias", None)
     chunk_tokens = chunk_tokens or chunk_tokens_for(weight.shape[0], weight.device)
@@ -145,7 +147,15 @@ def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torc
     token_logps = _TokenLogps.apply(hidden, weight, bias, input_ids[:, 1:][selected], chunk_tokens,
                                     hidden_gradient_now)
     rows = input_ids.shape[0] if rows is None else rows
-    return torch.zeros(rows, dtype=token_logps.dtype, device=token_logps.device).index_add(0, target_rows, token_logps)
+    return row_sums(token_logps, target_rows, rows, sft_gce_q)
+
+
+def row_sums(token_logps: torch.Tensor, target_rows: torch.Tensor, rows: int, sft_gce_q: float | None = None):
+    """Each row's sum of its tokens' log-probs, and with `sft_gce_q` (not None) of their SFT token losses: `[rows, 2]`."""
+    from kto_plugin.training.loss import sft_token_losses
+
+    values = token_logps if sft_gce_q is None else torch.stack([token_logps, sft_token_losses(token_logps, sft_gce_q)], -1)
+    return torch.zeros((rows, *values.shape[1:]), dtype=values.dtype, device=values.device).index_add(0, target_rows, values)
 
 
 def without_distributed_wrappers(model):
@@ -212,7 +222,8 @@ def _output_layer_forward(head: torch.nn.Module, forward):
 
 def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor, completion_mask: torch.Tensor,
                              head: torch.nn.Module, chunk_tokens: int | None = None,
-                             row_ids: torch.Tensor | None = None, rows: int | None = None):
+                             row_ids: torch.Tensor | None = None, rows: int | None = None,
+                             sft_gce_q: float | None = None):
     """(per-sequence completion log-probs, the model's outputs with `logits` None): the output layer on completion
     tokens only.
 
@@ -235,7 +246,7 @@ def chunked_completion_logps(model, model_kwargs: dict, input_ids: torch.Tensor,
                                f"{tuple(hidden.shape)} for input ids of shape {tuple(input_ids.shape)}; this model "
                                "does not apply it once to every position. Set `kto_chunked_logps: false`.")
         computed["logps"] = completion_logps_from_hidden(hidden, head, input_ids, completion_mask, chunk_tokens,
-                                                         row_ids=row_ids, rows=rows)
+                                                         row_ids=row_ids, rows=rows, sft_gce_q=sft_gce_q)
         return computed["logps"]
 
     with _output_layer_forward(head, forward):

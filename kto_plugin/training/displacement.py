@@ -6,12 +6,21 @@ Each training step logs, averaged over every rank's desirable examples,
     nll_ref/chosen  = mean of -log pi_ref(y | x) / |y|       (the same under the reference)
 
 and their difference is how much likelihood the accepted answers lost against the reference,
-per token. A KTO (or DPO) margin can grow by pushing the rejected answers down faster than the
+per token, with
+
+    nll_fallen/chosen = share of the desirable examples whose own difference exceeds the threshold
+
+A KTO (or DPO) margin can grow by pushing the rejected answers down faster than the
 accepted ones: the margin looks healthy while both fall, and sampled answers drift to text
 nobody wrote (Razin et al., ICLR 2025; in `bench/alignment`, DPO's chosen answers fell from
 -2.7 to -30.4 nats while its margin grew). The guard warns once, at the first logging step
 where over that step's window the drop exceeds `DISPLACEMENT_NATS_PER_TOKEN` while the margin
-is positive and larger than at the previous logging step, and names what to change.
+is positive and larger than at the previous logging step, and more than half of the accepted
+answers fell (`MAJORITY`), and names what to change. Displacement moves the accepted answers as a
+whole; a minority falling far, enough to lift the mean, is what mislabelled rows do where the SFT
+term lets them go (`kto_sft_gce_q`: on bench/alignment's 20% flipped labels the mean rose 0.1-0.2 nat
+per token while held-out good answers kept their likelihood and garbled answers fell), and raising
+`kto_sft_weight` would imitate them again.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ LOG = get_logger(__name__)
 NLL_CHOSEN = "nll/chosen"
 REFERENCE_NLL_CHOSEN = "nll_ref/chosen"
 MARGIN = "rewards/margins"
+FALLEN_SHARE = "nll_fallen/chosen"
+MAJORITY = 0.5
 # 0.1 nat per token: a 40-token accepted answer about 55 times less likely than under the reference.
 DISPLACEMENT_NATS_PER_TOKEN = 0.1
 
@@ -36,13 +47,14 @@ def _mean(values) -> float | None:
 
 
 def displacement_message(step: int, drop: float, nll: float, reference_nll: float, margin: float,
-                         sft_weight: float, learning_rate: float, beta: float) -> str:
+                         sft_weight: float, learning_rate: float, beta: float, fallen_share: float | None = None) -> str:
     weight_hint = (f"now {sft_weight:g}; the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up"
                    if sft_weight < SFT_WEIGHT_DEFAULT
                    else f"now {sft_weight:g}; higher pulls the accepted answers up harder")
     return (
         f"KTO: likelihood displacement at step {step}: the accepted answers' log-probability fell {drop:.2f} nats per "
-        f"token below the reference's (NLL per token {nll:.2f} against {reference_nll:.2f}) while the reward margin "
+        f"token below the reference's (NLL per token {nll:.2f} against {reference_nll:.2f}"
+        f"{'' if fallen_share is None else f'; {fallen_share:.0%} of them fell'}) while the reward margin "
         f"grew to {margin:.3f}. The margin is growing by pushing answers down, and sampled answers drift to text "
         f"nobody wrote. Raise `kto_sft_weight` ({weight_hint}), lower `learning_rate` (now {learning_rate:g}), "
         f"or raise `rl_beta` (now {beta:g})."
@@ -54,6 +66,7 @@ class Displacement:
     nll: float
     reference_nll: float
     margin: float
+    fallen_share: float | None = None  # None in records of runs from before the share was logged
 
     @property
     def drop(self) -> float:
@@ -77,8 +90,10 @@ class DisplacementGuard:
             return None
         growing = margin > 0 and margin > self.previous_margin
         self.previous_margin = margin
-        found = Displacement(nll, reference_nll, margin)
+        found = Displacement(nll, reference_nll, margin, _mean(metrics.get(FALLEN_SHARE)))
         if self.warned_at_step is not None or not growing or found.drop <= self.threshold:
+            return None
+        if found.fallen_share is not None and found.fallen_share <= MAJORITY:  # a minority fell: mislabelled rows
             return None
         return found
 
@@ -89,7 +104,7 @@ class DisplacementGuard:
             return None
         self.warned_at_step = step
         message = displacement_message(step, found.drop, found.nll, found.reference_nll, found.margin, sft_weight,
-                                       learning_rate, beta)
+                                       learning_rate, beta, found.fallen_share)
         LOG.warning(message)
         return message
 
@@ -98,7 +113,7 @@ def first_displacement(records: list[dict], threshold: float = DISPLACEMENT_NATS
     """The first training record of a finished run (`kto_metrics.jsonl`) where the guard would warn."""
     guard = DisplacementGuard(threshold=threshold)
     for record in records:
-        if NLL_CHOSEN in record and guard.observe({key: [record[key]] for key in (NLL_CHOSEN, REFERENCE_NLL_CHOSEN, MARGIN)
-                                                   if key in record}):
+        keys = (NLL_CHOSEN, REFERENCE_NLL_CHOSEN, MARGIN, FALLEN_SHARE)
+        if NLL_CHOSEN in record and guard.observe({key: [record[key]] for key in keys if key in record}):
             return record
     return None

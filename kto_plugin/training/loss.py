@@ -10,6 +10,8 @@ For a prompt x, a completion y and its label, with policy pi_theta and reference
                max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
                                                           sum and count over all ranks)
     nll(x, y) = -log pi_theta(y | x) / |y|             (per completion token; |y| its completion tokens)
+              or, with `kto_sft_gce_q` q > 0, the generalized cross-entropy (Zhang & Sabuncu 2018) per token:
+              sum_t (1 - pi_theta(y_t | x, y_<t)^q) / q / |y|
 
     kto:
       desirable    loss = lambda_D * (1 - sigmoid(beta * (r - z0)) + w_sft * nll(x, y))
@@ -28,6 +30,15 @@ displacement, Razin et al. 2025). Each example carries its own normaliser |y| an
 a mean over examples, as the KTO terms are, so micro-batch 1, gradient accumulation and several ranks
 give the same total as one large batch. The term is part of the desirable example's loss, so
 lambda_D (`kto_auto_weights`) scales it with the rest.
+
+The generalized cross-entropy (`kto_sft_gce_q`) is a term robust to wrong labels. Its gradient per
+token is p^q times the NLL's (d/dtheta of -log p is scaled by p^q), so a token the model finds unlikely
+pulls less: an accepted answer that is really a rejected one (a flipped label) differs from the good
+answers in a few tokens, which the rest of the data makes unlikely, and the term stops imitating them,
+where the NLL pulls hardest on exactly those tokens. q -> 0 gives the NLL; q = 1 the mean absolute error
+1 - p, the bounded loss of Ghosh et al. 2017. KTO's own terms are already robust in that sense: a
+desirable row's 1 - sigmoid(x) and the same row flipped, 1 - sigmoid(-x), sum to 1 (a symmetric loss),
+so label smoothing or a flip-rate correction (cDPO, rDPO) would only rescale KTO's gradient.
 
 With no mismatched pair (n_KL = 0) z0 is 0, so the loss stays finite; a batch holding only
 one class simply has no terms of the other.
@@ -54,6 +65,9 @@ REFERENCE_POINT_DEFAULT: ReferencePointKind = "reward_mean"
 # `kto_sft_weight`'s default, chosen on bench/alignment at 4 epochs, 3 seeds (its numbers: the key's description
 # in args.py and docs/alignment-bench.md)
 SFT_WEIGHT_DEFAULT = 3.0
+# `kto_sft_gce_q`'s default, chosen on bench/alignment (3 seeds): with 20% of the labels flipped good held-out answers
+# 0.51 against 0.34 with the NLL, with 90% of the accepted rows removed 0.48 against 0.40, on every label 0.59 against 0.53
+SFT_GCE_Q_DEFAULT = 0.5
 
 
 @dataclass
@@ -61,6 +75,13 @@ class KTOLossOutput:
     losses: torch.Tensor  # per example, weighted
     rewards: torch.Tensor  # beta * r per example, detached
     nll: torch.Tensor  # -log pi_theta(y | x) / |y| per example, detached
+
+
+def sft_token_losses(token_logps: torch.Tensor, gce_q: float = 0.0) -> torch.Tensor:
+    """The SFT term of each completion token from its log-prob: -log p, or (1 - p^q) / q for `gce_q` q > 0."""
+    if not gce_q:
+        return -token_logps
+    return -torch.expm1(gce_q * token_logps) / gce_q
 
 
 def kl_reference_point(kl_logratio_sum: torch.Tensor, kl_count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,9 +101,11 @@ def kto_loss(
     loss_type: str = "kto",
     completion_tokens: torch.Tensor | None = None,
     sft_weight: float = 0.0,
+    sft_token_loss_sums: torch.Tensor | None = None,
 ) -> KTOLossOutput:
     """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens,
-    `completion_tokens` the number of tokens each sum runs over (needed for `sft_weight`)."""
+    `completion_tokens` the number of tokens each sum runs over (needed for `sft_weight`), `sft_token_loss_sums`
+    each completion's sum of `sft_token_losses` where the SFT term is not the NLL (`kto_sft_gce_q`)."""
     if loss_type not in LOSS_TYPES:
         raise ConfigError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
     desirable = desirable.to(torch.bool)
@@ -100,7 +123,9 @@ def kto_loss(
         completion_tokens = torch.ones_like(policy_logps)
     nll = -policy_logps / completion_tokens.to(policy_logps.dtype).clamp(min=1)
     if sft_weight:
-        desirable_losses = desirable_losses + sft_weight * nll
+        sft_term = nll if sft_token_loss_sums is None else (
+            sft_token_loss_sums / completion_tokens.to(policy_logps.dtype).clamp(min=1))
+        desirable_losses = desirable_losses + sft_weight * sft_term
     losses = torch.where(
         desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses
     )

@@ -22,9 +22,10 @@ from trl.trainer.utils import selective_log_softmax
 from kto_plugin.data.class_balance import SamplingPlan
 from kto_plugin.errors import ConfigError
 from kto_plugin.log import get_logger
-from kto_plugin.training.chunked_logps import chunkable_output_layer, chunked_completion_logps, completion_targets
+from kto_plugin.training.chunked_logps import chunkable_output_layer, chunked_completion_logps, completion_targets, row_sums
 from kto_plugin.training.class_sampling import training_order
 from kto_plugin.training.continued_adapter import continue_saved_adapter
+from kto_plugin.training import displacement
 from kto_plugin.training.displacement import NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.loss import kl_reference_point, kto_loss
@@ -49,13 +50,13 @@ NON_MODEL_KEYS = {
 
 
 def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mask: torch.Tensor,
-                     row_ids: torch.Tensor | None = None, rows: int | None = None) -> torch.Tensor:
-    """Sum over completion tokens of log p(token | prefix), one value per sequence (per packed row with `row_ids`)."""
+                     row_ids: torch.Tensor | None = None, rows: int | None = None,
+                     sft_gce_q: float | None = None) -> torch.Tensor:
+    """Sum over completion tokens of log p(token | prefix), one value per sequence (per packed row with `row_ids`);
+    with `sft_gce_q` also of the SFT term's token losses (`chunked_logps.row_sums`)."""
     per_token = selective_log_softmax(logits[:, :-1, :], input_ids[:, 1:])
-    if row_ids is None:
-        return per_token.masked_fill(completion_mask[:, 1:] == 0, 0.0).sum(-1)
     selected, target_rows = completion_targets(completion_mask, row_ids)
-    return torch.zeros(rows, dtype=per_token.dtype, device=per_token.device).index_add(0, target_rows, per_token[selected])
+    return row_sums(per_token[selected], target_rows, input_ids.shape[0] if rows is None else rows, sft_gce_q)
 
 
 class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
@@ -70,6 +71,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self.reference_cache: ReferenceCache | None = reference_cache_from_args(training_args)
         self.continue_adapter = training_args.kto_continue_adapter  # `lora_model_dir` of an adapter run
         self.sft_weight = training_args.kto_sft_weight
+        self.sft_gce_q = training_args.kto_sft_gce_q  # 0: the SFT term is the NLL
         self.reference_point = training_args.kto_reference_point  # "kl" or "reward_mean" (training/reference_point.py)
         self.displacement_guard = DisplacementGuard()
         self.class_sampling: SamplingPlan | None = None  # `kto_class_balance`'s plan, made with the training split
@@ -190,8 +192,10 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
                 )
         return self._packing_checked
 
-    def _sequence_logps(self, model, model_kwargs, batch, prefix: str = "", full_logits: bool = False):
-        """(per-sequence completion log-probs, the model's outputs): packed and in chunks where those paths run."""
+    def _sequence_logps(self, model, model_kwargs, batch, prefix: str = "", full_logits: bool = False,
+                        sft_gce_q: float | None = None):
+        """(per-sequence completion log-probs, [rows, 2] with the SFT token losses' sums for `sft_gce_q`, the model's
+        outputs): packed and in chunks where those paths run."""
         input_ids, completion_mask = batch[f"{prefix}input_ids"], batch[f"{prefix}completion_mask"]
         packed = None
         if not full_logits and self._packs_rows(model):
@@ -202,9 +206,10 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             rows = {"row_ids": packed.row_ids, "rows": packed.rows}
         head = None if full_logits or not self.chunked_logps else chunkable_output_layer(model)
         if head is not None:
-            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, head, **rows)
+            return chunked_completion_logps(model, model_kwargs, input_ids, completion_mask, head, **rows,
+                                            sft_gce_q=sft_gce_q)
         outputs = model(**model_kwargs)
-        return completion_logps(outputs.logits, input_ids, completion_mask, **rows), outputs
+        return completion_logps(outputs.logits, input_ids, completion_mask, **rows, sft_gce_q=sft_gce_q), outputs
 
     def _compute_kl_logps(self, model, batch):
         """The KL pairs' completion log-probs (no gradient); TRL's own where the chunked path is off."""
@@ -242,10 +247,12 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         model_kwargs = {key: value for key, value in batch.items() if key not in NON_MODEL_KEYS}
         # TRL sets aux_loss_enabled for a Mixture-of-Experts model whose coefficient is not 0.
         with_router_loss = getattr(self, "aux_loss_enabled", False)
+        sft_gce_q = self.sft_gce_q if self.sft_weight and self.sft_gce_q else None
         policy_logps, outputs = self._sequence_logps(
             model, {**model_kwargs, **({"output_router_logits": True} if with_router_loss else {})}, batch,
-            full_logits=return_outputs,  # a caller that asks for the outputs reads their logits
+            full_logits=return_outputs, sft_gce_q=sft_gce_q,  # a caller that asks for the outputs reads their logits
         )
+        policy_logps, sft_sums = policy_logps.unbind(-1) if sft_gce_q else (policy_logps, None)
         reference_logps, reference_kl_logps = self._reference_logps(batch, model_kwargs, rows)
         if self.reference_point == "reward_mean":
             class_weights = torch.where(desirable, self.desirable_weight, self.undesirable_weight)
@@ -259,7 +266,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             policy_logps, reference_logps.to(policy_logps.dtype), desirable, kl.to(policy_logps.dtype),
             beta=self.beta, desirable_weight=self.desirable_weight,
             undesirable_weight=self.undesirable_weight, loss_type=self.loss_type,
-            completion_tokens=completion_tokens, sft_weight=self.sft_weight,
+            completion_tokens=completion_tokens, sft_weight=self.sft_weight, sft_token_loss_sums=sft_sums,
         )
         loss = result.losses.mean()
         if with_router_loss:
@@ -277,8 +284,9 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             rewards[desirable].sum().float(), rewards[undesirable].sum().float(),
             logps[desirable].sum().float(), logps[undesirable].sum().float(),
             nll[desirable].sum().float(), reference_nll[desirable].sum().float(),
+            (nll - reference_nll > displacement.DISPLACEMENT_NATS_PER_TOKEN)[desirable].sum().float(),
         ])
-        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d = (
+        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d, fallen_d = (
             self.accelerator.reduce(stats, reduction="sum").tolist()
         )
         metrics = self._metrics[mode]
@@ -289,6 +297,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             metrics["logps/chosen"].append(logps_d / n_desirable)
             metrics[NLL_CHOSEN].append(nll_d / n_desirable)
             metrics[REFERENCE_NLL_CHOSEN].append(reference_nll_d / n_desirable)
+            metrics[displacement.FALLEN_SHARE].append(fallen_d / n_desirable)
         if n_undesirable:
             metrics["rewards/rejected"].append(reward_u / n_undesirable)
             metrics["logps/rejected"].append(logps_u / n_undesirable)

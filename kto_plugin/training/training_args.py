@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT
-from kto_plugin.training.loss import REFERENCE_POINT_DEFAULT, SFT_WEIGHT_DEFAULT
+from kto_plugin.training.loss import REFERENCE_POINT_DEFAULT, SFT_GCE_Q_DEFAULT, SFT_WEIGHT_DEFAULT
 
 
 @dataclass
@@ -32,6 +32,8 @@ class KTOTrainingArgsMixin:
     kto_ref_cache_dir: Optional[str] = field(default=None, metadata={"help": "`kto_ref_cache_dir`: the cache's folder"})
     kto_sft_weight: float = field(default=SFT_WEIGHT_DEFAULT, metadata={
         "help": "`kto_sft_weight`: weight of the per-token NLL term on the desirable completions"})
+    kto_sft_gce_q: float = field(default=SFT_GCE_Q_DEFAULT, metadata={
+        "help": "`kto_sft_gce_q`: the SFT term per token as the generalized cross-entropy (1 - p^q) / q; 0: the NLL"})
     kto_reference_point: str = field(default=REFERENCE_POINT_DEFAULT, metadata={
         "help": "`kto_reference_point`: z0 from the earlier steps' reward mean (reward_mean) or the KL pairs (kl)"})
     kto_auto_weights: bool = field(default=False, metadata={
@@ -71,6 +73,7 @@ def training_args_from_config(cfg) -> dict:
         "kto_auto_weights": bool(cfg.kto_auto_weights),
         "kto_class_balance": cfg.kto_class_balance or CLASS_BALANCE_DEFAULT,
         "kto_sft_weight": SFT_WEIGHT_DEFAULT if cfg.kto_sft_weight is None else float(cfg.kto_sft_weight),
+        "kto_sft_gce_q": SFT_GCE_Q_DEFAULT if cfg.kto_sft_gce_q is None else float(cfg.kto_sft_gce_q),
         # `apo_zero_unpaired` has no z0 (its config check refuses `reward_mean` set with it): TRL's path, no KL pairs
         "kto_reference_point": ("kl" if cfg.kto_loss_type == "apo_zero_unpaired"
                                 else cfg.kto_reference_point or REFERENCE_POINT_DEFAULT),

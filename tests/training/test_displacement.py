@@ -6,6 +6,7 @@ import logging
 
 from kto_plugin.training.displacement import (
     DISPLACEMENT_NATS_PER_TOKEN,
+    FALLEN_SHARE,
     MARGIN,
     NLL_CHOSEN,
     REFERENCE_NLL_CHOSEN,
@@ -65,3 +66,22 @@ def test_the_message_points_below_the_default_weight_to_it_and_at_it_higher():
     at_default = displacement_message(30, 0.6, 2.6, 2.0, 0.9, SFT_WEIGHT_DEFAULT, 2e-3, 0.1)
     assert f"the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up" in below
     assert f"(now {SFT_WEIGHT_DEFAULT:g}; higher pulls the accepted answers up harder)" in at_default
+
+
+def test_a_minority_of_accepted_answers_falling_far_is_not_displacement():
+    """Mislabelled accepted rows that the SFT term lets go (`kto_sft_gce_q`) lift the mean NLL while most accepted
+    answers keep their likelihood: no warning, whose advice (raise the SFT weight) would imitate them again. Most
+    of them falling is displacement, and the message says how many did."""
+    def with_share(nll, share, margin):
+        return {**window(nll, 2.0, margin), FALLEN_SHARE: [share, share]}
+
+    minority = DisplacementGuard()
+    assert minority.observe(with_share(2.2, 0.2, 0.3)) is None
+    assert minority.observe(with_share(2.4, 0.5, 0.6)) is None  # half is not a majority
+    assert minority.warned_at_step is None
+    majority = DisplacementGuard()
+    message = majority.check(with_share(2.2, 0.8, 0.3), 50, 3.0, 2e-3, 0.1)
+    assert message is not None and "80% of them fell" in message
+    records = [{"step": 10, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.3, FALLEN_SHARE: 0.2},
+               {"step": 20, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.4, FALLEN_SHARE: 0.7}]
+    assert first_displacement(records)["step"] == 20
