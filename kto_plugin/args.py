@@ -67,22 +67,23 @@ class KTOPluginArgs(BaseModel):
         default=SFT_WEIGHT_DEFAULT,
         description=(
             "Weight of an SFT term on the accepted (desirable) answers inside the KTO loss: each desirable "
-            "example's loss gains kto_sft_weight * (its negative log-likelihood per completion token), scaled by "
+            "example's loss gains kto_sft_weight * (its SFT loss per completion token: `kto_sft_gce_q`), scaled by "
             "lambda_D with the rest. It keeps the accepted answers likely while the rejected ones are pushed down "
-            "(logged as `nll/chosen`). 3 was chosen on the alignment bench (4 epochs, 3 seeds): good held-out answers "
-            "0.60 against 0.48 at 1 (the RPO paper's weight) and SFT's 0.59, garbled ones 0.14 against 0.27; "
-            "0: the paper's loss."
+            "(their NLL per token logged as `nll/chosen`). 3 was chosen on the alignment bench (4 epochs, 3 seeds): "
+            "good held-out answers 0.60 against 0.48 at 1 (the RPO paper's weight) and SFT's 0.59, garbled ones "
+            "0.14 against 0.27; 0: the paper's loss."
         ),
     )
     kto_sft_gce_q: float = Field(
         default=SFT_GCE_Q_DEFAULT, ge=0.0, le=1.0,
         description=(
-            "The SFT term's loss per token: q in (0, 1] the generalized cross-entropy (1 - p^q) / q, whose gradient is "
-            "the NLL's times p^q, so the tokens the model finds unlikely (the few words by which a wrongly accepted "
-            "answer differs from the good ones) pull less; 0 the negative log-likelihood. 0.5 was chosen on the "
-            "alignment bench (3 seeds): good held-out answers with 20% of the labels flipped 0.51 against 0.34 with "
-            "the NLL, with 90% of the accepted rows removed 0.48 against 0.40, on clean labels 0.59 against 0.53. "
-            "With `kto_sft_weight` above 0 only."
+            "The SFT term's loss per token: 0 (default) the negative log-likelihood; q in (0, 1] the generalized "
+            "cross-entropy (1 - p^q) / q, whose gradient is the NLL's times p^q, so the tokens the model finds "
+            "unlikely (the few words by which a wrongly accepted answer differs from the good ones) pull less. For "
+            "noisy labels or few accepted answers: 0.5 on the alignment bench (3 seeds) gave 0.51 good held-out "
+            "answers against 0.34 with 20% of the labels flipped, 0.48 against 0.40 with 90% of the accepted rows "
+            "removed, 0.59 against 0.53 on clean labels; on answers the model has not half-learned it pulls less "
+            "(the quickstart's displacement guard warned). With `kto_sft_weight` above 0 only."
         ),
     )
     kto_auto_weights: bool = Field(
