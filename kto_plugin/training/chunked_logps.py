@@ -37,6 +37,8 @@ from contextlib import contextmanager
 
 import torch
 
+from kto_plugin.training.loss import sft_token_losses
+
 # fp32 logits held at once. On a CPU: 110 tokens of a 152k vocabulary; 256 MiB cost 0.5 GB more peak RSS and no speed.
 CPU_CHUNK_BYTES = 64 * 1024**2
 # On a GPU: 1,766 tokens of a 152k vocabulary. On an H200 (bench/gpu_output_layer.py, Qwen2.5-0.5B shape, 16x2048
@@ -152,8 +154,6 @@ def completion_logps_from_hidden(hidden_states: torch.Tensor, output_layer: torc
 
 def row_sums(token_logps: torch.Tensor, target_rows: torch.Tensor, rows: int, sft_gce_q: float | None = None):
     """Each row's sum of its tokens' log-probs, and with `sft_gce_q` (not None) of their SFT token losses: `[rows, 2]`."""
-    from kto_plugin.training.loss import sft_token_losses
-
     values = token_logps if sft_gce_q is None else torch.stack([token_logps, sft_token_losses(token_logps, sft_gce_q)], -1)
     return torch.zeros((rows, *values.shape[1:]), dtype=values.dtype, device=values.device).index_add(0, target_rows, values)
 

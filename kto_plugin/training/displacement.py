@@ -41,6 +41,12 @@ MAJORITY = 0.5
 DISPLACEMENT_NATS_PER_TOKEN = 0.1
 
 
+def fell(nll, reference_nll):
+    """Whether an accepted answer (or each, for tensors) lost more than the threshold per token against the reference:
+    what `nll_fallen/chosen` counts."""
+    return nll - reference_nll > DISPLACEMENT_NATS_PER_TOKEN
+
+
 def _mean(values) -> float | None:
     values = list(values or [])
     return sum(values) / len(values) if values else None

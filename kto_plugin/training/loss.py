@@ -122,10 +122,10 @@ def kto_loss(
         if sft_weight:
             raise ValueError("kto_loss: `sft_weight` needs `completion_tokens`, the length of each completion")
         completion_tokens = torch.ones_like(policy_logps)
-    nll = -policy_logps / completion_tokens.to(policy_logps.dtype).clamp(min=1)
+    tokens = completion_tokens.to(policy_logps.dtype).clamp(min=1)
+    nll = -policy_logps / tokens
     if sft_weight:
-        sft_term = nll if sft_token_loss_sums is None else (
-            sft_token_loss_sums / completion_tokens.to(policy_logps.dtype).clamp(min=1))
+        sft_term = nll if sft_token_loss_sums is None else sft_token_loss_sums / tokens
         desirable_losses = desirable_losses + sft_weight * sft_term
     losses = torch.where(
         desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses

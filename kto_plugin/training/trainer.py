@@ -25,8 +25,7 @@ from kto_plugin.log import get_logger
 from kto_plugin.training.chunked_logps import chunkable_output_layer, chunked_completion_logps, completion_targets, row_sums
 from kto_plugin.training.class_sampling import training_order
 from kto_plugin.training.continued_adapter import continue_saved_adapter
-from kto_plugin.training import displacement
-from kto_plugin.training.displacement import NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard
+from kto_plugin.training.displacement import FALLEN_SHARE, NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard, fell
 from kto_plugin.training.kl_pairing import with_kl_completions
 from kto_plugin.training.loss import kl_reference_point, kto_loss
 from kto_plugin.training.padding_free import (
@@ -284,7 +283,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             rewards[desirable].sum().float(), rewards[undesirable].sum().float(),
             logps[desirable].sum().float(), logps[undesirable].sum().float(),
             nll[desirable].sum().float(), reference_nll[desirable].sum().float(),
-            (nll - reference_nll > displacement.DISPLACEMENT_NATS_PER_TOKEN)[desirable].sum().float(),
+            fell(nll, reference_nll)[desirable].sum().float(),
         ])
         n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d, fallen_d = (
             self.accelerator.reduce(stats, reduction="sum").tolist()
@@ -297,7 +296,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             metrics["logps/chosen"].append(logps_d / n_desirable)
             metrics[NLL_CHOSEN].append(nll_d / n_desirable)
             metrics[REFERENCE_NLL_CHOSEN].append(reference_nll_d / n_desirable)
-            metrics[displacement.FALLEN_SHARE].append(fallen_d / n_desirable)
+            metrics[FALLEN_SHARE].append(fallen_d / n_desirable)
         if n_undesirable:
             metrics["rewards/rejected"].append(reward_u / n_undesirable)
             metrics["logps/rejected"].append(logps_u / n_undesirable)
