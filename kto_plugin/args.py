@@ -14,6 +14,7 @@ from kto_plugin.training.loss import (
     LOSS_TYPES,
     REFERENCE_POINT_DEFAULT,
     REFERENCE_POINTS,
+    SFT_GCE_MAX_REFERENCE_NLL_DEFAULT,
     SFT_GCE_Q_DEFAULT,
     SFT_WEIGHT_DEFAULT,
     LossType,
@@ -77,13 +78,21 @@ class KTOPluginArgs(BaseModel):
     kto_sft_gce_q: float = Field(
         default=SFT_GCE_Q_DEFAULT, ge=0.0, le=1.0,
         description=(
-            "The SFT term's loss per token: 0 (default) the negative log-likelihood; q in (0, 1] the generalized "
-            "cross-entropy (1 - p^q) / q, whose gradient is the NLL's times p^q, so the tokens the model finds "
-            "unlikely (the few words by which a wrongly accepted answer differs from the good ones) pull less. For "
-            "noisy labels or few accepted answers: 0.5 on the alignment bench (3 seeds) gave 0.51 good held-out "
-            "answers against 0.34 with 20% of the labels flipped, 0.48 against 0.40 with 90% of the accepted rows "
-            "removed, 0.59 against 0.53 on clean labels; on answers the model has not half-learned it pulls less "
-            "(the quickstart's displacement guard warned). With `kto_sft_weight` above 0 only."
+            "The SFT term's loss per token on the answers of `kto_sft_gce_max_reference_nll`: q in (0, 1] the "
+            "generalized cross-entropy (1 - p^q) / q, whose gradient is the NLL's times p^q, so the tokens the model "
+            "finds unlikely (the few words by which a wrongly accepted answer differs from the good ones) pull less; "
+            "0 the negative log-likelihood. 0.5 (default) against the NLL on the alignment bench (3 seeds): 0.51 good "
+            "held-out answers against 0.34 with 20% of the labels flipped, 0.48 against 0.40 with 90% of the "
+            "accepted rows removed, 0.59 against 0.53 on clean labels. With `kto_sft_weight` above 0 only."
+        ),
+    )
+    kto_sft_gce_max_reference_nll: NonNegativeFloat = Field(
+        default=SFT_GCE_MAX_REFERENCE_NLL_DEFAULT,
+        description=(
+            "The accepted answers that get `kto_sft_gce_q`'s loss: those whose NLL per token under the reference "
+            "model is at most this (nats); the others keep the NLL. On an answer the model has not half-learned "
+            "the GCE pulls too little (the quickstart's en/zh answers, 0.8-4.2 nats a token, fell and the "
+            "displacement guard warned); the bench's answers sit at 0.06-0.13. Logged as `sft_gce/chosen`."
         ),
     )
     kto_auto_weights: bool = Field(

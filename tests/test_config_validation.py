@@ -28,6 +28,7 @@ def load_with(tmp_path, **overrides):
     ({"kto_class_balance": "oversample"}, "`kto_class_balance: oversample` is unknown: use one of auto, weights, sampling"),
     ({"kto_sft_gce_q": 0.5, "kto_sft_weight": 0}, "`kto_sft_gce_q: 0.5` shapes the SFT term, and `kto_sft_weight: 0`"),
     ({"kto_sft_gce_q": 1.5}, "kto_sft_gce_q"),
+    ({"kto_sft_gce_max_reference_nll": -0.5}, "kto_sft_gce_max_reference_nll"),
     ({"rl": "dpo"}, "needs `rl: kto`"),
 ])
 def test_bad_plugin_config_names_the_key(tmp_path, tiny_model, overrides, message):
@@ -101,10 +102,12 @@ def test_the_trainer_arguments_default_as_the_config_keys_do():
 
     config_defaults = {name: spec.default for name, spec in KTOPluginArgs.model_fields.items()}
     shared = [spec for spec in fields(KTOTrainingArgsMixin) if spec.name in config_defaults]
-    assert {spec.name for spec in shared} >= {"kto_sft_weight", "kto_sft_gce_q", "kto_reference_point", "kto_chunked_logps"}
+    assert {spec.name for spec in shared} >= {"kto_sft_weight", "kto_sft_gce_q", "kto_sft_gce_max_reference_nll",
+                                              "kto_reference_point", "kto_chunked_logps"}
     from_config = training_args_from_config(DictDefault({**config_defaults, "rl": "kto"}))
     unset = training_args_from_config(DictDefault({**config_defaults, "rl": "kto", "kto_sft_weight": None,
-                                                   "kto_sft_gce_q": None, "kto_reference_point": None}))
+                                                   "kto_sft_gce_q": None, "kto_sft_gce_max_reference_nll": None,
+                                                   "kto_reference_point": None}))
     for spec in shared:
         assert spec.default == config_defaults[spec.name] == from_config[spec.name], spec.name
         assert unset[spec.name] == config_defaults[spec.name], spec.name

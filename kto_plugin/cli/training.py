@@ -14,6 +14,7 @@ SUMMARY_ROWS = [
     ("NLL/token, accepted", "nll/chosen"),
     ("  the reference's", "nll_ref/chosen"),
     ("  share that fell", "nll_fallen/chosen"),
+    ("  share on the GCE", "sft_gce/chosen"),
     ("beta", "beta"),
     ("loss", "loss"),
 ]

@@ -10,8 +10,10 @@ For a prompt x, a completion y and its label, with policy pi_theta and reference
                max(0, sum_i r(x_i, y'_i) / n_KL)        (mismatched pairs, no gradient,
                                                           sum and count over all ranks)
     nll(x, y) = -log pi_theta(y | x) / |y|             (per completion token; |y| its completion tokens)
-              or, with `kto_sft_gce_q` q > 0 (default 0), the generalized cross-entropy (Zhang & Sabuncu 2018) per token:
-              sum_t (1 - pi_theta(y_t | x, y_<t)^q) / q / |y|
+              or, with `kto_sft_gce_q` q > 0 (default 0.5), the generalized cross-entropy (Zhang & Sabuncu 2018)
+              per token, on the answers the reference already finds likely:
+              sum_t (1 - pi_theta(y_t | x, y_<t)^q) / q / |y|    where -log pi_ref(y | x) / |y| <= m,
+              m = `kto_sft_gce_max_reference_nll` (default 0.5 nat per token); the NLL above it
 
     kto:
       desirable    loss = lambda_D * (1 - sigmoid(beta * (r - z0)) + w_sft * nll(x, y))
@@ -40,6 +42,13 @@ where the NLL pulls hardest on exactly those tokens. q -> 0 gives the NLL; q = 1
 desirable row's 1 - sigmoid(x) and the same row flipped, 1 - sigmoid(-x), sum to 1 (a symmetric loss),
 so label smoothing or a flip-rate correction (cDPO, rDPO) would only rescale KTO's gradient.
 
+The GCE is robust only where the model has half-learned an answer: there its unlikely tokens are the
+odd ones out. On an answer it has not learned (a person's wording, every token at p ~ 0.1) p^q shrinks
+the whole pull, and the answer falls while the rejected ones are pushed down. So each accepted answer
+gets the GCE only when the reference's NLL per token of it is at most m, fixed per row from the
+reference's log-probs: on bench/alignment every answer (the warm model's own wordings) sits at 0.06-0.13
+nat per token, on the quickstart's en/zh sets (written answers) at 0.8-4.2.
+
 With no mismatched pair (n_KL = 0) z0 is 0, so the loss stays finite; a batch holding only
 one class simply has no terms of the other.
 """
@@ -65,10 +74,13 @@ REFERENCE_POINT_DEFAULT: ReferencePointKind = "reward_mean"
 # `kto_sft_weight`'s default, chosen on bench/alignment at 4 epochs, 3 seeds (its numbers: the key's description
 # in args.py and docs/alignment-bench.md)
 SFT_WEIGHT_DEFAULT = 3.0
-# `kto_sft_gce_q`'s default: the NLL. 0.5 helped every bench/alignment variant (3 seeds; 20% of the labels flipped: good
-# held-out answers 0.51 against 0.34) but made the quickstart's displacement guard warn: on answers the model has not
-# half-learned yet (its en/zh sets, 1-2 nats a token) it pulls too little (docs/loss.md#sft-gce)
-SFT_GCE_Q_DEFAULT = 0.0
+# `kto_sft_gce_q`'s default: 0.5 helped every bench/alignment variant (3 seeds; 20% of the labels flipped: good held-out
+# answers 0.51 against 0.34 with the NLL). `kto_sft_gce_max_reference_nll`'s: on answers the model has not half-learned
+# (the quickstart's en/zh sets, 1-4 nats a token) the GCE pulls too little and the displacement guard warned, so those
+# keep the NLL (docs/loss.md#sft-gce)
+SFT_GCE_Q_DEFAULT = 0.5
+SFT_GCE_MAX_REFERENCE_NLL_DEFAULT = 0.5
+SFT_GCE_SHARE = "sft_gce/chosen"  # the logged share of the accepted answers whose SFT term is the GCE
 
 
 @dataclass
@@ -76,6 +88,7 @@ class KTOLossOutput:
     losses: torch.Tensor  # per example, weighted
     rewards: torch.Tensor  # beta * r per example, detached
     nll: torch.Tensor  # -log pi_theta(y | x) / |y| per example, detached
+    sft_gce: torch.Tensor | None = None  # per example, whether its SFT term is the GCE (None: no SFT term or no GCE)
 
 
 def sft_token_losses(token_logps: torch.Tensor, gce_q: float = 0.0) -> torch.Tensor:
@@ -103,10 +116,12 @@ def kto_loss(
     completion_tokens: torch.Tensor | None = None,
     sft_weight: float = 0.0,
     sft_token_loss_sums: torch.Tensor | None = None,
+    sft_gce_max_reference_nll: float | None = None,
 ) -> KTOLossOutput:
     """Per-example KTO losses; `policy_logps`/`reference_logps` are sequence sums over completion tokens,
     `completion_tokens` the number of tokens each sum runs over (needed for `sft_weight`), `sft_token_loss_sums`
-    each completion's sum of `sft_token_losses` where the SFT term is not the NLL (`kto_sft_gce_q`)."""
+    each completion's sum of `sft_token_losses` where the SFT term is not the NLL (`kto_sft_gce_q`), used for the
+    rows whose reference NLL per token is at most `sft_gce_max_reference_nll` (None: every row)."""
     if loss_type not in LOSS_TYPES:
         raise ConfigError(f"unknown KTO loss type {loss_type!r}: use one of {', '.join(LOSS_TYPES)}")
     desirable = desirable.to(torch.bool)
@@ -126,8 +141,13 @@ def kto_loss(
     nll = -policy_logps / tokens
     if sft_weight:
         sft_term = nll if sft_token_loss_sums is None else sft_token_loss_sums / tokens
+        if sft_token_loss_sums is not None:
+            sft_gce = torch.ones_like(desirable) if sft_gce_max_reference_nll is None else (
+                -reference_logps.detach() / tokens <= sft_gce_max_reference_nll)
+            sft_term = torch.where(sft_gce, sft_term, nll)
         desirable_losses = desirable_losses + sft_weight * sft_term
     losses = torch.where(
         desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses
     )
-    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach(), nll=nll.detach())
+    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach(), nll=nll.detach(),
+                         sft_gce=sft_gce if sft_weight and sft_token_loss_sums is not None else None)

@@ -27,7 +27,7 @@ from kto_plugin.training.class_sampling import training_order
 from kto_plugin.training.continued_adapter import continue_saved_adapter
 from kto_plugin.training.displacement import FALLEN_SHARE, NLL_CHOSEN, REFERENCE_NLL_CHOSEN, DisplacementGuard, fell
 from kto_plugin.training.kl_pairing import with_kl_completions
-from kto_plugin.training.loss import kl_reference_point, kto_loss
+from kto_plugin.training.loss import SFT_GCE_SHARE, kl_reference_point, kto_loss
 from kto_plugin.training.padding_free import (
     FLASH_ATTENTION,
     attention_implementation,
@@ -42,10 +42,8 @@ from kto_plugin.versions import set_trl_beta, trl_kto_fast_path
 
 LOG = get_logger(__name__)
 
-NON_MODEL_KEYS = {
-    "completion_mask", "KL_input_ids", "KL_attention_mask", "KL_completion_mask",
-    "KL_token_type_ids", "KL_mm_token_type_ids", "label", "ref_logps", "ref_KL_logps",
-}
+NON_MODEL_KEYS = {"completion_mask", "KL_input_ids", "KL_attention_mask", "KL_completion_mask", "KL_token_type_ids",
+                  "KL_mm_token_type_ids", "label", "ref_logps", "ref_KL_logps"}
 
 
 def completion_logps(logits: torch.Tensor, input_ids: torch.Tensor, completion_mask: torch.Tensor,
@@ -71,6 +69,7 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
         self.continue_adapter = training_args.kto_continue_adapter  # `lora_model_dir` of an adapter run
         self.sft_weight = training_args.kto_sft_weight
         self.sft_gce_q = training_args.kto_sft_gce_q  # 0: the SFT term is the NLL
+        self.sft_gce_max_reference_nll = training_args.kto_sft_gce_max_reference_nll  # the GCE's rows: loss.py
         self.reference_point = training_args.kto_reference_point  # "kl" or "reward_mean" (training/reference_point.py)
         self.displacement_guard = DisplacementGuard()
         self.class_sampling: SamplingPlan | None = None  # `kto_class_balance`'s plan, made with the training split
@@ -266,26 +265,27 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             beta=self.beta, desirable_weight=self.desirable_weight,
             undesirable_weight=self.undesirable_weight, loss_type=self.loss_type,
             completion_tokens=completion_tokens, sft_weight=self.sft_weight, sft_token_loss_sums=sft_sums,
+            sft_gce_max_reference_nll=self.sft_gce_max_reference_nll,
         )
         loss = result.losses.mean()
         if with_router_loss:
             loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.reduce(outputs.aux_loss.detach(), reduction="mean").item())
         reference_nll = -reference_logps.detach().to(policy_logps.dtype) / completion_tokens
-        self._record_metrics(mode, desirable, result.rewards, policy_logps.detach(), kl, kl_raw, result.nll, reference_nll)
+        self._record_metrics(mode, desirable, result, policy_logps.detach(), kl, kl_raw, reference_nll)
         return (loss, outputs) if return_outputs else loss
 
-    def _record_metrics(self, mode, desirable, rewards, logps, kl, kl_raw, nll, reference_nll):
+    def _record_metrics(self, mode, desirable, result, logps, kl, kl_raw, reference_nll):
         """Averages over every rank's examples; a class absent from the whole batch logs nothing."""
-        undesirable = ~desirable
+        undesirable, rewards, nll, sft_gce = ~desirable, result.rewards, result.nll, result.sft_gce
         stats = torch.stack([
             desirable.sum().float(), undesirable.sum().float(),
             rewards[desirable].sum().float(), rewards[undesirable].sum().float(),
             logps[desirable].sum().float(), logps[undesirable].sum().float(),
             nll[desirable].sum().float(), reference_nll[desirable].sum().float(),
-            fell(nll, reference_nll)[desirable].sum().float(),
+            fell(nll, reference_nll)[desirable].sum().float(), (desirable if sft_gce is None else sft_gce)[desirable].sum().float(),
         ])
-        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d, fallen_d = (
+        n_desirable, n_undesirable, reward_d, reward_u, logps_d, logps_u, nll_d, reference_nll_d, fallen_d, gce_d = (
             self.accelerator.reduce(stats, reduction="sum").tolist()
         )
         metrics = self._metrics[mode]
@@ -297,6 +297,8 @@ class KTOPluginTrainer(ReferencePassMixin, AxolotlKTOTrainer):
             metrics[NLL_CHOSEN].append(nll_d / n_desirable)
             metrics[REFERENCE_NLL_CHOSEN].append(reference_nll_d / n_desirable)
             metrics[FALLEN_SHARE].append(fallen_d / n_desirable)
+            if sft_gce is not None:  # the share of the accepted answers whose SFT term is the GCE (`kto_sft_gce_q`)
+                metrics[SFT_GCE_SHARE].append(gce_d / n_desirable)
         if n_undesirable:
             metrics["rewards/rejected"].append(reward_u / n_undesirable)
             metrics["logps/rejected"].append(logps_u / n_undesirable)

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 from kto_plugin.data.class_balance import CLASS_BALANCE_DEFAULT
-from kto_plugin.training.loss import REFERENCE_POINT_DEFAULT, SFT_GCE_Q_DEFAULT, SFT_WEIGHT_DEFAULT
+from kto_plugin.training.loss import (
+    REFERENCE_POINT_DEFAULT,
+    SFT_GCE_MAX_REFERENCE_NLL_DEFAULT,
+    SFT_GCE_Q_DEFAULT,
+    SFT_WEIGHT_DEFAULT,
+)
 
 
 @dataclass
@@ -34,6 +39,8 @@ class KTOTrainingArgsMixin:
         "help": "`kto_sft_weight`: weight of the per-token NLL term on the desirable completions"})
     kto_sft_gce_q: float = field(default=SFT_GCE_Q_DEFAULT, metadata={
         "help": "`kto_sft_gce_q`: the SFT term per token as the generalized cross-entropy (1 - p^q) / q; 0: the NLL"})
+    kto_sft_gce_max_reference_nll: float = field(default=SFT_GCE_MAX_REFERENCE_NLL_DEFAULT, metadata={
+        "help": "`kto_sft_gce_max_reference_nll`: the GCE on the answers whose reference NLL per token is at most this"})
     kto_reference_point: str = field(default=REFERENCE_POINT_DEFAULT, metadata={
         "help": "`kto_reference_point`: z0 from the earlier steps' reward mean (reward_mean) or the KL pairs (kl)"})
     kto_auto_weights: bool = field(default=False, metadata={
@@ -74,6 +81,8 @@ def training_args_from_config(cfg) -> dict:
         "kto_class_balance": cfg.kto_class_balance or CLASS_BALANCE_DEFAULT,
         "kto_sft_weight": SFT_WEIGHT_DEFAULT if cfg.kto_sft_weight is None else float(cfg.kto_sft_weight),
         "kto_sft_gce_q": SFT_GCE_Q_DEFAULT if cfg.kto_sft_gce_q is None else float(cfg.kto_sft_gce_q),
+        "kto_sft_gce_max_reference_nll": (SFT_GCE_MAX_REFERENCE_NLL_DEFAULT if cfg.kto_sft_gce_max_reference_nll is None
+                                          else float(cfg.kto_sft_gce_max_reference_nll)),
         # `apo_zero_unpaired` has no z0 (its config check refuses `reward_mean` set with it): TRL's path, no KL pairs
         "kto_reference_point": ("kl" if cfg.kto_loss_type == "apo_zero_unpaired"
                                 else cfg.kto_reference_point or REFERENCE_POINT_DEFAULT),

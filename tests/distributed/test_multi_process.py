@@ -29,7 +29,8 @@ def kto_config(tmp_path, name: str, **overrides) -> dict:
         tmp_path, [{"path": "kto_plugin://kto-sample-en", "type": "kto_plugin.query_response"}],
         seed=42, max_steps=STEPS, learning_rate=0.002, lr_scheduler="constant", kto_auto_weights=True,
         kto_sft_weight=0.5,  # the SFT term's per-example normaliser must hold across ranks as the KTO terms do,
-        kto_sft_gce_q=0.5,  # and its token losses' sums, returned beside the log-probs from the output layer's call
+        kto_sft_gce_q=0.5,  # and its token losses' sums, returned beside the log-probs from the output layer's call,
+        kto_sft_gce_max_reference_nll=100.0,  # on every row (the random model's sit at ~12 nats a token, over 0.5)
         # the paper's KL z0, whose pairs span the global batch across ranks (the default reward mean: its own test)
         kto_reference_point="kl",
         output_dir=str(tmp_path / name),

@@ -13,7 +13,7 @@ import torch
 from helpers import bare_trainer, kto_batch, moved_from_reference, tiny_qwen
 
 from kto_plugin.training.displacement import DISPLACEMENT_NATS_PER_TOKEN, FALLEN_SHARE, NLL_CHOSEN, REFERENCE_NLL_CHOSEN
-from kto_plugin.training.loss import kto_loss
+from kto_plugin.training.loss import SFT_GCE_SHARE, KTOLossOutput, kto_loss
 
 DESIRABLE_WEIGHT, UNDESIRABLE_WEIGHT = 1.7, 0.6
 
@@ -37,10 +37,11 @@ def plain_nll_per_token(model, batch, gce_q: float = 0.0) -> list[float]:
     return values
 
 
-def weighted_trainer(model, sft_weight: float, gce_q: float = 0.0, **paths):
-    """The reference is a frozen copy of `model` as it is now."""
-    return bare_trainer(model, sft_weight=sft_weight, sft_gce_q=gce_q, desirable_weight=DESIRABLE_WEIGHT,
-                        undesirable_weight=UNDESIRABLE_WEIGHT, **paths)
+def weighted_trainer(model, sft_weight: float, gce_q: float = 0.0, max_reference_nll: float | None = None, **paths):
+    """The reference is a frozen copy of `model` as it is now; the GCE (with `gce_q`) on every row unless
+    `max_reference_nll` is given (a random model's rows sit at about log(vocabulary) nats per token)."""
+    return bare_trainer(model, sft_weight=sft_weight, sft_gce_q=gce_q, sft_gce_max_reference_nll=max_reference_nll,
+                        desirable_weight=DESIRABLE_WEIGHT, undesirable_weight=UNDESIRABLE_WEIGHT, **paths)
 
 
 def trainer_loss(model, batch, sft_weight: float, **paths):
@@ -173,6 +174,45 @@ def test_the_share_of_accepted_answers_that_fell_counts_desirable_rows_only():
     desirable = torch.tensor([True, True, True, False, True])
     reference_nll = torch.full((5,), 1.0)
     nll = reference_nll + torch.tensor([0.5, 0.05, DISPLACEMENT_NATS_PER_TOKEN + 0.01, 3.0, -0.2])
-    rewards = logps = torch.zeros(5)
-    trainer._record_metrics("train", desirable, rewards, logps, 0.0, 0.0, nll, reference_nll)
+    result = KTOLossOutput(losses=torch.zeros(5), rewards=torch.zeros(5), nll=nll)
+    trainer._record_metrics("train", desirable, result, torch.zeros(5), 0.0, 0.0, reference_nll)
     assert trainer._metrics["train"][FALLEN_SHARE] == [pytest.approx(2 / 4)]  # the undesirable row's 3.0 not counted
+    assert SFT_GCE_SHARE not in trainer._metrics["train"]  # no GCE, no share of it
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_the_gce_goes_to_the_rows_the_reference_finds_likely_and_the_nll_to_the_rest(packed):
+    """`kto_sft_gce_max_reference_nll` m: a desirable row whose reference NLL per token is at most m gets the GCE,
+    the others the NLL; per row, against the plain term of each kind, values, gradients and the logged share."""
+    model = tiny_qwen(tied=False)
+    model.train()
+    batch = kto_batch([5, 11, 3, 9, 14, 7], seed=31)
+    desirable = batch["label"]
+    reference_nll = plain_nll_per_token(model, batch)  # the reference is `model` as it is now
+    accepted = sorted(value for value, keep in zip(reference_nll, desirable) if keep)
+    assert len(accepted) >= 3
+    cap = (accepted[0] + accepted[1]) / 2  # the GCE for the likeliest accepted row only
+    on_gce = [keep and value <= cap for value, keep in zip(reference_nll, desirable)]
+    paths = {"chunked_logps": True, "padding_free": packed}
+    trainers = {name: weighted_trainer(model, 0.7, 0.5, max_reference_nll=cap_, **paths)
+                for name, cap_ in (("gated", cap), ("all gce", None))}
+    plain_nll = weighted_trainer(model, 0.7, 0.0, **paths)
+    moved_from_reference(model)
+    gated, grads_gated, metrics = loss_of(trainers["gated"], model, batch)
+    all_gce, grads_gce, _ = loss_of(trainers["all gce"], model, batch)
+    all_nll, grads_nll, _ = loss_of(plain_nll, model, batch)
+    nll, gce = plain_nll_per_token(model, batch), plain_nll_per_token(model, batch, 0.5)
+    # the three losses differ only in the desirable rows' SFT terms: the gated one takes each row's own kind
+    expected = float(all_nll) + sum(DESIRABLE_WEIGHT * 0.7 * (g - n) for g, n, gce_row in zip(gce, nll, on_gce)
+                                    if gce_row) / len(nll)
+    assert float(gated) == pytest.approx(expected, rel=1e-5)
+    assert float(gated) != pytest.approx(float(all_gce)) and float(gated) != pytest.approx(float(all_nll))
+    assert metrics[SFT_GCE_SHARE] == [pytest.approx(1 / len(accepted))]
+    # gradients: the gated term is the NLL's everywhere but the GCE row, which carries the GCE's difference
+    gce_row = on_gce.index(True)
+    only_that_row = {key: value[gce_row:gce_row + 1] for key, value in batch.items()}
+    _, grads_row_gce, _ = loss_of(weighted_trainer(model, 0.7, 0.5, **paths), model, only_that_row)
+    _, grads_row_nll, _ = loss_of(weighted_trainer(model, 0.7, 0.0, **paths), model, only_that_row)
+    for name, grad in grads_gated.items():
+        expected_grad = grads_nll[name] + (grads_row_gce[name] - grads_row_nll[name]) / len(nll)
+        torch.testing.assert_close(grad, expected_grad, atol=1e-6, rtol=1e-4)
