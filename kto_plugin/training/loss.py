@@ -76,7 +76,7 @@ REFERENCE_POINT_DEFAULT: ReferencePointKind = "reward_mean"
 SFT_WEIGHT_DEFAULT = 3.0
 # `kto_sft_gce_q`'s default: 0.5 helped every bench/alignment variant (3 seeds; 20% of the labels flipped: good held-out
 # answers 0.51 against 0.34 with the NLL). `kto_sft_gce_max_reference_nll`'s: on answers the model has not half-learned
-# (the quickstart's en/zh sets, 1-4 nats a token) the GCE pulls too little and the displacement guard warned, so those
+# (the quickstart's en/zh sets, 0.8-4.2 nats a token) the GCE pulls too little and the displacement guard warned, so those
 # keep the NLL (docs/loss.md#sft-gce)
 SFT_GCE_Q_DEFAULT = 0.5
 SFT_GCE_MAX_REFERENCE_NLL_DEFAULT = 0.5
@@ -139,15 +139,15 @@ def kto_loss(
         completion_tokens = torch.ones_like(policy_logps)
     tokens = completion_tokens.to(policy_logps.dtype).clamp(min=1)
     nll = -policy_logps / tokens
+    sft_gce = None  # per example, whether its SFT term is the GCE
     if sft_weight:
-        sft_term = nll if sft_token_loss_sums is None else sft_token_loss_sums / tokens
+        sft_term = nll
         if sft_token_loss_sums is not None:
             sft_gce = torch.ones_like(desirable) if sft_gce_max_reference_nll is None else (
                 -reference_logps.detach() / tokens <= sft_gce_max_reference_nll)
-            sft_term = torch.where(sft_gce, sft_term, nll)
+            sft_term = torch.where(sft_gce, sft_token_loss_sums / tokens, nll)
         desirable_losses = desirable_losses + sft_weight * sft_term
     losses = torch.where(
         desirable, desirable_weight * desirable_losses, undesirable_weight * undesirable_losses
     )
-    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach(), nll=nll.detach(),
-                         sft_gce=sft_gce if sft_weight and sft_token_loss_sums is not None else None)
+    return KTOLossOutput(losses=losses, rewards=(beta * logratios).detach(), nll=nll.detach(), sft_gce=sft_gce)
