@@ -13,10 +13,16 @@ per token, with
 A KTO (or DPO) margin can grow by pushing the rejected answers down faster than the
 accepted ones: the margin looks healthy while both fall, and sampled answers drift to text
 nobody wrote (Razin et al., ICLR 2025; in `bench/alignment`, DPO's chosen answers fell from
--2.7 to -30.4 nats while its margin grew). The guard warns once, at the first logging step
-where over that step's window the drop exceeds `DISPLACEMENT_NATS_PER_TOKEN` while the margin
-is positive and larger than at the previous logging step, and more than half of the accepted
-answers fell (`MAJORITY`), and names what to change. Displacement moves the accepted answers as a
+-2.7 to -30.4 nats while its margin grew). A logging window shows displacement when over it
+the drop exceeds `DISPLACEMENT_NATS_PER_TOKEN` while the margin is positive and more than half
+of the accepted answers fell (`MAJORITY`). The guard warns once, at the end of the first
+`WINDOWS` windows in a row that show it, if the margin over them grew (their mean margin above
+the margin of the window before them, 0 at the start), with those windows' mean numbers, and
+names what to change. One window
+holds a few dozen accepted answers and its numbers jump: the quickstart (2026-12-05) showed it
+in one window of 113 (step 140: 0.19 nat, 60% fell) and in neither neighbour, ending with its
+accepted answers at the reference's NLL and fewer garbled answers than the base model's, while
+the same run without the SFT term shows it from step 65 in most windows. Displacement moves the accepted answers as a
 whole; a minority falling far, enough to lift the mean, is what mislabelled rows do where the SFT
 term lets them go (`kto_sft_gce_q`: on bench/alignment's 20% flipped labels the mean rose 0.1-0.2 nat
 per token while held-out good answers kept their likelihood and garbled answers fell), and raising
@@ -25,7 +31,7 @@ per token while held-out good answers kept their likelihood and garbled answers 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kto_plugin.log import get_logger
 from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
@@ -39,6 +45,7 @@ FALLEN_SHARE = "nll_fallen/chosen"
 MAJORITY = 0.5
 # 0.1 nat per token: a 40-token accepted answer about 55 times less likely than under the reference.
 DISPLACEMENT_NATS_PER_TOKEN = 0.1
+WINDOWS = 2  # logging windows in a row that must show displacement before the guard warns
 
 
 def fell(nll, reference_nll):
@@ -86,25 +93,29 @@ class DisplacementGuard:
 
     threshold: float = DISPLACEMENT_NATS_PER_TOKEN
     warned_at_step: int | None = None
-    previous_margin: float = 0.0
+    recent: list[tuple[Displacement, bool]] = field(default_factory=list)  # the last windows, whether each shows it
 
     def observe(self, metrics: dict) -> Displacement | None:
-        """The window's numbers when it is the first to show displacement, else None."""
+        """The mean of the `WINDOWS` windows in a row that first show displacement while the margin grew, when this
+        window ends them; else None."""
         margin = _mean(metrics.get(MARGIN))
         nll, reference_nll = _mean(metrics.get(NLL_CHOSEN)), _mean(metrics.get(REFERENCE_NLL_CHOSEN))
         if margin is None or nll is None or reference_nll is None:  # no margin yet, or no accepted row
             return None
-        growing = margin > 0 and margin > self.previous_margin
-        self.previous_margin = margin
         found = Displacement(nll, reference_nll, margin, _mean(metrics.get(FALLEN_SHARE)))
-        if self.warned_at_step is not None or not growing or found.drop <= self.threshold:
+        # a minority falling is mislabelled rows let go, not displacement
+        shows = margin > 0 and found.drop > self.threshold and (found.fallen_share is None or found.fallen_share > MAJORITY)
+        self.recent = [*self.recent, (found, shows)][-(WINDOWS + 1):]
+        run = [window for window, window_shows in self.recent[-WINDOWS:] if window_shows]
+        if self.warned_at_step is not None or len(run) < WINDOWS:
             return None
-        if found.fallen_share is not None and found.fallen_share <= MAJORITY:  # a minority fell: mislabelled rows
-            return None
-        return found
+        mean = Displacement(*(_mean(getattr(window, name) for window in run) for name in ("nll", "reference_nll", "margin")),
+                            _mean(window.fallen_share for window in run if window.fallen_share is not None))
+        margin_before = self.recent[0][0].margin if len(self.recent) > WINDOWS else 0.0
+        return mean if mean.margin > margin_before else None
 
     def check(self, metrics: dict, step: int, sft_weight: float, learning_rate: float, beta: float) -> str | None:
-        """Log the warning at this step if this window is the first that shows displacement; return it."""
+        """Log the warning at this step if this window ends the first run of windows that show displacement; return it."""
         found = self.observe(metrics)
         if found is None:
             return None

@@ -1,4 +1,5 @@
-"""The displacement guard: one warning, when the accepted answers fall below the reference while the margin grows."""
+"""The displacement guard: one warning, when the accepted answers fall below the reference in two logging windows in a
+row while the margin grows."""
 
 from __future__ import annotations
 
@@ -24,22 +25,27 @@ def test_warns_once_with_the_numbers_and_the_keys_to_change(caplog):
     caplog.set_level(logging.WARNING, logger="axolotl.kto_plugin")
     assert guard.check(window(2.00, 2.00, 0.1), 10, 0.0, 2e-3, 0.1) is None  # nothing lost yet
     assert guard.check(window(2.05, 2.00, 0.3), 20, 0.0, 2e-3, 0.1) is None  # lost less than the threshold
-    message = guard.check(window(2.60, 2.00, 0.9), 30, 0.0, 2e-3, 0.1)
-    assert message is not None and guard.warned_at_step == 30
-    for text in ("step 30", "fell 0.60 nats per token", "2.60 against 2.00", "grew to 0.900", "`kto_sft_weight` (now 0",
+    assert guard.check(window(2.40, 2.00, 0.6), 30, 0.0, 2e-3, 0.1) is None  # one window shows it: not yet
+    message = guard.check(window(2.60, 2.00, 0.9), 40, 0.0, 2e-3, 0.1)  # the second in a row
+    assert message is not None and guard.warned_at_step == 40
+    # the two windows' mean: NLL 2.50, margin 0.75
+    for text in ("step 40", "fell 0.50 nats per token", "2.50 against 2.00", "grew to 0.750", "`kto_sft_weight` (now 0",
                  "`learning_rate` (now 0.002)", "`rl_beta` (now 0.1)"):
         assert text in message, text
-    assert guard.check(window(3.50, 2.00, 1.5), 40, 0.0, 2e-3, 0.1) is None  # once
+    assert guard.check(window(3.50, 2.00, 1.5), 50, 0.0, 2e-3, 0.1) is None  # once
     assert [record.getMessage() for record in caplog.records] == [message]
 
 
 def test_no_warning_while_the_margin_does_not_grow_or_nothing_accepted_was_seen():
     guard = DisplacementGuard()
     assert guard.observe(window(3.0, 2.0, -0.5)) is None  # both fall, margin negative: not a growing margin
-    assert guard.observe(window(3.0, 2.0, 0.4)) is not None  # now it grows
+    assert guard.observe(window(3.0, 2.0, -0.2)) is None
+    assert guard.observe(window(3.0, 2.0, 0.4)) is None  # positive now: the first window that shows it
+    assert guard.observe(window(3.0, 2.0, 0.1)) is not None  # two in a row, their mean margin above -0.2
     shrinking = DisplacementGuard()
     assert shrinking.observe(window(2.0, 2.0, 0.8)) is None
-    assert shrinking.observe(window(3.0, 2.0, 0.5)) is None  # the margin fell from 0.8
+    assert shrinking.observe(window(3.0, 2.0, 0.5)) is None
+    assert shrinking.observe(window(3.0, 2.0, 0.4)) is None  # two in a row, but the margin fell from 0.8
     assert DisplacementGuard().observe({MARGIN: [1.0]}) is None  # no desirable row in the window
     assert DisplacementGuard().observe({NLL_CHOSEN: [5.0], REFERENCE_NLL_CHOSEN: [1.0]}) is None  # no margin yet
 
@@ -54,8 +60,8 @@ def test_first_displacement_of_a_finished_runs_records():
         {"step": 40, NLL_CHOSEN: 5.0, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.9},
         {"step": 40, "eval_" + NLL_CHOSEN: 9.0},
     ]
-    assert first_displacement(records)["step"] == 30
-    assert first_displacement(records[:3]) is None
+    assert first_displacement(records)["step"] == 40
+    assert first_displacement(records[:4]) is None
 
 
 def test_the_message_points_below_the_default_weight_to_it_and_at_it_higher():
@@ -78,10 +84,30 @@ def test_a_minority_of_accepted_answers_falling_far_is_not_displacement():
     minority = DisplacementGuard()
     assert minority.observe(with_share(2.2, 0.2, 0.3)) is None
     assert minority.observe(with_share(2.4, 0.5, 0.6)) is None  # half is not a majority
+    assert minority.observe(with_share(2.4, 0.3, 0.9)) is None
     assert minority.warned_at_step is None
     majority = DisplacementGuard()
+    assert majority.check(with_share(2.2, 0.9, 0.2), 40, 3.0, 2e-3, 0.1) is None
     message = majority.check(with_share(2.2, 0.8, 0.3), 50, 3.0, 2e-3, 0.1)
-    assert message is not None and "80% of them fell" in message
+    assert message is not None and "85% of them fell" in message  # the two windows' mean
     records = [{"step": 10, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.3, FALLEN_SHARE: 0.2},
-               {"step": 20, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.4, FALLEN_SHARE: 0.7}]
-    assert first_displacement(records)["step"] == 20
+               {"step": 20, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.4, FALLEN_SHARE: 0.7},
+               {"step": 30, NLL_CHOSEN: 2.5, REFERENCE_NLL_CHOSEN: 2.0, MARGIN: 0.5, FALLEN_SHARE: 0.6}]
+    assert first_displacement(records)["step"] == 30
+
+
+def _record(step, drop, fallen, margin):
+    return {"step": step, NLL_CHOSEN: 0.1 + drop, REFERENCE_NLL_CHOSEN: 0.1, MARGIN: margin, FALLEN_SHARE: fallen}
+
+
+def test_one_noisy_window_is_not_displacement_and_a_run_of_them_is():
+    """Windows of the quickstart (2026-12-05): one window over the threshold between two under it, the run ending with
+    its accepted answers at the reference's NLL, does not warn; the same run without the SFT term, over it from step 65
+    in window after window, warns at the second."""
+    with_sft_term = [_record(135, 0.03, 0.2, 0.46), _record(140, 0.19, 0.6, 0.91), _record(145, 0.06, 0.3, 0.52),
+                     _record(150, 0.19, 0.4, 0.88), _record(155, 0.15, 0.6, 1.1), _record(160, 0.05, 0.2, 1.2)]
+    assert first_displacement(with_sft_term) is None
+    without = [_record(60, 0.06, 0.34, 0.28), _record(65, 0.13, 0.70, 0.91), _record(70, 0.36, 0.64, 0.27),
+               _record(75, 0.25, 0.74, 1.26)]
+    assert first_displacement(without)["step"] == 70  # mean margin of 65 and 70 (0.59) above 60's 0.28
+    assert first_displacement(without[:2]) is None
