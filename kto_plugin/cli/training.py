@@ -84,8 +84,8 @@ def summary(output_dir: Path):
 @click.command("before-after")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--held-out", "held_out_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Rows whose prompts were never trained on (repeatable; default: the held-out splits of the "
-                   "config's kto_plugin://NAME/train sample sets).")
+              help="Rows whose prompts were never trained on (repeatable; default: the held-out and reworded "
+                   "splits of the config's kto_plugin://NAME/train sample sets).")
 @click.option("--samples", "samples_per_prompt", type=int, default=8, show_default=True,
               help="Sampled answers per held-out prompt, for the shares.")
 @click.option("--temperature", type=float, default=0.7, show_default=True)
@@ -105,7 +105,7 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
     result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
     before, after = result.before, result.after
     prompts = sum(len(info["prompts"]) for info in result.sets.values())
-    table = Table(title=f"Held-out prompts never trained on: {prompts} prompts; "
+    table = Table(title=f"Held-out prompts, in words never trained on: {prompts} prompts; "
                         f"{len(after['answers'])} sampled answers per model (temperature {temperature})")
     table.add_column("measure")
     table.add_column("before (base)", justify="right")

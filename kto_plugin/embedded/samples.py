@@ -14,12 +14,14 @@ def sample_dataset_names() -> list[str]:
     return sorted(entry.name.removesuffix(".jsonl") for entry in _FOLDER.iterdir() if entry.name.endswith(".jsonl"))
 
 
-SPLITS = ("train", "held-out")
+SPLITS = ("train", "held-out", "reworded")
 
 
 def sample_dataset_path(name: str) -> Path:
     """Installed path of a shipped sample set, e.g. `kto-sample-zh`; `kto-sample-zh/train` and
-    `kto-sample-zh/held-out` are its rows without / with the held-out prompts (written to the cache)."""
+    `kto-sample-zh/held-out` are its rows without / with the held-out prompts, and
+    `kto-sample-zh/reworded` the rows of some trained prompts under a wording nothing trains on
+    (`reworded_prompts`); each written to the cache."""
     set_name, _, split = name.partition("/")
     names = sample_dataset_names()
     if set_name not in names:
@@ -30,21 +32,41 @@ def sample_dataset_path(name: str) -> Path:
         return path
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r} of {set_name}: the splits are {', '.join(SPLITS)}")
+    if split == "reworded" and set_name not in reworded_prompts():
+        raise ConfigError(f"{set_name} has no reworded split: only {', '.join(reworded_prompts())} have one "
+                         "(its held-out split asks new questions)")
     return _split_file(path, split)
 
 
-def _split_file(path: Path, split: str) -> Path:
-    """The rows of `path` whose prompt is (held-out) or is not (train) held out, as a file in the cache."""
+def reworded_prompts() -> dict[str, dict[str, str]]:
+    """Per sample set, trained prompt -> a rewording of it that nothing trains on (`sample_data/reworded-prompts.json`)."""
     import json
+
+    return json.loads((_FOLDER / "reworded-prompts.json").read_text(encoding="utf-8"))["sets"]
+
+
+def _split_lines(path: Path, split: str) -> list[str]:
+    import json
+
+    if split == "reworded":
+        rewordings = reworded_prompts()[path.stem]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return [json.dumps({**row, "query": rewordings[row["query"]]}, ensure_ascii=False)
+                for row in rows if row["query"] in rewordings]
+    held = held_out_queries()
+    return [line for line in path.read_text(encoding="utf-8").splitlines()
+            if (json.loads(line)["query"] in held) == (split == "held-out")]
+
+
+def _split_file(path: Path, split: str) -> Path:
+    """The rows of `path` whose prompt is (held-out) or is not (train) held out, or its reworded rows, as a file
+    in the cache."""
     import os
     import tempfile
 
     from kto_plugin.embedded.cache import cache_dir
 
-    held = held_out_queries()
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-             if (json.loads(line)["query"] in held) == (split == "held-out")]
-    text = "".join(line + "\n" for line in lines)
+    text = "".join(line + "\n" for line in _split_lines(path, split))
     out = cache_dir() / "sample_splits" / f"{path.stem}.{split}.jsonl"
     if not out.exists() or out.read_text(encoding="utf-8") != text:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,11 @@ hidden 256, 4 layers, 3.1M parameters), trained by `axolotl train` (full
 fine-tune, Axolotl's own SFT, 5 epochs) on the shipped sample sets' prompts with *both* their
 accepted and their rejected answers, so it answers sample-style questions in the sets' words
 and mixes their good and bad habits the way an untuned model does: on the refund desk it
-gives right and wrong decisions, promises and rude refusals. The held-out prompts
+gives right and wrong decisions, promises and rude refusals. The real-looking sets (en, zh:
+`REPEATED_SETS`) are read `chat_set_repeats` times an epoch: their answers are free text, one
+wording each, where the refund desk's are a few templates, and at 5 passes the model still
+scored them at 2-4 nats a token (recipe 2), too little to answer their questions reworded; at
+15 passes it scores them at about 0.1-0.6. The held-out prompts
 (`samples.held_out_queries`) are left out, so evaluations on them use prompts it never saw.
 
 The result is cached in `$KTO_PLUGIN_CACHE/warm-model` with `recipe.json`; a cached model
@@ -28,7 +32,7 @@ from kto_plugin.errors import ConfigError
 WARM_MODEL_NAME = "warm-model"
 WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 RECIPE = {
-    "recipe_version": 2,
+    "recipe_version": 3,
     "seed": 42,
     "hidden_size": 256,
     "num_layers": 4,
@@ -39,23 +43,27 @@ RECIPE = {
     # Off: the refund desk's answers of one kind have one length, so length-grouped batches hold
     # one kind each; with them the warm-up's loss was 1.25 after 192 steps, without them 0.11.
     "group_by_length": False,
+    "chat_set_repeats": 3,
 }
+REPEATED_SETS = ("kto-sample-en", "kto-sample-zh")
 
 
 def warm_model_dir() -> Path:
     return cache_dir() / WARM_MODEL_NAME
 
 
-def warm_up_rows(sample_sets: list[str] | None = None) -> list[dict]:
+def warm_up_rows(sample_sets: list[str] | None = None, chat_set_repeats: int = 1) -> list[dict]:
     """Every row of the sample sets (default: all) whose prompt is not held out, accepted and rejected alike,
-    as chat messages."""
+    as chat messages; the rows of `REPEATED_SETS` `chat_set_repeats` times."""
     held_out = held_out_queries()
     rows = []
     for name in sample_sets or sample_dataset_names():
+        set_rows = []
         for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if row["query"] not in held_out:
-                rows.append({"messages": chat_messages(row)})
+                set_rows.append({"messages": chat_messages(row)})
+        rows.extend(set_rows * (chat_set_repeats if name in REPEATED_SETS else 1))
     return rows
 
 

@@ -12,7 +12,9 @@ length cancels, which a summed-likelihood preference accuracy between a long ans
 refusal does not).
 
 The held-out rows are `--held-out` files, or, for a config trained on the shipped sample
-sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` splits.
+sets' `train` splits (`kto_plugin://kto-sample-en/train`), their `held-out` splits (new
+questions) and, where a set has one, its `reworded` split (trained questions asked in words
+nothing trained on).
 """
 
 from __future__ import annotations
@@ -56,12 +58,19 @@ class BeforeAfterResult:
 
 
 def default_held_out(cfg: dict) -> list[str]:
-    """The `held-out` splits of the config's `kto_plugin://NAME/train` datasets; an error names the key otherwise."""
-    paths = []
+    """The `held-out` splits of the config's `kto_plugin://NAME/train` datasets, then the `reworded` splits of
+    those that have one; an error names the key otherwise."""
+    from kto_plugin.embedded.samples import reworded_prompts
+
+    paths, reworded = [], []
     for entry in cfg.get("datasets") or []:
         path = str(entry.get("path", ""))
         if is_plugin_uri(path) and path.endswith("/train"):
-            paths.append(resolve_dataset_uri(path.removesuffix("/train") + "/held-out"))
+            name = path.removesuffix("/train")
+            paths.append(resolve_dataset_uri(name + "/held-out"))
+            if name.removeprefix(URI_PREFIX) in reworded_prompts():
+                reworded.append(resolve_dataset_uri(name + "/reworded"))
+    paths += reworded
     if not paths:
         raise ConfigError("the config's datasets are not the sample sets' train splits "
                          f"({URI_PREFIX}kto-sample-en/train), so there is no known held-out set: "
@@ -70,9 +79,12 @@ def default_held_out(cfg: dict) -> list[str]:
 
 
 def set_name(path: str) -> str:
-    """`.../sample_splits/kto-sample-en.held-out.jsonl` -> `kto-sample-en`; other files by their name."""
+    """`.../sample_splits/kto-sample-en.held-out.jsonl` -> `kto-sample-en`, `....reworded.jsonl` -> `kto-sample-en
+    reworded`; other files by their name."""
     name = Path(path).name
-    return name.removesuffix(".held-out.jsonl") if name.endswith(".held-out.jsonl") else name
+    if name.endswith(".held-out.jsonl"):
+        return name.removesuffix(".held-out.jsonl")
+    return name.removesuffix(".reworded.jsonl") + " reworded" if name.endswith(".reworded.jsonl") else name
 
 
 def refund_grades(previews: list[str], answers: list[str], per_prompt: int) -> dict[str, float] | None:
