@@ -62,13 +62,13 @@ def default_held_out(cfg: dict) -> list[str]:
     those that have one; an error names the key otherwise."""
     from kto_plugin.embedded.samples import reworded_prompts
 
-    paths, reworded = [], []
+    paths, reworded, with_rewordings = [], [], reworded_prompts()
     for entry in cfg.get("datasets") or []:
         path = str(entry.get("path", ""))
         if is_plugin_uri(path) and path.endswith("/train"):
             name = path.removesuffix("/train")
             paths.append(resolve_dataset_uri(name + "/held-out"))
-            if name.removeprefix(URI_PREFIX) in reworded_prompts():
+            if name.removeprefix(URI_PREFIX) in with_rewordings:
                 reworded.append(resolve_dataset_uri(name + "/reworded"))
     paths += reworded
     if not paths:

@@ -58,7 +58,7 @@ def build_warm_model(output_dir: Path, recipe: dict | None = None) -> Path:
         base = build_tiny_model(work / "base", seed=recipe["seed"], hidden_size=recipe["hidden_size"],
                                 num_layers=recipe["num_layers"])
         data = work / "warm-up.jsonl"
-        rows = warm_up_rows(recipe.get("sample_sets"), recipe.get("chat_set_repeats", 1))
+        rows = warm_up_rows(recipe.get("sample_sets"), recipe["chat_set_repeats"])
         data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
         config = work / "warm-up.yaml"
         trained = work / "trained"

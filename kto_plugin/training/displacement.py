@@ -18,12 +18,11 @@ the drop exceeds `DISPLACEMENT_NATS_PER_TOKEN` while the margin is positive and 
 of the accepted answers fell (`MAJORITY`). The guard warns once, at the end of the first
 `WINDOWS` windows in a row that show it, if the margin over them grew (their mean margin above
 the margin of the window before them, 0 at the start), with those windows' mean numbers, and
-names what to change. One window
-holds a few dozen accepted answers and its numbers jump: the quickstart (2026-12-05) showed it
-in one window of 113 (step 140: 0.19 nat, 60% fell) and in neither neighbour, ending with its
-accepted answers at the reference's NLL and fewer garbled answers than the base model's, while
-the same run without the SFT term shows it from step 65 in most windows. Displacement moves the accepted answers as a
-whole; a minority falling far, enough to lift the mean, is what mislabelled rows do where the SFT
+names what to change. One window holds a few dozen accepted answers and its numbers jump: the
+quickstart (2026-12-05) showed it in one window of 113 (step 140: 0.19 nat, 60% fell) and in
+neither neighbour, ending with its accepted answers at the reference's NLL and fewer garbled
+answers than the base model's, while the same run without the SFT term shows it from step 65 in
+most windows. Displacement moves the accepted answers as a whole; a minority falling far, enough to lift the mean, is what mislabelled rows do where the SFT
 term lets them go (`kto_sft_gce_q`: on bench/alignment's 20% flipped labels the mean rose 0.1-0.2 nat
 per token while held-out good answers kept their likelihood and garbled answers fell), and raising
 `kto_sft_weight` would imitate them again.
