@@ -61,6 +61,8 @@ def summary(output_dir: Path):
             value = record.get(prefix + key)
             cells.append("-" if value is None else f"{value:+.4f}")
         table.add_row(label, *cells)
+    for row in answer_kind_rows(result):
+        table.add_row(*row)
     console = Console()
     console.print(table)
     displaced = first_displacement([record for record in records if "loss" in record])
@@ -100,7 +102,7 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.evaluation.before_after import run_before_after, share_rows
+    from kto_plugin.evaluation.before_after import answer_kind_rows, run_before_after, share_rows
 
     result = run_before_after(config, list(held_out_paths), samples_per_prompt, max_new_tokens, temperature, seed)
     before, after = result.before, result.after
@@ -126,6 +128,8 @@ def before_after(config, held_out_paths, samples_per_prompt, temperature, max_ne
             label = {"good": "refund desk: good answers", "other": "refund desk: neither good nor bad"}.get(
                 kind, f"refund desk: {kind.replace('_', ' ')}")
             table.add_row(label, f"{before['refund_grades'].get(kind, 0):.0%}", f"{after['refund_grades'].get(kind, 0):.0%}")
+    for row in answer_kind_rows(result):
+        table.add_row(*row)
     console = Console()
     console.print(table)
     for name, info in result.sets.items():

@@ -45,6 +45,13 @@ def reworded_prompts() -> dict[str, dict[str, str]]:
     return json.loads((_FOLDER / "reworded-prompts.json").read_text(encoding="utf-8"))["sets"]
 
 
+def warm_up_wordings() -> dict[str, dict[str, list[str]]]:
+    """Per sample set, trained prompt -> other wordings of it, read only by the warm-up (`sample_data/warm-up-wordings.json`)."""
+    import json
+
+    return json.loads((_FOLDER / "warm-up-wordings.json").read_text(encoding="utf-8"))["sets"]
+
+
 def _split_lines(path: Path, split: str) -> list[str]:
     import json
 

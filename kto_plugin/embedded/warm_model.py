@@ -2,16 +2,25 @@
 
 `kto_plugin://tiny-model` has random weights: it cannot show alignment. This model
 (`kto_plugin://warm-model`) is the same tokenizer with a wider, deeper body (`RECIPE`:
-hidden 256, 4 layers, 3.1M parameters), trained by `axolotl train` (full
-fine-tune, Axolotl's own SFT, 5 epochs) on the shipped sample sets' prompts with *both* their
-accepted and their rejected answers, so it answers sample-style questions in the sets' words
-and mixes their good and bad habits the way an untuned model does: on the refund desk it
-gives right and wrong decisions, promises and rude refusals. The real-looking sets (en, zh:
-`REPEATED_SETS`) are read `chat_set_repeats` times an epoch: their answers are free text, one
-wording each, where the refund desk's are a few templates, and at 5 passes the model still
-scored them at 2-4 nats a token (recipe 2), too little to answer their questions reworded; at
-15 passes it scores them at about 0.1-0.6. The held-out prompts
-(`samples.held_out_queries`) are left out, so evaluations on them use prompts it never saw.
+hidden 256, 4 layers, 3.1M parameters), trained by `axolotl train` (full fine-tune, Axolotl's
+own SFT, 8 epochs) on the shipped sample sets' prompts with *both* their accepted and their
+rejected answers, so it answers sample-style questions in the sets' words and mixes their good
+and bad habits the way an untuned model does: on the refund desk it gives right and wrong
+decisions, promises and rude refusals.
+
+The real-looking sets (en, zh: `REPEATED_SETS`) have free-text answers, one wording each, where
+the refund desk's are a few templates. Each of their rows is read `chat_set_repeats` (3) times an
+epoch (`reworded_copies`): as written, then under the other wordings of its question
+(`samples.warm_up_wordings`), every second copy without its system prompt and history. History:
+- recipe 2 (5 passes of each row as written) scored their accepted answers at 2-4 nats a token;
+- recipe 3 (15 passes as written) at 0.05-0.4, but asked a trained question in other words or
+  without the shop's system prompt it answered with a garbled mix of answers (greedy, even for
+  "How do I reset my password?" asked bare);
+- recipe 4 (these copies, 8 epochs) answers in whole sentences, often the right answer, often a
+  canned reply or another question's answer, as an untuned model does; with 5 epochs its loss
+  was still falling (0.42 against 0.10 at 8).
+The held-out prompts (`samples.held_out_queries`) and the `reworded` split's wordings are left
+out, so evaluations on them use prompts it never saw.
 
 The result is cached in `$KTO_PLUGIN_CACHE/warm-model` with `recipe.json`; a cached model
 whose recipe differs is rebuilt. This module holds the recipe, the rows and the config; the
@@ -25,18 +34,24 @@ import json
 from pathlib import Path
 
 from kto_plugin.embedded.cache import cache_dir
-from kto_plugin.embedded.samples import chat_messages, held_out_queries, sample_dataset_names, sample_dataset_path
+from kto_plugin.embedded.samples import (
+    chat_messages,
+    held_out_queries,
+    sample_dataset_names,
+    sample_dataset_path,
+    warm_up_wordings,
+)
 from kto_plugin.embedded.uris import URI_PREFIX
 from kto_plugin.errors import ConfigError
 
 WARM_MODEL_NAME = "warm-model"
 WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 RECIPE = {
-    "recipe_version": 3,
+    "recipe_version": 4,
     "seed": 42,
     "hidden_size": 256,
     "num_layers": 4,
-    "num_epochs": 5,
+    "num_epochs": 8,
     "learning_rate": 0.004,
     "micro_batch_size": 16,
     "sequence_len": 256,
@@ -54,17 +69,31 @@ def warm_model_dir() -> Path:
 
 def warm_up_rows(sample_sets: list[str] | None = None, chat_set_repeats: int = 1) -> list[dict]:
     """Every row of the sample sets (default: all) whose prompt is not held out, accepted and rejected alike,
-    as chat messages; the rows of `REPEATED_SETS` `chat_set_repeats` times."""
+    as chat messages; the rows of `REPEATED_SETS` `chat_set_repeats` times (`reworded_copies`)."""
     held_out = held_out_queries()
+    wordings = warm_up_wordings()
     rows = []
     for name in sample_sets or sample_dataset_names():
-        set_rows = []
         for line in sample_dataset_path(name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if row["query"] not in held_out:
-                set_rows.append({"messages": chat_messages(row)})
-        rows.extend(set_rows * (chat_set_repeats if name in REPEATED_SETS else 1))
+            if row["query"] in held_out:
+                continue
+            copies = reworded_copies(row, wordings.get(name, {}).get(row["query"], []), chat_set_repeats) \
+                if name in REPEATED_SETS else [row]
+            rows.extend({"messages": chat_messages(copy)} for copy in copies)
     return rows
+
+
+def reworded_copies(row: dict, wordings: list[str], copies: int) -> list[dict]:
+    """`copies` copies of a sample row: the row as written, then the row asked in each of `wordings` in turn
+    (the question itself again when there are none), every second copy without its system prompt and history."""
+    out = [row]
+    for index in range(1, copies):
+        variant = {**row, "query": wordings[(index - 1) % len(wordings)] if wordings else row["query"]}
+        if index % 2 == 0:
+            variant = {key: value for key, value in variant.items() if key not in ("system", "history")}
+        out.append(variant)
+    return out
 
 
 def cached_recipe(folder: Path) -> dict | None:

@@ -11,6 +11,8 @@
 - `held_out_probe`: preference accuracy, reward accuracy and rule shares on held-out examples;
 - `judges`: who labels answers in `axolotl kto iterate`: a Python function, a reward model, a chat model's
   yes/no, and scores turned into labels at a threshold;
+- `answer_match`: the kind of a sampled free-text answer (like an accepted, a rejected or another question's
+  answer, or garbled), told by the answers the held-out rows hold;
 - `before_after`: `axolotl kto before-after`, a config's base model and trained result on held-out prompts.
 
 May import: `kto_plugin.log`, `kto_plugin.errors`, `kto_plugin.versions`, `kto_plugin.data`, `kto_plugin.training`,

@@ -5,7 +5,9 @@ on: preference accuracy (accepted answer more likely than a rejected one to the 
 prompt), the mean log-likelihood of accepted and of rejected answers, and, from
 `samples_per_prompt` sampled answers per prompt (seeded, the same seed for both models),
 the shares that break the rules of `eval/` (an absolute promise, an insult) and that offer
-an alternative (`lm_eval_tasks.utils.score_answer`). The trained model's sets also get the
+an alternative (`lm_eval_tasks.utils.score_answer`); the refund desk's answers get its grades
+(`refund_desk.grade`), every other set's the kind of each answer (`answer_match`: like an accepted answer
+of its question, like a rejected one, like another question's, or garbled). The trained model's sets also get the
 reward accuracy: of every (accepted, rejected) pair of rows, the share whose accepted row gained
 more log-likelihood from base to trained (KTO's implicit reward; chance is 0.5, and each row's
 length cancels, which a summed-likelihood preference accuracy between a long answer and a short
@@ -101,8 +103,12 @@ def refund_grades(previews: list[str], answers: list[str], per_prompt: int) -> d
     return {kind: grades.count(kind) / len(grades) for kind in dict.fromkeys(["good", *sorted(set(grades) - {"good"})])}
 
 
-def score_sets(model, tokenizer, held_out_sets: dict, max_new_tokens: int, desc: str, sampling: dict) -> dict:
-    """`probe` on each held-out set, then the rule shares over all sampled answers and the refund grades."""
+def score_sets(model, tokenizer, held_out_sets: dict, max_new_tokens: int, desc: str, sampling: dict,
+               set_answers: dict[str, list[str]] | None = None) -> dict:
+    """`probe` on each held-out set, then the rule shares over all sampled answers and the refund grades; each
+    set without refund-desk prompts gets the kinds of its answers (`answer_match`), told apart with the help of
+    `set_answers[name]` (the answers of its whole sample set, for answers to another question)."""
+    from kto_plugin.evaluation.answer_match import held_out_answer_kinds
     from kto_plugin.evaluation.held_out_probe import rule_shares
 
     per_set, answers = {}, []
@@ -114,7 +120,25 @@ def score_sets(model, tokenizer, held_out_sets: dict, max_new_tokens: int, desc:
         graded = refund_grades(held_out.distinct_previews(), measured["answers"], sampling["samples_per_prompt"])
         if graded:
             refunds = graded
+        else:
+            measured["answer_kinds"] = held_out_answer_kinds(held_out, measured["answers"], sampling["samples_per_prompt"],
+                                                             tokenizer, max_new_tokens, (set_answers or {}).get(name, []))
     return {"sets": per_set, "answers": answers, "rules": rule_shares(answers), "refund_grades": refunds or None}
+
+
+def sample_set_answers(names) -> dict[str, list[str]]:
+    """For each held-out set that is a split of a shipped sample set (`kto-sample-en reworded`), every answer of that set."""
+    import json
+
+    from kto_plugin.embedded.samples import sample_dataset_names, sample_dataset_path
+
+    shipped, answers = sample_dataset_names(), {}
+    for name in names:
+        base = name.split(" ")[0]
+        if base in shipped:
+            answers[name] = [json.loads(line)["response"]
+                             for line in sample_dataset_path(base).read_text(encoding="utf-8").splitlines()]
+    return answers
 
 
 def run_before_after(config: Path, held_out_paths: list[Path] | None = None, samples_per_prompt: int = 8,
@@ -135,10 +159,11 @@ def run_before_after(config: Path, held_out_paths: list[Path] | None = None, sam
     sampling = {"samples_per_prompt": samples_per_prompt, "temperature": temperature, "seed": seed}
     run = TrainedRun.from_config(cfg, Path(config).parent)
     after_model, after_path = run.load_tuned(), str(run.output_dir)
-    after = score_sets(after_model, tokenizer, held_out_sets, max_new_tokens, "after", sampling)
+    set_answers = sample_set_answers(held_out_sets)
+    after = score_sets(after_model, tokenizer, held_out_sets, max_new_tokens, "after", sampling, set_answers)
     del after_model
     gc.collect()
-    before = score_sets(load_model(base_path), tokenizer, held_out_sets, max_new_tokens, "before", sampling)
+    before = score_sets(load_model(base_path), tokenizer, held_out_sets, max_new_tokens, "before", sampling, set_answers)
     for name, held_out in held_out_sets.items():  # KTO's implicit reward: chance is 0.5, answer lengths cancel
         after["sets"][name]["reward_accuracy"], after["sets"][name]["reward_margin"] = reward_accuracy_and_margin(
             before["sets"][name]["logps"], after["sets"][name]["logps"], held_out.labels)
@@ -153,4 +178,17 @@ def share_rows(result: BeforeAfterResult) -> list[tuple[str, float, float]]:
     for title, rule, breaks in SHARES:
         before, after = result.before["rules"][rule], result.after["rules"][rule]
         rows.append((title, 1 - before if breaks else before, 1 - after if breaks else after))
+    return rows
+
+
+def answer_kind_rows(result: BeforeAfterResult) -> list[tuple[str, str, str]]:
+    """(title, before, after) for each set whose answers have kinds (`answer_match.KINDS`), the shares in one cell."""
+    from kto_plugin.evaluation.answer_match import KINDS
+
+    rows = []
+    for name in result.sets:
+        kinds = [side["sets"][name].get("answer_kinds") for side in (result.before, result.after)]
+        if all(kinds):
+            rows.append((f"{name}: answers {' / '.join(KINDS)}",
+                         *(" / ".join(f"{shares[kind]:.0%}" for kind in KINDS) for shares in kinds)))
     return rows

@@ -1,4 +1,5 @@
-"""The sample sets' `reworded` split: trained questions in words nothing trains on, with the trained rows' answers."""
+"""The sample sets' `reworded` split (trained questions in words nothing trains on, with the trained rows' answers), and
+the warm-up's own other wordings of the trained questions, which must not be among the evaluated ones."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import json
 
 import pytest
 
-from kto_plugin.embedded.samples import reworded_prompts, sample_dataset_names, sample_dataset_path
-from kto_plugin.embedded.warm_model import RECIPE, REPEATED_SETS, warm_up_rows
+from kto_plugin.embedded.samples import (
+    held_out_queries,
+    reworded_prompts,
+    sample_dataset_names,
+    sample_dataset_path,
+    warm_up_wordings,
+)
+from kto_plugin.embedded.warm_model import RECIPE, REPEATED_SETS, reworded_copies, warm_up_rows
 from kto_plugin.errors import ConfigError
 
 
@@ -44,3 +51,38 @@ def test_the_warm_up_reads_the_real_looking_sets_more_often(plugin_cache):
     assert len(repeated) == len(once) + 2 * chat_rows
     user_turns = {message["content"] for row in repeated for message in row["messages"] if message["role"] == "user"}
     assert not user_turns & {prompt for set_prompts in reworded_prompts().values() for prompt in set_prompts.values()}
+
+
+@pytest.mark.parametrize("name", ["kto-sample-en", "kto-sample-zh"])
+def test_the_warm_up_wordings_reword_every_trained_question_and_no_evaluated_one(name, plugin_cache):
+    wordings = warm_up_wordings()[name]
+    train_prompts = {row["query"] for row in _rows(f"{name}/train")}
+    assert set(wordings) == train_prompts and all(len(words) == 2 for words in wordings.values())
+    every_wording = [wording for words in wordings.values() for wording in words]
+    evaluated = held_out_queries() | {wording for words in reworded_prompts().values() for wording in words.values()}
+    every_prompt = {row["query"] for set_name in sample_dataset_names() for row in _rows(set_name)}
+    assert not set(every_wording) & (evaluated | every_prompt)  # new words, and none the evaluations ask
+    assert len(set(every_wording)) == len(every_wording)
+
+
+def test_reworded_copies_ask_the_row_in_its_other_wordings_every_second_one_without_context():
+    row = {"system": "Be brief.", "history": [["Hi", "Hello"]], "query": "Why is the sky blue?",
+           "response": "Air molecules scatter blue light.", "label": True}
+    copies = reworded_copies(row, ["Why does the sky look blue?", "What gives the sky its colour?"], 4)
+    assert copies[0] == row
+    assert copies[1] == {**row, "query": "Why does the sky look blue?"}  # with its system prompt and history
+    assert copies[2] == {"query": "What gives the sky its colour?", "response": row["response"], "label": True}
+    assert copies[3] == {**row, "query": "Why does the sky look blue?"}  # the wordings in turn
+    assert [copy["query"] for copy in reworded_copies(row, [], 3)] == [row["query"]] * 3  # no wordings: the row again
+    assert reworded_copies(row, ["x"], 1) == [row]
+
+
+def test_the_warm_up_asks_each_chat_row_as_written_and_in_its_two_other_wordings(plugin_cache):
+    rows = warm_up_rows(["kto-sample-en"], chat_set_repeats=3)
+    user_turns = [[m["content"] for m in row["messages"] if m["role"] == "user"][-1] for row in rows]
+    wordings = warm_up_wordings()["kto-sample-en"]
+    for index in range(0, len(rows), 3):
+        question = user_turns[index]
+        assert user_turns[index + 1: index + 3] == wordings[question]
+        assert rows[index + 2]["messages"][0]["role"] == "user"  # the third copy has no system prompt or history
+        assert len({row["messages"][-1]["content"] for row in rows[index: index + 3]}) == 1  # one answer, three askings
