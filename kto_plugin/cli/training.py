@@ -61,8 +61,6 @@ def summary(output_dir: Path):
             value = record.get(prefix + key)
             cells.append("-" if value is None else f"{value:+.4f}")
         table.add_row(label, *cells)
-    for row in answer_kind_rows(result):
-        table.add_row(*row)
     console = Console()
     console.print(table)
     displaced = first_displacement([record for record in records if "loss" in record])

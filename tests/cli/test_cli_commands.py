@@ -17,6 +17,21 @@ def test_summary_without_metrics_says_what_is_wrong(tmp_path):
     assert result.exit_code != 0 and "kto_metrics.jsonl" in result.output
 
 
+def test_summary_prints_the_reward_table_of_a_metrics_file(tmp_path):
+    """Without a training run (that is tests/test_train_end_to_end.py): a metrics file of two logged steps and an eval."""
+    import json
+
+    records = [
+        {"step": 1, "loss": 0.69, "rewards/margins": 0.0, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "beta": 0.1},
+        {"step": 20, "loss": 0.41, "rewards/margins": 1.25, "rewards/chosen": 0.2, "rewards/rejected": -1.05, "beta": 0.1},
+        {"step": 20, "eval_loss": 0.45, "eval_rewards/margins": 0.875},
+    ]
+    (tmp_path / "kto_metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = CliRunner().invoke(kto, ["summary", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "+1.2500" in result.output and "+0.8750" in result.output and "held-out reward margin" in result.output
+
+
 def test_kto_command_is_registered_with_axolotl_cli(axolotl):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     result = subprocess.run([sys.executable, "-m", "axolotl.cli.main", "kto", "--help"],
