@@ -72,7 +72,8 @@ class KTOPluginArgs(BaseModel):
             "lambda_D with the rest. It keeps the accepted answers likely while the rejected ones are pushed down "
             "(their NLL per token logged as `nll/chosen`). 3 was chosen on the alignment bench (4 epochs, 3 seeds): "
             "good held-out answers 0.60 against 0.48 at 1 (the RPO paper's weight) and SFT's 0.59, garbled ones "
-            "0.14 against 0.27; 0: the paper's loss."
+            "0.14 against 0.27; 0: the paper's loss. Where `kto_class_balance` repeats the accepted rows (few of "
+            "them), the term weighs this times each row's reads an epoch (data/class_balance.py)."
         ),
     )
     kto_sft_gce_q: float = Field(
@@ -111,7 +112,9 @@ class KTOPluginArgs(BaseModel):
             "with far less variance from step to step; `weights` keeps every row once and scales the losses; "
             "`auto` samples where the weights are more than 4 times apart (a rare class, e.g. 10% accepted rows: "
             "good held-out answers 0.40 against 0.23 on the alignment bench) and weights otherwise. Sampling makes "
-            "an epoch longer: n_other + lambda_c/lambda_other * n_c rows."
+            "an epoch longer: n_other + lambda_c/lambda_other * n_c rows. Repeated accepted rows also raise the SFT term "
+            "by the same factor (`kto_sft_weight`): with 90% of the accepted rows removed, good held-out answers "
+            "0.58 -> 0.80 on the alignment bench (3 seeds)."
         ),
     )
     kto_chunked_logps: bool = Field(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 
 from bench.alignment.data import FEW_DESIRABLE_KEPT, FLIPPED_SHARE, budget, variant_rows
@@ -91,3 +92,18 @@ def test_the_sft_terms_loss_reaches_the_kto_variants_with_an_sft_term_only(tmp_p
                for variant in ("kto", "kto-sft", "kto-few-desirable", "kto-noisy", "dpo-sft", "sft")}
     assert [variant for variant, config in configs.items() if config.get("kto_sft_gce_q") == 0.5] == [
         "kto-sft", "kto-few-desirable", "kto-noisy"]  # `kto` is the paper's loss: no SFT term to shape
+
+
+def test_kto_keys_reach_every_kto_variant_and_no_other(tmp_path):
+    from bench.alignment.__main__ import parse_kto_keys
+
+    keys = parse_kto_keys(("kto_class_balance=weights", "kto_sft_weight=5", "kto_group_by_length=true"))
+    assert keys == {"kto_class_balance": "weights", "kto_sft_weight": 5, "kto_group_by_length": True}
+    settings = {**DEFAULTS, "kto_keys": keys}
+    configs = {variant: variant_config(variant, "base", tmp_path / "d.jsonl", tmp_path / "out", 3, settings)
+               for variant in ("kto", "kto-few-desirable", "dpo-sft", "sft")}
+    assert [variant for variant, config in configs.items() if config.get("kto_class_balance") == "weights"] == [
+        "kto", "kto-few-desirable"]
+    assert configs["kto"]["kto_sft_weight"] == 5  # a key given wins over the variant's own value
+    with pytest.raises(click.BadParameter, match="KEY=VALUE"):
+        parse_kto_keys(("kto_sft_weight",))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import click
+import yaml
 
 from bench.alignment.data import VARIANTS, budget
 from bench.alignment.report import plot, print_table
@@ -44,6 +45,17 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
     return None if found is None else found["step"]
 
 
+def parse_kto_keys(pairs: tuple[str, ...]) -> dict:
+    """`--kto-key` values as a config dict: `KEY=VALUE`, VALUE read as YAML (`0.5` a float, `true` a bool)."""
+    keys = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--kto-key")
+        keys[key.strip()] = yaml.safe_load(value)
+    return keys
+
+
 @click.command()
 @click.option("--variants", default=",".join(VARIANTS), show_default=True, help="Comma-separated variants to run.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds (data draw and training).")
@@ -61,6 +73,9 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
               help="kto_reference_point for every KTO variant (default: the plugin's default).")
 @click.option("--sft-gce-q", "kto_sft_gce_q", type=float, default=None,
               help="kto_sft_gce_q for every KTO variant with an SFT term (default: the plugin's default).")
+@click.option("--kto-key", "kto_keys", multiple=True, metavar="KEY=VALUE",
+              help="Another key for every KTO variant's config, its value read as YAML (repeatable), e.g. "
+                   "--kto-key kto_class_balance=weights.")
 @click.option("--samples", type=int, default=4, show_default=True, help="Sampled answers per held-out question.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/bench-alignment"),
               show_default=True, help="Scratch folder for data, configs, logs and models (models removed after scoring).")
@@ -69,7 +84,7 @@ def displacement_step(output: Path, keep_in: Path) -> int | None:
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot file (default: beside the JSON, same name, .png).")
 def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_desirable_weight, kto_sft_weight,
-         sft_term_weight, kto_reference_point, kto_sft_gce_q, samples, work, json_path, png_path):
+         sft_term_weight, kto_reference_point, kto_sft_gce_q, kto_keys, samples, work, json_path, png_path):
     """Compare KTO (binary labels) with and without an SFT term, DPO (pairs) with and without one, KTO with 90% of
     the desirable rows removed, KTO with 20% of the labels flipped, SFT on the desirable rows, and SFT on the desirable
     rows of each of those two degraded budgets, from one feedback budget per seed."""
@@ -90,7 +105,7 @@ def main(variants, seeds, base_model, learning_rate, num_epochs, rl_beta, kto_de
     settings = {**DEFAULTS, "learning_rate": learning_rate, "num_epochs": num_epochs, "rl_beta": rl_beta,
                 "kto_desirable_weight": kto_desirable_weight, "kto_sft_weight": kto_sft_weight,
                 "sft_term_weight": sft_term_weight, "kto_reference_point": kto_reference_point,
-                "kto_sft_gce_q": kto_sft_gce_q}
+                "kto_sft_gce_q": kto_sft_gce_q, "kto_keys": parse_kto_keys(kto_keys)}
     tokenizer = AutoTokenizer.from_pretrained(base)
     stack = f"py{sys.version_info.major}{sys.version_info.minor}-axolotl{axolotl.__version__}"
     today = datetime.date.today().isoformat()

@@ -20,7 +20,8 @@ from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
 # the SFT term's weight in kto-sft and dpo-sft is the plugin's default; 4 epochs as the feedback loop's recipe trains
 DEFAULTS = {"learning_rate": 0.002, "num_epochs": 4, "rl_beta": 0.1, "micro_batch_size": 4,
             "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None,
-            "sft_term_weight": SFT_WEIGHT_DEFAULT, "kto_reference_point": None, "kto_sft_gce_q": None}
+            "sft_term_weight": SFT_WEIGHT_DEFAULT, "kto_reference_point": None, "kto_sft_gce_q": None,
+            "kto_keys": {}}
 
 
 def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, seed: int, settings: dict) -> dict:
@@ -49,7 +50,9 @@ def variant_config(variant: str, base_model: str, data: Path, output_dir: Path, 
                 # rows in data order, as DPO and SFT read them: the refund desk's answers of one kind share a
                 # length, so length-grouped micro-batches would hold one kind each
                 "kto_group_by_length": False,
-                "datasets": [{"path": str(data), "type": "kto_plugin.query_response"}]}
+                "datasets": [{"path": str(data), "type": "kto_plugin.query_response"}],
+                # `--kto-key KEY=VALUE`: any other plugin key, for every KTO variant (last, so it wins)
+                **settings["kto_keys"]}
     if variant in ("dpo", "dpo-sft"):
         # dpo-sft: TRL's NLL on the chosen answers beside the DPO loss (RPO; Axolotl 0.19 refuses `rpo_alpha`)
         sft_term = ({"dpo_loss_type": ["sigmoid", "sft"], "dpo_loss_weights": [1.0, settings["sft_term_weight"]]}

@@ -50,6 +50,12 @@ def apply_class_weights(cfg, trainer) -> None:
     sampling = getattr(trainer, "class_sampling", None)  # `kto_class_balance` repeated a rare class already
     if cfg.kto_auto_weights and not sampling:
         trainer.desirable_weight, trainer.undesirable_weight = auto_weights(n_desirable, n_undesirable)
+    sft_note = ""
+    if sampling and sampling.repeated == "desirable" and getattr(trainer, "sft_weight", None):
+        sft_note = (f"; the SFT term weighs kto_sft_weight {trainer.sft_weight:g} x {sampling.factor:.3g} (each accepted "
+                    f"row's reads an epoch) = {sampling.sft_weight(trainer.sft_weight):.3g}: a few accepted answers need "
+                    "a stronger pull to keep up the good answers they do not show")
+        trainer.sft_weight = sampling.sft_weight(trainer.sft_weight)
     desirable_weight, undesirable_weight = trainer.desirable_weight, trainer.undesirable_weight
     ratio = weight_ratio(n_desirable, n_undesirable, desirable_weight, undesirable_weight)
     source = "kto_auto_weights" if cfg.kto_auto_weights else "config"
@@ -58,7 +64,7 @@ def apply_class_weights(cfg, trainer) -> None:
     log.info(
         f"KTO class weights ({source}): n_desirable={n_desirable}, n_undesirable={n_undesirable}, "
         f"lambda_D={desirable_weight:.4g}, lambda_U={undesirable_weight:.4g}, "
-        f"lambda_D*n_D/(lambda_U*n_U)={ratio:.3f}"
+        f"lambda_D*n_D/(lambda_U*n_U)={ratio:.3f}{sft_note}"
     )
     args = getattr(trainer, "args", None)
     if args is not None:

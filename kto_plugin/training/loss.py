@@ -24,7 +24,8 @@ For a prompt x, a completion y and its label, with policy pi_theta and reference
 
     batch loss = mean over the examples of the micro-batch;  logged reward = beta * r
 
-w_sft is `kto_sft_weight`: an SFT (negative log-likelihood) term on the desirable completions,
+w_sft is `kto_sft_weight` (f times it where `kto_class_balance` reads each accepted row f times an epoch:
+data/class_balance.py): an SFT (negative log-likelihood) term on the desirable completions,
 length-normalised as LLaMA-Factory's `pref_ftx` and the RPO paper's term are. It pulls the accepted
 answers up directly, where the preference terms only move them against the reference point; without
 it the probability taken off the rejected answers can land on text nobody wrote (likelihood

@@ -325,6 +325,8 @@ def test_reward_mean_reference_point_on_two_ranks_is_the_one_rank_run_and_resume
     result = two_ranks(tmp_path, "two", config)
     # 107 accepted rows weighted 1.74 times (read 187 times) and 160 rejected ones once, on each rank
     assert (result.stdout + result.stderr).count("the 107 desirable rows are weighted 1.74 times the other 160") == 2
+    # and the SFT term 1.75 times as strong (187 / 107 reads of each accepted row), on both ranks as in one process
+    assert "the SFT term weighs kto_sft_weight 0.5 x 1.75 (each accepted row's reads an epoch) = 0.874" in result.stdout + result.stderr
     output_dir = tmp_path / "two"
     assert_same_run(output_dir, tmp_path / "one")
     z0 = [record["kl"] for record in step_records(output_dir)]

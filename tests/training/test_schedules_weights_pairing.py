@@ -105,8 +105,9 @@ def _apply(labels, **cfg_values):
     logger.setLevel(logging.INFO)
     trainer = SimpleNamespace(train_dataset=Dataset.from_dict({"label": labels}), desirable_weight=cfg_values.pop("weight_d", 1.0),
                               undesirable_weight=cfg_values.pop("weight_u", 1.0))
-    if "args" in cfg_values:
-        trainer.args = cfg_values.pop("args")
+    for attribute in ("args", "sft_weight", "class_sampling"):
+        if attribute in cfg_values:
+            setattr(trainer, attribute, cfg_values.pop(attribute))
     try:
         apply_class_weights(DictDefault(cfg_values), trainer)
     finally:
@@ -122,6 +123,27 @@ def test_auto_weights_are_set_on_the_trainer_and_logged_once():
         "KTO class weights (kto_auto_weights): n_desirable=10, n_undesirable=90, "
         "lambda_D=10.5, lambda_U=1, lambda_D*n_D/(lambda_U*n_U)=1.167"
     ]
+
+
+def test_repeated_accepted_rows_raise_the_sft_weight_by_their_reads_and_repeated_rejected_rows_do_not():
+    """`kto_class_balance` sampling (data/class_balance.py): 10 accepted rows of 100 read 10.5 times an epoch, so the
+    SFT term weighs 3 x 10.5; with the rejected rows the rare ones, and without sampling, it stays as configured."""
+    from kto_plugin.data.class_balance import balance_plan
+
+    accepted_rare = [True] * 10 + [False] * 90
+    plan = balance_plan(10, 90, True, None, None, "auto")
+    trainer, messages = _apply(accepted_rare, kto_auto_weights=True, sft_weight=3.0, class_sampling=plan)
+    assert plan.factor == pytest.approx(10.5) and trainer.sft_weight == pytest.approx(31.5)
+    assert "the SFT term weighs kto_sft_weight 3 x 10.5 (each accepted row's reads an epoch) = 31.5" in messages[0]
+
+    rejected_rare = [True] * 90 + [False] * 10
+    trainer, messages = _apply(rejected_rare, kto_auto_weights=True, sft_weight=3.0,
+                               class_sampling=balance_plan(90, 10, True, None, None, "auto"))
+    assert trainer.sft_weight == 3.0 and "SFT term" not in messages[0]
+    trainer, _ = _apply(accepted_rare, kto_auto_weights=True, sft_weight=3.0, class_sampling=None)  # weights
+    assert trainer.sft_weight == 3.0
+    trainer, _ = _apply(accepted_rare, kto_auto_weights=True, sft_weight=0.0, class_sampling=plan)  # no SFT term
+    assert trainer.sft_weight == 0.0
 
 
 def test_rare_heavily_weighted_class_warns_with_a_learning_rate_and_a_batch():

@@ -89,6 +89,9 @@ def test_rare_accepted_rows_are_repeated_in_the_order_and_every_step_holds_some(
     assert "class-balanced sampling (kto_class_balance: auto): the 4 desirable rows" in logs["auto"]
     assert "KTO class weights (kto_auto_weights, the desirable rows repeated by kto_class_balance, counted in each " \
            "epoch's order): n_desirable=42, n_undesirable=36, lambda_D=1, lambda_U=1" in logs["auto"]
+    # the few accepted answers, each read 10.5 times, get an SFT term 10.5 times as strong (data/class_balance.py)
+    assert "the SFT term weighs kto_sft_weight 3 x 10.5 (each accepted row's reads an epoch) = 31.5" in logs["auto"]
+    assert "the SFT term weighs" not in logs["weights"]
     assert steps_with_accepted["auto"] == (10, 10)
     # weighted instead: 5 steps, most of them without an accepted row, and the warning that says what to change
     assert "class-balanced sampling" not in logs["weights"]
