@@ -179,9 +179,12 @@ class KTOPlugin(BasePlugin):
 
     def add_callbacks_post_trainer(self, cfg, trainer):
         from kto_plugin.training.beta_schedule import BetaSchedule, BetaScheduleCallback
+        from kto_plugin.training.displacement import HeldOutDisplacementCallback
         from kto_plugin.training.metrics_log import MetricsFileCallback
 
         callbacks = [MetricsFileCallback(cfg.output_dir)]
+        if hasattr(trainer, "displacement_guard"):  # the plugin's trainer: its eval split's accepted answers watched too
+            callbacks.append(HeldOutDisplacementCallback(trainer))
         if hasattr(trainer, "set_beta"):
             schedule = BetaSchedule.from_config(cfg.kto_beta_schedule, cfg.rl_beta)
             callbacks.append(BetaScheduleCallback(trainer, schedule))

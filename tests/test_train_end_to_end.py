@@ -67,6 +67,14 @@ def test_kto_metrics_are_logged(trained_run):
         assert key in train[-1]
     assert evals[0]["step"] == 0 and evals[0]["eval_rewards/margins"] == 0
     assert "KTO data (train): read 480 rows" in result.stdout + result.stderr
+    # the eval split's accepted answers are logged for the held-out guard, which warned exactly where its records say
+    assert all("eval_nll/chosen" in record and "eval_nll_ref/chosen" in record for record in evals)
+    from kto_plugin.training.displacement import first_held_out_displacement
+
+    found = first_held_out_displacement(records)
+    warning = "KTO: the held-out accepted answers are falling at step"
+    output = result.stdout + result.stderr
+    assert (f"{warning} {found['step']}:" in output) if found else (warning not in output)
 
 
 def test_training_moves_rewards_toward_desirable_and_keeps_the_reference(trained_run, tiny_model):

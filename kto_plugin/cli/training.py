@@ -32,7 +32,7 @@ def summary(output_dir: Path):
     from rich.console import Console
     from rich.table import Table
 
-    from kto_plugin.training.displacement import first_displacement
+    from kto_plugin.training.displacement import first_displacement, first_held_out_displacement
     from kto_plugin.training.metrics_log import read_metrics
 
     records = read_metrics(output_dir)
@@ -71,6 +71,15 @@ def summary(output_dir: Path):
             f"{drop:.2f} nats above the reference's while the reward margin grew ({displaced['rewards/margins']:+.3f}); "
             "sampled answers drift to text nobody wrote. Raise `kto_sft_weight`, lower `learning_rate` or raise "
             "`rl_beta`."
+        )
+    held_out = first_held_out_displacement(records)
+    if held_out is not None:
+        drop = held_out["eval_nll/chosen"] - held_out["eval_nll_ref/chosen"]
+        console.print(
+            f"[yellow]held-out accepted answers falling from step {held_out['step']}:[/] on the eval split their NLL "
+            f"per token was {drop:.2f} nats above the reference's while the eval reward margin was "
+            f"{held_out['eval_rewards/margins']:+.3f}; the model learns its training answers by heart. Train fewer "
+            "epochs, lower `learning_rate` or raise `kto_sft_weight`."
         )
     if eval_first is not None and eval_last is not None:
         before = eval_first["eval_rewards/margins"]

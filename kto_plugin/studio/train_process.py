@@ -25,7 +25,8 @@ PLOTTED = {  # plot -> {series name: metric key}
     "loss": {"loss": "loss"},
     "rewards": {"desirable": "rewards/chosen", "undesirable": "rewards/rejected", "margin": "rewards/margins"},
     "kl": {"reference point z0": "kl"},
-    "accepted": {"policy": "nll/chosen", "reference": "nll_ref/chosen"},
+    "accepted": {"policy": "nll/chosen", "reference": "nll_ref/chosen",  # the training rows, each logging window
+                 "held-out policy": "eval_nll/chosen", "held-out reference": "eval_nll_ref/chosen"},  # the eval split
     "beta": {"beta": "beta"},
 }
 
@@ -104,7 +105,7 @@ class TrainProcess(AxolotlProcess):
 
 
 def metric_frames(records: list[dict]) -> dict:
-    """{plot: DataFrame(step, value, series)} of the training records (eval records left out)."""
+    """{plot: DataFrame(step, value, series)} of a run's records (an eval record adds only its `eval_` series)."""
     import pandas as pd
 
     frames = {}

@@ -2,7 +2,8 @@
 
 Every two seconds the page shows the run's state, the tail of its log, and plots of the
 loss, the rewards (desirable, undesirable, margin), the KL estimate, the accepted answers' NLL per
-token against the reference's (likelihood displacement shows as the policy line rising above it) and beta from
+token against the reference's, on the training rows and the eval split (likelihood displacement shows as a policy
+line rising above its reference) and beta from
 `OUTPUT_DIR/kto_metrics.jsonl`.
 """
 
@@ -13,7 +14,7 @@ from kto_plugin.studio.page_messages import shows_errors
 from kto_plugin.studio.train_process import PLOTTED, metric_frames
 
 PLOT_TITLES = {"loss": "Loss", "rewards": "Rewards (desirable, undesirable, margin)", "kl": "Reference point z0",
-               "accepted": "Accepted answers: NLL per token (policy above reference: displacement)", "beta": "Beta"}
+               "accepted": "Accepted answers: NLL per token (policy above reference: displacement; held-out: eval split)", "beta": "Beta"}
 REFRESH_SECONDS = 2.0
 LOG_LINES = 16  # as many as the box shows, so its last line is the log's last
 
@@ -58,7 +59,7 @@ def build_train_tab(studio):
             except (ValueError, FileNotFoundError):
                 folder = None
         if folder is not None and (folder / METRICS_FILE).exists():
-            records = [record for record in read_metrics(folder) if not any(key.startswith("eval_") for key in record)]
+            records = read_metrics(folder)
         frames = metric_frames(records)
         return (f"**{run.status()}**", run.log_tail(LOG_LINES), *(frames[name] for name in plots))
 

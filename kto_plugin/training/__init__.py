@@ -4,7 +4,8 @@
 - `training_args`: the plugin's settings as typed training arguments (`KTOTrainingArgsMixin`), read by the trainer;
 - `continued_adapter`: `lora_model_dir` of an adapter run trained further (Axolotl starts a fresh adapter for rl: kto);
 - `loss`: the KTO and APO-zero losses with the SFT term (formula in the docstring);
-- `displacement`: the guard that warns once when accepted answers lose likelihood while the margin grows;
+- `displacement`: the guards that warn once when accepted answers lose likelihood while the margin grows (training
+  rows each logging window, the eval split at each evaluation);
 - `chunked_logps`: completion log-probs from the last hidden states, the output layer a chunk at a time;
 - `padding_free`: `kto_padding_free`, a micro-batch's rows packed into one sequence (no padding computed);
 - `reference_cache`: reference log-probs on disk, keyed by weights, rows and KL pairing, checksummed;

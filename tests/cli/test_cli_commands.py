@@ -30,6 +30,15 @@ def test_summary_prints_the_reward_table_of_a_metrics_file(tmp_path):
     result = CliRunner().invoke(kto, ["summary", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "+1.2500" in result.output and "+0.8750" in result.output and "held-out reward margin" in result.output
+    assert "held-out accepted answers falling" not in result.output  # no eval NLL logged: nothing to say
+
+    # an evaluation where the eval split's accepted answers fell while its margin grew: said, with its step
+    records += [{"step": 40, "eval_loss": 0.40, "eval_rewards/margins": 1.5, "eval_nll/chosen": 0.45,
+                 "eval_nll_ref/chosen": 0.07, "eval_nll_fallen/chosen": 0.8}]
+    (tmp_path / "kto_metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = CliRunner().invoke(kto, ["summary", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "held-out accepted answers falling from step 40" in " ".join(result.output.split())
 
 
 def test_kto_command_is_registered_with_axolotl_cli(axolotl):

@@ -55,3 +55,9 @@ def test_metric_frames_name_the_series_and_skip_missing_keys():
     accepted = frames["accepted"].set_index("series")["value"].to_dict()
     assert accepted == {"policy": 0.9, "reference": 0.7} and frames["accepted"]["step"].tolist() == [2, 2]
     assert metric_frames([])["loss"].empty
+    # an evaluation's record adds the eval split's accepted answers to their plot, and nothing to the others
+    with_eval = metric_frames([*records, {"step": 2, "eval_loss": 0.6, "eval_kl": 0.0, "eval_nll/chosen": 1.1,
+                                          "eval_nll_ref/chosen": 0.8}])
+    accepted = with_eval["accepted"].set_index("series")["value"].to_dict()
+    assert accepted == {"policy": 0.9, "reference": 0.7, "held-out policy": 1.1, "held-out reference": 0.8}
+    assert with_eval["loss"]["value"].tolist() == [0.5, 0.49] and with_eval["kl"]["step"].tolist() == [1]

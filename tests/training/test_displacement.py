@@ -111,3 +111,67 @@ def test_one_noisy_window_is_not_displacement_and_a_run_of_them_is():
                _record(75, 0.25, 0.74, 1.26)]
     assert first_displacement(without)["step"] == 70  # mean margin of 65 and 70 (0.59) above 60's 0.28
     assert first_displacement(without[:2]) is None
+
+
+def evaluation(step: int, nll: float, reference_nll: float, margin: float, fallen: float | None = 0.8) -> dict:
+    record = {"step": step, "eval_loss": 0.5, "eval_nll/chosen": nll, "eval_nll_ref/chosen": reference_nll,
+              "eval_rewards/margins": margin}
+    return record if fallen is None else {**record, "eval_nll_fallen/chosen": fallen}
+
+
+def test_the_held_out_guard_needs_a_fall_past_the_threshold_by_most_answers_and_a_positive_margin():
+    from kto_plugin.training.displacement import first_held_out_displacement, held_out_displacement
+
+    assert held_out_displacement(evaluation(30, 0.07, 0.07, 0.0)) is None  # the first evaluation: nothing moved
+    assert held_out_displacement(evaluation(60, 0.15, 0.07, 0.7)) is None  # 0.08 nat: under the threshold
+    assert held_out_displacement(evaluation(60, 0.45, 0.07, -0.2)) is None  # the margin is not positive
+    assert held_out_displacement(evaluation(60, 0.45, 0.07, 0.7, fallen=0.3)) is None  # a minority fell: flipped labels
+    assert held_out_displacement({"step": 5, "loss": 0.6, NLL_CHOSEN: 0.9, REFERENCE_NLL_CHOSEN: 0.1, MARGIN: 1.0}) is None
+    found = held_out_displacement(evaluation(90, 0.45, 0.07, 1.2, fallen=None))  # a run logged before the share
+    assert found is not None and abs(found.drop - 0.38) < 1e-9
+    records = [evaluation(30, 0.07, 0.07, 0.1), evaluation(60, 0.45, 0.07, 1.2), evaluation(90, 0.60, 0.07, 1.5)]
+    assert first_held_out_displacement(records)["step"] == 60
+
+
+def test_the_held_out_callback_warns_once_on_the_main_process_with_what_to_change(caplog):
+    from types import SimpleNamespace
+
+    from kto_plugin.training.displacement import HeldOutDisplacementCallback
+
+    caplog.set_level(logging.WARNING, logger="axolotl.kto_plugin")
+    callback = HeldOutDisplacementCallback(SimpleNamespace(sft_weight=40.8))
+    args = SimpleNamespace(num_train_epochs=4.0, learning_rate=2e-3)
+
+    def log(step, record, main=True):
+        state = SimpleNamespace(global_step=step, is_world_process_zero=main)
+        callback.on_log(args, state, None, logs=record)
+
+    log(30, evaluation(30, 0.45, 0.07, 1.2), main=False)  # another rank: it says nothing
+    log(40, {"loss": 0.4, NLL_CHOSEN: 0.9, REFERENCE_NLL_CHOSEN: 0.1, MARGIN: 1.0})  # a training record
+    log(60, evaluation(60, 0.10, 0.07, 0.8))
+    assert callback.warned_at_step is None and not caplog.records
+    log(90, evaluation(90, 0.45, 0.07, 1.2))
+    log(120, evaluation(120, 0.60, 0.07, 1.5))
+    assert callback.warned_at_step == 90 and len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    for text in ("held-out accepted answers are falling at step 90", "0.38 nats per token below the reference's",
+                 "(NLL per token 0.45 against 0.07; 80% of them fell)", "eval reward margin is +1.200",
+                 "`num_epochs`, now 4", "`learning_rate` (now 0.002)", "`kto_sft_weight` (the SFT term's weight in force: 40.8)"):
+        assert text in message, text
+
+
+def test_the_plugin_registers_the_held_out_callback_for_its_own_trainer_only(tmp_path):
+    from types import SimpleNamespace
+
+    from axolotl.utils.dict import DictDefault
+
+    from kto_plugin.plugin import KTOPlugin
+    from kto_plugin.training.displacement import HeldOutDisplacementCallback
+
+    cfg = DictDefault({"output_dir": str(tmp_path), "rl_beta": 0.1, "kto_beta_schedule": None})
+    plugin_trainer = SimpleNamespace(displacement_guard=DisplacementGuard(), set_beta=lambda beta: None, sft_weight=3.0)
+    callbacks = KTOPlugin().add_callbacks_post_trainer(cfg, plugin_trainer)
+    held_out = [callback for callback in callbacks if isinstance(callback, HeldOutDisplacementCallback)]
+    assert len(held_out) == 1 and held_out[0].trainer is plugin_trainer
+    other = KTOPlugin().add_callbacks_post_trainer(cfg, SimpleNamespace())  # not the plugin's trainer (SFT, DPO)
+    assert not any(isinstance(callback, HeldOutDisplacementCallback) for callback in other)
