@@ -65,7 +65,9 @@ def weights_sentence(report: DataCheckReport) -> str | None:
         return sentence
     return (f"{sentence}; that far apart, the trainer reads each of the {plan.rows} {plan.repeated} rows about "
             f"{plan.factor:.3g} times an epoch instead and weighs every row about alike (`kto_class_balance: auto`): "
-            f"an epoch of {plan.epoch_rows:,} rows")
+            f"an epoch of {plan.epoch_rows:,} rows"
+            + (f", with the SFT term on them {plan.factor:.3g} times `kto_sft_weight`" if plan.repeated == "desirable"
+               else ""))
 
 
 CLEAN_ADVICE = ("`axolotl kto clean DATA -o OUT` removes duplicates and low-information rows and sets "

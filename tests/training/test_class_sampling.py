@@ -118,7 +118,8 @@ def test_the_check_says_when_the_trainer_will_repeat_rows_instead_of_weighting_t
         return weights_sentence(SimpleNamespace(desirable=n_desirable, undesirable=n_undesirable, auto_weights=weights))
 
     assert "reads each of the 33 desirable rows about 13.6 times an epoch" in sentence(33, 384)
-    assert "an epoch of 832 rows" in sentence(33, 384)
+    assert "an epoch of 832 rows, with the SFT term on them 13.6 times `kto_sft_weight`" in sentence(33, 384)
+    assert "SFT term" not in sentence(384, 33)  # rare rejected rows repeated: the SFT term as configured
     assert "reads each" not in sentence(524, 599)  # the weights stay weights
 
 
