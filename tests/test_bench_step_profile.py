@@ -48,6 +48,7 @@ def profiled_trainer(reference_model=None):
 @pytest.mark.parametrize("separate_reference", [False, True])
 def test_each_forward_lands_in_its_part_and_the_parts_sum_to_the_step(separate_reference):
     trainer, profile, ids = profiled_trainer(tiny_qwen(tied=False).eval() if separate_reference else None)
+    totals = []
     for _ in range(2):
         began = time.perf_counter()
         loss = trainer.compute_loss(trainer.model, ids)
@@ -55,15 +56,18 @@ def test_each_forward_lands_in_its_part_and_the_parts_sum_to_the_step(separate_r
         profile.optimizer_started()
         time.sleep(0.02)
         profile.optimizer_finished()
-        profile.finish_step(time.perf_counter() - began + 0.03)  # 0.03 s the step spent elsewhere
+        totals.append(time.perf_counter() - began + 0.03)  # 0.03 s the step spent elsewhere
+        profile.finish_step(totals[-1])
     assert len(profile.steps) == 2
-    for step in profile.steps:
+    # Lower bounds and sums only: a sleep lasts at least what it asks, and on a loaded machine (CI beside other work)
+    # any part can take longer, so no part has a wall-clock ceiling (a bound of 0.03 +- 0.005 s once failed there)
+    for step, total in zip(profile.steps, totals):
         assert set(step) == set(PARTS)
         for part in ("policy forward", "KL-pair forward", "reference forward", "output layer"):
             assert step[part] > 0, part
         assert 0.05 <= step["loss and log-probs"] < 0.05 + step["policy forward"] * 50, step
-        assert 0.05 <= step["backward"] and 0.02 <= step["optimizer"] < 0.04
-        assert step["other"] == pytest.approx(0.03, abs=5e-3)
+        assert 0.05 <= step["backward"] and 0.02 <= step["optimizer"]
+        assert 0.03 <= step["other"] and sum(step.values()) == pytest.approx(total)  # the parts sum to the step
     assert mean_parts(profile.steps)["backward"] == pytest.approx(
         sum(step["backward"] for step in profile.steps) / 2)
 
