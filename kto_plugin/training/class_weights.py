@@ -52,10 +52,10 @@ def apply_class_weights(cfg, trainer) -> None:
         trainer.desirable_weight, trainer.undesirable_weight = auto_weights(n_desirable, n_undesirable)
     sft_note = ""
     if sampling and sampling.repeated == "desirable" and getattr(trainer, "sft_weight", None):
-        sft_note = (f"; the SFT term weighs kto_sft_weight {trainer.sft_weight:g} x {sampling.factor:.3g} (each accepted "
-                    f"row's reads an epoch) = {sampling.sft_weight(trainer.sft_weight):.3g}: a few accepted answers need "
+        configured, trainer.sft_weight = trainer.sft_weight, sampling.sft_weight(trainer.sft_weight)
+        sft_note = (f"; the SFT term weighs kto_sft_weight {configured:g} x {sampling.factor:.3g} (each accepted "
+                    f"row's reads an epoch) = {trainer.sft_weight:.3g}: a few accepted answers need "
                     "a stronger pull to keep up the good answers they do not show")
-        trainer.sft_weight = sampling.sft_weight(trainer.sft_weight)
     desirable_weight, undesirable_weight = trainer.desirable_weight, trainer.undesirable_weight
     ratio = weight_ratio(n_desirable, n_undesirable, desirable_weight, undesirable_weight)
     source = "kto_auto_weights" if cfg.kto_auto_weights else "config"
