@@ -18,7 +18,10 @@ epoch (`reworded_copies`): as written, then under the other wordings of its ques
   "How do I reset my password?" asked bare);
 - recipe 4 (these copies, 8 epochs) answers in whole sentences, often the right answer, often a
   canned reply or another question's answer, as an untuned model does; with 5 epochs its loss
-  was still falling (0.42 against 0.10 at 8).
+  was still falling (0.42 against 0.10 at 8);
+- recipe 5 is recipe 4 with each batch padded to its longest row (`pad_to_longest`), where Axolotl
+  pads to a multiple of 64 tokens unless told: 23% fewer token positions, its 1,104 steps 5 min 10 s
+  against 6 min 33 s on 2 cores. Its weights differ as on another CPU (floats summed in another order).
 The held-out prompts (`samples.held_out_queries`) and the `reworded` split's wordings are left
 out, so evaluations on them use prompts it never saw.
 
@@ -47,7 +50,7 @@ from kto_plugin.errors import ConfigError
 WARM_MODEL_NAME = "warm-model"
 WARM_MODEL_URI = f"{URI_PREFIX}{WARM_MODEL_NAME}"
 RECIPE = {
-    "recipe_version": 4,
+    "recipe_version": 5,
     "seed": 42,
     "hidden_size": 256,
     "num_layers": 4,
@@ -59,6 +62,7 @@ RECIPE = {
     # one kind each; with them the warm-up's loss was 1.25 after 192 steps, without them 0.11.
     "group_by_length": False,
     "chat_set_repeats": 3,
+    "pad_to_longest": True,
 }
 REPEATED_SETS = ("kto-sample-en", "kto-sample-zh")
 

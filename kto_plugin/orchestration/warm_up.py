@@ -37,6 +37,8 @@ def warm_up_config(recipe: dict, base: Path, data: Path, output: Path) -> dict:
         "lr_scheduler": "cosine",
         "warmup_ratio": 0.05,
         "group_by_length": recipe["group_by_length"],
+        # False: each batch padded to its longest row; None (unset), to a multiple of 64 tokens (recipe 4)
+        "pad_to_sequence_len": False if recipe.get("pad_to_longest") else None,
         "optimizer": "adamw_torch",
         "weight_decay": 0.0,
         "seed": recipe["seed"],
