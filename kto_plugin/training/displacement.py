@@ -70,9 +70,9 @@ def _mean(values) -> float | None:
 
 def displacement_message(step: int, drop: float, nll: float, reference_nll: float, margin: float,
                          sft_weight: float, learning_rate: float, beta: float, fallen_share: float | None = None) -> str:
-    weight_hint = (f"now {sft_weight:g}; the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up"
+    weight_hint = (f"in force {sft_weight:g}; the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up"
                    if sft_weight < SFT_WEIGHT_DEFAULT
-                   else f"now {sft_weight:g}; higher pulls the accepted answers up harder")
+                   else f"in force {sft_weight:g}; higher pulls the accepted answers up harder")
     return (
         f"KTO: likelihood displacement at step {step}: the accepted answers' log-probability fell {drop:.2f} nats per "
         f"token below the reference's (NLL per token {nll:.2f} against {reference_nll:.2f}"

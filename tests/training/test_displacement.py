@@ -29,7 +29,7 @@ def test_warns_once_with_the_numbers_and_the_keys_to_change(caplog):
     message = guard.check(window(2.60, 2.00, 0.9), 40, 0.0, 2e-3, 0.1)  # the second in a row
     assert message is not None and guard.warned_at_step == 40
     # the two windows' mean: NLL 2.50, margin 0.75
-    for text in ("step 40", "fell 0.50 nats per token", "2.50 against 2.00", "grew to 0.750", "`kto_sft_weight` (now 0",
+    for text in ("step 40", "fell 0.50 nats per token", "2.50 against 2.00", "grew to 0.750", "`kto_sft_weight` (in force 0",
                  "`learning_rate` (now 0.002)", "`rl_beta` (now 0.1)"):
         assert text in message, text
     assert guard.check(window(3.50, 2.00, 1.5), 50, 0.0, 2e-3, 0.1) is None  # once
@@ -71,7 +71,7 @@ def test_the_message_points_below_the_default_weight_to_it_and_at_it_higher():
     below = displacement_message(30, 0.6, 2.6, 2.0, 0.9, SFT_WEIGHT_DEFAULT / 3, 2e-3, 0.1)
     at_default = displacement_message(30, 0.6, 2.6, 2.0, 0.9, SFT_WEIGHT_DEFAULT, 2e-3, 0.1)
     assert f"the default {SFT_WEIGHT_DEFAULT:g} pulls the accepted answers up" in below
-    assert f"(now {SFT_WEIGHT_DEFAULT:g}; higher pulls the accepted answers up harder)" in at_default
+    assert f"(in force {SFT_WEIGHT_DEFAULT:g}; higher pulls the accepted answers up harder)" in at_default
 
 
 def test_a_minority_of_accepted_answers_falling_far_is_not_displacement():
