@@ -119,5 +119,5 @@ def warm_model_path(output_dir: Path | None = None) -> Path:
     output_dir = Path(output_dir or warm_model_dir())
     if not is_current(output_dir):
         raise ConfigError(f"the warm model is not made yet in {output_dir}: run `axolotl kto make-tiny-model --warm-up` "
-                          "(about 7 minutes on 2 cores), or `axolotl train` on a config naming kto_plugin://warm-model")
+                          "(about 6 minutes on 2 cores), or `axolotl train` on a config naming kto_plugin://warm-model")
     return output_dir
