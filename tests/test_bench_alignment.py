@@ -107,3 +107,22 @@ def test_kto_keys_reach_every_kto_variant_and_no_other(tmp_path):
     assert configs["kto"]["kto_sft_weight"] == 5  # a key given wins over the variant's own value
     with pytest.raises(click.BadParameter, match="KEY=VALUE"):
         parse_kto_keys(("kto_sft_weight",))
+
+
+def test_the_scores_count_each_held_out_combinations_grades(tiny_model):
+    """The per-combination counts add up to the sampled answers and agree with the shares, on a real model's answers."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bench.alignment.scoring import score_model
+    from kto_plugin.embedded.refund_desk import split_questions
+
+    scores = score_model(AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model),
+                         samples=2, max_new_tokens=8)
+    counts = scores["grades_by_combination"]
+    held_out = split_questions()[1]
+    assert len(counts) == len({(question.product, question.days) for question in held_out}) == 16
+    assert all(sum(grades.values()) == 2 * 3 for grades in counts.values())  # 3 phrasings, 2 samples each
+    total = sum(sum(grades.values()) for grades in counts.values())
+    assert total == 2 * len(held_out)
+    assert sum(grades.get("good", 0) for grades in counts.values()) / total == scores["good"]
+    assert sum(grades.get("other", 0) for grades in counts.values()) / total == scores["other"]

@@ -6,7 +6,9 @@
 - sampled answers: `samples` per question at temperature 1 (the policy as it is), graded by
   `refund_desk.grade`: the shares of good, bad (any kind) and other (neither: the likelihood
   displacement that preference accuracy cannot see);
-- mean log p of the good answers: falling while accuracy rises is displacement too.
+- mean log p of the good answers: falling while accuracy rises is displacement too;
+- the grades of each held-out (product, days) combination, over its phrasings and samples
+  (`grades_by_combination`): which rule a run gets wrong, where the shares only say how often.
 """
 
 from __future__ import annotations
@@ -48,5 +50,17 @@ def score_model(model, tokenizer, samples: int = 4, seed: int = 0, max_new_token
         "other": grades.count("other") / len(grades),
         "bad_kinds": {kind: grades.count(kind) / len(grades) for kind in BAD_KINDS},
         "logp_good": sum(good_logps) / len(good_logps),
+        "grades_by_combination": grades_by_combination(questions, grades, samples),
         "answers": answers[:8],
     }
+
+
+def grades_by_combination(questions: list, grades: list[str], samples: int) -> dict[str, dict[str, int]]:
+    """`{"backpack, 25 days": {"good": 10, "wrong_decision": 2}, ...}`: each (product, days) combination's answers
+    (`samples` per question, in question order) counted by grade."""
+    counts: dict[str, dict[str, int]] = {}
+    for index, grade_of_answer in enumerate(grades):
+        question = questions[index // samples]
+        combination = counts.setdefault(f"{question.product}, {question.days} days", {})
+        combination[grade_of_answer] = combination.get(grade_of_answer, 0) + 1
+    return counts
