@@ -35,13 +35,43 @@ def browser():
         launched.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture's teardown knows whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def show_failed_page(page, screenshot: Path) -> None:
+    """What a failed browser test leaves for the next person: the page's text, a screenshot and every thread's stack
+    (the studio is served by threads of this process, so a request stuck in the studio shows where)."""
+    import sys
+    import threading
+    import traceback
+
+    page.set_default_timeout(5_000)
+    try:
+        print(f"page {page.url}:\n{page.inner_text('body')[:3000]}")
+        page.screenshot(path=str(screenshot), full_page=True)
+        print(f"screenshot: {screenshot}")
+    except Exception as error:  # the page itself may be what hangs
+        print(f"the page did not answer: {error}")
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        print(f"--- thread {names.get(ident, ident)}\n{''.join(traceback.format_stack(frame))}")
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request, tmp_path):
     """A fresh browser context and page (1280 wide), a minute's patience for each step."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(60_000)
     yield opened
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        show_failed_page(opened, tmp_path / "failed-page.png")
     context.close()
 
 
