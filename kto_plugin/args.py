@@ -61,7 +61,7 @@ class KTOPluginArgs(BaseModel):
         description=(
             "Beta over the run: a list with one value per epoch (the last holds afterwards), or "
             "`{type: linear | cosine, start, end, warmup_steps}` over the run's steps. "
-            "Absent: the constant `rl_beta` (0.1)."
+            "Absent: the constant `rl_beta`, 1.0 where unset (the paper's 0.1: docs/loss.md#beta)."
         ),
     )
     kto_sft_weight: NonNegativeFloat = Field(

@@ -20,7 +20,8 @@ RECIPE_KEYS = ("rl", "rl_beta", "kto_auto_weights", "learning_rate", "num_epochs
 
 def test_the_rounds_train_as_the_shipped_recipe_does_and_spend_the_offline_budget(tmp_path):
     recipe = yaml.safe_load(recipe_path("iterate-refunds").read_text(encoding="utf-8"))
-    settings = {**DEFAULTS, "num_epochs": RECIPE["num_epochs"], "kto_sft_weight": RECIPE["kto_sft_weight"]}
+    settings = {**DEFAULTS, "num_epochs": RECIPE["num_epochs"], "kto_sft_weight": RECIPE["kto_sft_weight"],
+                "rl_beta": RECIPE["rl_beta"]}
     config = round_config("base", tmp_path, 0, settings)
     assert {key: config[key] for key in RECIPE_KEYS + ("kto_sft_weight",)} == {
         key: recipe[key] for key in RECIPE_KEYS + ("kto_sft_weight",)}
@@ -33,7 +34,8 @@ def test_the_rounds_train_as_the_shipped_recipe_does_and_spend_the_offline_budge
     # `python -m bench.iterate` without options measures the recipe as shipped
     defaults = {option.name: option.default for option in main.params}
     assert defaults["replay_share"] == loop["replay_share"]
-    assert (defaults["num_epochs"], defaults["kto_sft_weight"]) == (recipe["num_epochs"], recipe["kto_sft_weight"])
+    assert (defaults["num_epochs"], defaults["kto_sft_weight"], defaults["rl_beta"]) == (
+        recipe["num_epochs"], recipe["kto_sft_weight"], recipe["rl_beta"])
 
 
 def test_the_report_averages_each_round_over_seeds_beside_the_offline_runs(tmp_path):

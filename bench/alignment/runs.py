@@ -15,10 +15,12 @@ import yaml
 
 from bench.alignment.data import variant_rows
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, run_axolotl_logged
+from kto_plugin.training.beta_schedule import DEFAULT_BETA
 from kto_plugin.training.loss import SFT_WEIGHT_DEFAULT
 
-# the SFT term's weight in kto-sft and dpo-sft is the plugin's default; 4 epochs as the feedback loop's recipe trains
-DEFAULTS = {"learning_rate": 0.002, "num_epochs": 4, "rl_beta": 0.1, "micro_batch_size": 4,
+# the SFT term's weight in kto-sft and dpo-sft, and beta (KTO's and DPO's), are the plugin's defaults; 4 epochs as the
+# feedback loop's recipe trains
+DEFAULTS = {"learning_rate": 0.002, "num_epochs": 4, "rl_beta": DEFAULT_BETA, "micro_batch_size": 4,
             "gradient_accumulation_steps": 2, "kto_desirable_weight": 1.0, "kto_sft_weight": None,
             "sft_term_weight": SFT_WEIGHT_DEFAULT, "kto_reference_point": None, "kto_sft_gce_q": None,
             "kto_keys": {}}

@@ -103,6 +103,8 @@ def run_seed(seed: int, base: str, tokenizer, rounds: int, answers_per_prompt: i
 @click.option("--epochs", "num_epochs", type=float, default=RECIPE["num_epochs"], show_default=True,
               help="Epochs of each round's training and of the offline runs (default: the recipe's).")
 @click.option("--learning-rate", type=float, default=DEFAULTS["learning_rate"], show_default=True)
+@click.option("--beta", "rl_beta", type=float, default=RECIPE["rl_beta"], show_default=True,
+              help="rl_beta of the rounds and of offline KTO (default: the recipe's).")
 @click.option("--sft-weight", "kto_sft_weight", type=float, default=RECIPE["kto_sft_weight"], show_default=True,
               help="kto_sft_weight of the rounds and of offline KTO (default: the recipe's).")
 @click.option("--class-balance", "kto_class_balance", type=click.Choice(["auto", "weights", "sampling"]), default=None,
@@ -114,7 +116,7 @@ def run_seed(seed: int, base: str, tokenizer, rounds: int, answers_per_prompt: i
               show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Results file (default: bench/results/iterate-pyXY-axolotlV-DATE.json).")
-def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, learning_rate, kto_sft_weight,
+def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, learning_rate, rl_beta, kto_sft_weight,
          kto_class_balance, offline, work, json_path):
     """Rounds of KTO on the model's own answers, labelled by the refund desk's grader, against offline KTO and SFT."""
     set_offline(os.environ)
@@ -125,6 +127,7 @@ def main(seeds, rounds, answers_per_prompt, samples, replay_share, num_epochs, l
 
     seed_list = [int(seed) for seed in seeds.split(",")]
     settings = {**DEFAULTS, "num_epochs": num_epochs, "learning_rate": learning_rate, "kto_sft_weight": kto_sft_weight,
+                "rl_beta": rl_beta,
                 "sft_term_weight": kto_sft_weight,  # offline kto-sft's SFT term at the loop's weight
                 "kto_class_balance": kto_class_balance}
     base = resolve_model_uri("kto_plugin://warm-model")

@@ -3,7 +3,8 @@
 - a list, one value per epoch (`[0.05, 0.1, 0.2]`); the last value holds for later epochs;
 - `{type: linear | cosine, start, end, warmup_steps}`: `start` for the first `warmup_steps`
   steps, then from `start` to `end` over the remaining steps of the run;
-- absent: the constant `rl_beta` (default 0.1).
+- absent: the constant `rl_beta`, or the plugin's default 1.0 where it is unset (chosen on bench/alignment: the
+  paper's 0.1 let the rejected answers' push run on and carry probability off good answers; docs/loss.md#beta).
 
 The value depends only on `global_step`, `max_steps` and `epoch`, so it is right after
 `resume_from_checkpoint`.
@@ -17,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from transformers import TrainerCallback
 
-DEFAULT_BETA = 0.1
+DEFAULT_BETA = 1.0  # where `rl_beta` is unset; docs/loss.md#beta says why (bench/alignment, 3 seeds)
 ScheduleType = Literal["linear", "cosine"]
 SCHEDULE_TYPES: tuple[str, ...] = get_args(ScheduleType)
 

@@ -23,6 +23,7 @@ For a prompt x, a completion y and its label, with policy pi_theta and reference
       undesirable  loss = lambda_U * sigmoid(beta * r)
 
     batch loss = mean over the examples of the micro-batch;  logged reward = beta * r
+    beta = `rl_beta`, 1.0 where unset (training/beta_schedule.py), or `kto_beta_schedule`'s value at the step
 
 w_sft is `kto_sft_weight` (f times it where `kto_class_balance` reads each accepted row f times an epoch:
 data/class_balance.py): an SFT (negative log-likelihood) term on the desirable completions,
