@@ -23,7 +23,7 @@ def test_micro_batch_one_gives_a_real_kl_estimate(axolotl, tmp_path, tiny_model)
     # each logged value averages the step's micro-batches: a mean of clamped values is >= 0
     # and >= the clamped mean of the raw ones, and the raw values show negative estimates too
     assert all(record["kl"] >= max(record["kl_raw"], 0) - 1e-9 for record in steps)
-    assert all(record["beta"] == 0.1 for record in steps)
+    assert all(record["beta"] == 1.0 for record in steps)  # no rl_beta in the config: the plugin's default
     assert all("rewards/margins" in record for record in steps)
     assert "KTO class weights (kto_auto_weights): n_desirable=107, n_undesirable=160" in result.stdout + result.stderr
 
