@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from kto_plugin.orchestration.axolotl_jobs import cpu_job_config, set_offline
+from kto_plugin.training.beta_schedule import DEFAULT_BETA
 
 REPO = Path(__file__).resolve().parents[1]
 TIMER = "bench.step_timer.StepTimerPlugin"
@@ -148,7 +149,7 @@ def common_config(model_dir: Path, data: Path, work: Path, name: str, steps: int
 
 
 def run_specs(model_dir: Path, data: Path, work: Path, steps: int, micro_batch: int, sequence_len: int,
-              beta: float = 0.1, epochs: int | None = None, layout: Layout | None = None) -> list[RunSpec]:
+              beta: float = DEFAULT_BETA, epochs: int | None = None, layout: Layout | None = None) -> list[RunSpec]:
     """The runs; with `epochs`, whole epochs instead of `steps` steps."""
     def base(name: str) -> dict:
         return common_config(model_dir, data, work, name, steps, micro_batch, sequence_len, epochs, layout)

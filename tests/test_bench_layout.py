@@ -20,6 +20,13 @@ def test_one_process_lora_is_the_default_layout():
     assert Layout().describe() == "LoRA r8"
 
 
+def test_every_kto_run_trains_at_the_beta_a_user_gets():
+    from kto_plugin.training.beta_schedule import DEFAULT_BETA
+
+    kto_runs = [spec for spec in specs(Layout()) if spec.config.get("rl") == "kto"]
+    assert kto_runs and all(spec.config["rl_beta"] == DEFAULT_BETA for spec in kto_runs)
+
+
 def test_zero3_full_fine_tuning_on_two_ranks_reaches_every_run():
     layout = Layout(processes=2, deepspeed="kto_plugin:zero3", full=True)
     runs = specs(layout)
